@@ -1,0 +1,18 @@
+//! The rules of onestop that need neither a network nor a database.
+//!
+//! - [`measures`]: the eleven measures of a daily cell (DOMAIN §5) and how they add up over a period.
+//! - [`indicator`]: indicator formulas as sums of measures, and their results with numerator and denominator.
+//! - [`validate`]: field-level validation that names the field it rejects.
+
+pub mod indicator;
+pub mod measures;
+pub mod validate;
+
+pub use indicator::{Formula, IndicatorDefinition, IndicatorResult, Term};
+pub use measures::{Measure, Measures, PeriodTotals};
+pub use validate::{FieldViolation, Violations};
+
+/// Today's date in Vietnam (UTC+7 all year), the calendar every day in onestop is counted in.
+pub fn today_in_vietnam(now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    (now + chrono::Duration::hours(7)).date_naive()
+}

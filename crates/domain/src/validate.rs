@@ -1,0 +1,144 @@
+//! Field validation that says which field is wrong and why.
+//!
+//! Field paths follow the request message, for example `cells[3].procedure_code`, so a sender can find the
+//! value to fix.
+
+use chrono::NaiveDate;
+
+/// One rejected field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        FieldViolation {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Collects the violations of one request, so that all of them are reported at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, reason));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when nothing was rejected.
+    pub fn into_result(self) -> Result<(), Vec<FieldViolation>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+
+    /// Parses a required ISO 8601 date, recording a violation when it is missing or malformed.
+    pub fn date(&mut self, field: &str, value: &str) -> Option<NaiveDate> {
+        match parse_date(value) {
+            Ok(date) => Some(date),
+            Err(reason) => {
+                self.add(field, reason);
+                None
+            }
+        }
+    }
+
+    /// Parses an optional ISO 8601 date: empty means absent.
+    pub fn optional_date(&mut self, field: &str, value: &str) -> Option<NaiveDate> {
+        if value.is_empty() {
+            None
+        } else {
+            self.date(field, value)
+        }
+    }
+
+    /// Checks a code: required, at most 64 characters, no whitespace or control characters. Codes are opaque
+    /// strings (national codes, statistics codes), so nothing else is assumed of them.
+    pub fn code(&mut self, field: &str, value: &str) -> bool {
+        match check_code(value) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.add(field, reason);
+                false
+            }
+        }
+    }
+
+    /// Checks a required free-text field.
+    pub fn text(&mut self, field: &str, value: &str, max_chars: usize) -> bool {
+        if value.trim().is_empty() {
+            self.add(field, "is required");
+            false
+        } else if value.chars().count() > max_chars {
+            self.add(field, format!("is longer than {max_chars} characters"));
+            false
+        } else {
+            true
+        }
+    }
+}
+
+pub fn parse_date(value: &str) -> Result<NaiveDate, String> {
+    if value.is_empty() {
+        return Err("is required (an ISO 8601 date such as 2025-07-01)".into());
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("{value:?} is not an ISO 8601 date such as 2025-07-01"))
+}
+
+pub fn check_code(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        Err("is required".into())
+    } else if value.chars().count() > 64 {
+        Err("is longer than 64 characters".into())
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(format!(
+            "{value:?} contains whitespace or control characters"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_name_the_field() {
+        let mut v = Violations::new();
+        assert!(v.date("period.from_day", "2025-13-01").is_none());
+        assert!(v.date("period.to_day", "2025-12-31").is_some());
+        let errors = v.into_result().unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "period.from_day");
+    }
+
+    #[test]
+    fn codes_are_opaque_but_sane() {
+        assert!(check_code("2.001218.000.00.00.H38").is_ok());
+        assert!(check_code("").is_err());
+        assert!(check_code("1.000 948").is_err());
+    }
+}

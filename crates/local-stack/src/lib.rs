@@ -1,0 +1,199 @@
+//! The whole onestop system in one process: catalogue, intake and aggregation, each on its own port and its
+//! own schema of one database, talking to each other over gRPC as they would across machines. The local run
+//! command and the system tests both start it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use onestop_server::config::ServerArgs;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// Where each service should listen.
+#[derive(Debug, Clone, Copy)]
+pub struct Addresses {
+    pub catalogue: SocketAddr,
+    pub intake: SocketAddr,
+    pub aggregation: SocketAddr,
+}
+
+impl Addresses {
+    /// Every service on a free loopback port.
+    pub fn any_free_port() -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Addresses {
+            catalogue: any,
+            intake: any,
+            aggregation: any,
+        }
+    }
+
+    /// The services' own default ports.
+    pub fn defaults() -> Self {
+        Addresses {
+            catalogue: onestop_catalogue::DEFAULT_LISTEN_ADDR,
+            intake: onestop_intake::DEFAULT_LISTEN_ADDR,
+            aggregation: onestop_aggregation::DEFAULT_LISTEN_ADDR,
+        }
+    }
+}
+
+/// A running system. [`Stack::shutdown`] stops it gracefully.
+pub struct Stack {
+    /// Where each service actually listens.
+    pub addresses: Addresses,
+    stop: watch::Sender<bool>,
+    services: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+impl Stack {
+    /// Starts the three services on `database_url` and waits until each reports SERVING.
+    pub async fn start(database_url: &str, addresses: Addresses) -> anyhow::Result<Stack> {
+        let server = ServerArgs::for_database(database_url);
+        Self::start_with(server, addresses).await
+    }
+
+    /// Like [`Stack::start`], with the server settings given.
+    pub async fn start_with(server: ServerArgs, addresses: Addresses) -> anyhow::Result<Stack> {
+        let bind = |addr: SocketAddr, name: &str| {
+            let name = name.to_owned();
+            async move {
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("{name}: binding {addr}"))
+            }
+        };
+        let catalogue_listener = bind(addresses.catalogue, "catalogue").await?;
+        let intake_listener = bind(addresses.intake, "intake").await?;
+        let aggregation_listener = bind(addresses.aggregation, "aggregation").await?;
+        let bound = Addresses {
+            catalogue: catalogue_listener.local_addr()?,
+            intake: intake_listener.local_addr()?,
+            aggregation: aggregation_listener.local_addr()?,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let shutdown = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+
+        let catalogue = onestop_catalogue::Config {
+            server: server.clone(),
+        };
+        let intake = onestop_intake::Config {
+            server: server.clone(),
+            catalogue_url: url(bound.catalogue),
+        };
+        let aggregation = onestop_aggregation::Config {
+            server,
+            catalogue_url: url(bound.catalogue),
+            intake_url: url(bound.intake),
+        };
+        let services = vec![
+            (
+                "catalogue",
+                tokio::spawn(onestop_catalogue::run(
+                    catalogue,
+                    catalogue_listener,
+                    shutdown(),
+                )),
+            ),
+            (
+                "intake",
+                tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown())),
+            ),
+            (
+                "aggregation",
+                tokio::spawn(onestop_aggregation::run(
+                    aggregation,
+                    aggregation_listener,
+                    shutdown(),
+                )),
+            ),
+        ];
+        let stack = Stack {
+            addresses: bound,
+            stop,
+            services,
+        };
+        stack.wait_until_serving(Duration::from_secs(60)).await?;
+        Ok(stack)
+    }
+
+    pub fn catalogue_url(&self) -> String {
+        url(self.addresses.catalogue)
+    }
+
+    pub fn intake_url(&self) -> String {
+        url(self.addresses.intake)
+    }
+
+    pub fn aggregation_url(&self) -> String {
+        url(self.addresses.aggregation)
+    }
+
+    async fn wait_until_serving(&self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        for ((name, task), addr) in self.services.iter().zip([
+            self.addresses.catalogue,
+            self.addresses.intake,
+            self.addresses.aggregation,
+        ]) {
+            loop {
+                if task.is_finished() {
+                    bail!("{name} stopped while starting; its error is in the log");
+                }
+                if serving(addr).await {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("{name} did not report SERVING within {limit:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops accepting calls, lets in-flight calls finish, and returns the first service error, if any.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        for (name, task) in self.services {
+            let outcome = task
+                .await
+                .with_context(|| format!("{name} panicked"))
+                .and_then(|r| r.context(name));
+            if let Err(error) = outcome {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// Whether the server at `addr` reports SERVING as a whole.
+pub async fn serving(addr: SocketAddr) -> bool {
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(url(addr)).map(|e| e.connect_lazy())
+    else {
+        return false;
+    };
+    let mut client = HealthClient::new(channel);
+    let status = client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await;
+    matches!(status, Ok(response) if response.get_ref().status == ServingStatus::Serving as i32)
+}

@@ -1,0 +1,86 @@
+//! Conversions between wire messages and domain types, written once for every service.
+
+use onestop_domain::{Measure, Measures};
+
+use crate::aggregation::v1 as aggregation;
+use crate::intake::v1 as intake;
+
+impl From<&intake::Measures> for Measures {
+    fn from(m: &intake::Measures) -> Self {
+        let mut out = Measures::default();
+        for measure in Measure::ALL {
+            out.set(measure, *field(m, measure));
+        }
+        out
+    }
+}
+
+impl From<&Measures> for intake::Measures {
+    fn from(m: &Measures) -> Self {
+        let mut out = intake::Measures::default();
+        for measure in Measure::ALL {
+            *field_mut(&mut out, measure) = m.get(measure);
+        }
+        out
+    }
+}
+
+fn field(m: &intake::Measures, measure: Measure) -> &u64 {
+    match measure {
+        Measure::ReceivedDirect => &m.received_direct,
+        Measure::ReceivedOnline => &m.received_online,
+        Measure::ReceivedPostal => &m.received_postal,
+        Measure::ResolvedEarly => &m.resolved_early,
+        Measure::ResolvedOnTime => &m.resolved_on_time,
+        Measure::ResolvedLate => &m.resolved_late,
+        Measure::WithdrawnOrReturned => &m.withdrawn_or_returned,
+        Measure::ResultsReturnedByPost => &m.results_returned_by_post,
+        Measure::ApologyNoticesIssued => &m.apology_notices_issued,
+        Measure::PendingInTime => &m.pending_in_time,
+        Measure::PendingOverdue => &m.pending_overdue,
+    }
+}
+
+fn field_mut(m: &mut intake::Measures, measure: Measure) -> &mut u64 {
+    match measure {
+        Measure::ReceivedDirect => &mut m.received_direct,
+        Measure::ReceivedOnline => &mut m.received_online,
+        Measure::ReceivedPostal => &mut m.received_postal,
+        Measure::ResolvedEarly => &mut m.resolved_early,
+        Measure::ResolvedOnTime => &mut m.resolved_on_time,
+        Measure::ResolvedLate => &mut m.resolved_late,
+        Measure::WithdrawnOrReturned => &mut m.withdrawn_or_returned,
+        Measure::ResultsReturnedByPost => &mut m.results_returned_by_post,
+        Measure::ApologyNoticesIssued => &mut m.apology_notices_issued,
+        Measure::PendingInTime => &mut m.pending_in_time,
+        Measure::PendingOverdue => &mut m.pending_overdue,
+    }
+}
+
+impl From<onestop_domain::IndicatorResult> for aggregation::IndicatorResult {
+    fn from(r: onestop_domain::IndicatorResult) -> Self {
+        aggregation::IndicatorResult {
+            indicator_id: r.indicator_id,
+            definition_version: r.definition_version,
+            numerator: r.numerator,
+            denominator: r.denominator,
+            value: r.value,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_round_trip_through_the_wire_type() {
+        let mut domain = Measures::default();
+        for (i, measure) in Measure::ALL.into_iter().enumerate() {
+            domain.set(measure, i as u64 * 7 + 1);
+        }
+        let wire = intake::Measures::from(&domain);
+        assert_eq!(wire.pending_overdue, 10 * 7 + 1);
+        assert_eq!(Measures::from(&wire), domain);
+    }
+}

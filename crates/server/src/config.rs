@@ -1,0 +1,75 @@
+//! Flags shared by every service. Each flag can also be set by the environment variable named beside it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where a service listens, where its database is, and how it protects itself.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address the gRPC server listens on (each service has its own default port).
+    #[arg(long, env = "LISTEN_ADDR")]
+    pub listen_addr: Option<SocketAddr>,
+
+    /// PostgreSQL connection URL. The service keeps its tables in its own schema of this database.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+
+    /// Most connections the service opens to PostgreSQL.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+
+    /// Longest time one RPC may take, in milliseconds, before it is answered DEADLINE_EXCEEDED.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Most RPCs served at once; more wait their turn.
+    #[arg(long, env = "CONCURRENCY_LIMIT", default_value_t = 256)]
+    pub concurrency_limit: usize,
+
+    /// How often, in milliseconds, health checks that the database answers.
+    #[arg(long, env = "HEALTH_CHECK_INTERVAL_MS", default_value_t = 1_000)]
+    pub health_check_interval_ms: u64,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+impl ServerArgs {
+    /// Settings for tests and in-process stacks: everything default but the database.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        ServerArgs {
+            listen_addr: None,
+            database_url: database_url.into(),
+            database_max_connections: 10,
+            request_timeout_ms: 30_000,
+            concurrency_limit: 256,
+            health_check_interval_ms: 1_000,
+            telemetry: TelemetryArgs::default(),
+        }
+    }
+
+    /// The address to listen on: the configured one, or the service's default.
+    pub fn listen_addr_or(&self, default: SocketAddr) -> SocketAddr {
+        self.listen_addr.unwrap_or(default)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn health_check_interval(&self) -> Duration {
+        Duration::from_millis(self.health_check_interval_ms)
+    }
+}
+
+/// Logging and trace export.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TelemetryArgs {
+    /// Which log lines to print, as a tracing filter ("info", "onestop=debug,sqlx=warn").
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// OTLP/gRPC endpoint of an OpenTelemetry collector; traces are exported only when set.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+}

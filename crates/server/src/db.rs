@@ -1,0 +1,65 @@
+//! The service's PostgreSQL pool. Each service keeps its tables in a schema of its own, named after it, and
+//! applies its own migrations there; no service reads another's tables.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::ServerArgs;
+
+/// How long a request waits for a pooled connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Opens a pool whose connections use `schema`, creating the schema and applying `migrator` first.
+pub async fn connect_and_migrate(
+    args: &ServerArgs,
+    schema: &str,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(&args.database_url)
+        .context("DATABASE_URL is not a PostgreSQL URL")?
+        .options([("search_path", schema)])
+        .application_name(schema);
+    let pool = PgPoolOptions::new()
+        .max_connections(args.database_max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("connecting to the database for schema {schema}"))?;
+    create_schema(&pool, schema).await?;
+    // The migrator holds an advisory lock while it runs, so replicas starting together apply each migration once.
+    migrator
+        .run(&pool)
+        .await
+        .with_context(|| format!("applying the {schema} migrations"))?;
+    Ok(pool)
+}
+
+async fn create_schema(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
+    // The schema name is one of our own constants, never input, so quoting it is enough.
+    let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+        .execute(pool)
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        // Two replicas creating it at once: one wins, which is all we need.
+        Err(sqlx::Error::Database(e))
+            if e.is_unique_violation() || e.code().as_deref() == Some("42P06") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating schema {schema}")),
+    }
+}
+
+/// Whether the database answers a trivial query within `timeout`.
+pub async fn is_reachable(pool: &PgPool, timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await,
+        Ok(Ok(_))
+    )
+}

@@ -1,0 +1,151 @@
+//! The one mapping from what can go wrong in a service to the `tonic::Status` a caller sees.
+//!
+//! Bad input names its fields (in the message and as `google.rpc.BadRequest` details). Internal failures are
+//! logged once with their cause chain and answered with a generic message: SQL text never reaches a caller.
+
+use onestop_domain::FieldViolation;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed; each violation names a field.
+    #[error("invalid argument: {}", join(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+
+    /// A named thing does not exist.
+    #[error("{field}: {what} not found")]
+    NotFound { field: String, what: String },
+
+    /// The request conflicts with something already stored.
+    #[error("{0}")]
+    AlreadyExists(String),
+
+    /// The request is well formed but the stored state does not allow it.
+    #[error("{field}: {reason}")]
+    FailedPrecondition { field: String, reason: String },
+
+    /// A dependency (database, another service) cannot be reached; the caller may retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+
+    /// A database failure not caused by the request.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+
+    /// Anything else not caused by the request.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::InvalidArgument(vec![FieldViolation::new(field, reason)])
+    }
+
+    pub fn not_found(field: impl Into<String>, what: impl Into<String>) -> Self {
+        ServiceError::NotFound {
+            field: field.into(),
+            what: what.into(),
+        }
+    }
+
+    pub fn precondition(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::FailedPrecondition {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Vec<FieldViolation>> for ServiceError {
+    fn from(violations: Vec<FieldViolation>) -> Self {
+        ServiceError::InvalidArgument(violations)
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(error: ServiceError) -> Status {
+        match error {
+            ServiceError::InvalidArgument(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in &violations {
+                    details.add_bad_request_violation(v.field.clone(), v.reason.clone());
+                }
+                Status::with_error_details(Code::InvalidArgument, join(&violations), details)
+            }
+            ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
+            ServiceError::AlreadyExists(message) => Status::already_exists(message),
+            ServiceError::FailedPrecondition { .. } => {
+                Status::failed_precondition(error.to_string())
+            }
+            ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::Database(db) => database_status(db),
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+/// Classifies a database error: lost connections are retryable, constraint breaks are the caller's conflict,
+/// everything else is ours.
+fn database_status(error: sqlx::Error) -> Status {
+    match &error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            tracing::warn!(%error, "database unreachable");
+            Status::unavailable("database unavailable, retry later")
+        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Status::already_exists("a conflicting record already exists")
+        }
+        _ => {
+            tracing::error!(%error, "database error");
+            Status::internal("internal error")
+        }
+    }
+}
+
+fn join(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_names_every_field() {
+        let status = Status::from(ServiceError::InvalidArgument(vec![
+            FieldViolation::new("cells[0].day", "is in the future"),
+            FieldViolation::new("cells[2].procedure_code", "is not published"),
+        ]));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("cells[2].procedure_code"));
+        let details = status.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["cells[0].day", "cells[2].procedure_code"]);
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status = Status::from(ServiceError::Internal(anyhow::anyhow!(
+            "relation \"secret\" does not exist"
+        )));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+    }
+}

@@ -1,0 +1,120 @@
+//! One way to serve a onestop service: gRPC health driven by the database, reflection, a request timeout, a
+//! concurrency limit, one span per RPC continuing the caller's trace, and graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+use crate::config::ServerArgs;
+use crate::{db, telemetry};
+
+/// Serves `routes` (the service's own gRPC services) on `listener` until `shutdown` completes, then stops
+/// accepting and lets in-flight calls finish.
+///
+/// `service_name` is the full gRPC name of the service (`onestop.catalogue.v1.CatalogueService`); health reports
+/// it, and the server as a whole (""), SERVING while the database answers and NOT_SERVING while it does not.
+pub async fn serve(
+    args: &ServerArgs,
+    listener: TcpListener,
+    service_name: &'static str,
+    routes: Routes,
+    pool: PgPool,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let names = [service_name, ""];
+    set_status(&reporter, &names, ServingStatus::NotServing).await;
+    let watcher = tokio::spawn(watch_database(
+        pool,
+        reporter.clone(),
+        names,
+        args.health_check_interval(),
+    ));
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(onestop_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let routes = routes.add_service(health_service).add_service(reflection);
+
+    let local_addr = listener.local_addr()?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tracing::info!(service = service_name, %local_addr, "serving");
+    let stop = async move {
+        shutdown.await;
+        tracing::info!(
+            service = service_name,
+            "shutting down: finishing in-flight calls"
+        );
+        watcher.abort();
+        set_status(&reporter, &names, ServingStatus::NotServing).await;
+    };
+    Server::builder()
+        .timeout(args.request_timeout())
+        .layer(GlobalConcurrencyLimitLayer::new(args.concurrency_limit))
+        .trace_fn(telemetry::rpc_span)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, stop)
+        .await?;
+    tracing::info!(service = service_name, "stopped");
+    Ok(())
+}
+
+/// Keeps health in step with the database: NOT_SERVING while it does not answer, SERVING again when it does.
+async fn watch_database(
+    pool: PgPool,
+    reporter: HealthReporter,
+    names: [&'static str; 2],
+    interval: Duration,
+) {
+    let mut last = None;
+    loop {
+        let reachable = db::is_reachable(&pool, interval.max(Duration::from_millis(500))).await;
+        if last != Some(reachable) {
+            if reachable {
+                tracing::info!("database reachable: serving");
+            } else {
+                tracing::warn!("database unreachable: not serving");
+            }
+            let status = if reachable {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            set_status(&reporter, &names, status).await;
+            last = Some(reachable);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn set_status(reporter: &HealthReporter, names: &[&'static str; 2], status: ServingStatus) {
+    for name in *names {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,66 @@
+//! The catalogue service: administrative units, one-stop centers, and the procedure catalogue, which changes
+//! only through publication decisions and is versioned by date.
+//!
+//! - [`api`]: the gRPC surface, which validates and delegates;
+//! - [`units`], [`centers`]: reference data;
+//! - [`publication`]: applying a publication decision atomically;
+//! - [`procedures`]: the catalogue as of a date.
+
+pub mod api;
+pub mod centers;
+pub mod procedures;
+pub mod publication;
+pub mod units;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use onestop_proto::catalogue::v1::catalogue_service_server::CatalogueServiceServer;
+use onestop_server::config::ServerArgs;
+use onestop_server::{db, serve};
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+/// The PostgreSQL schema this service owns.
+pub const SCHEMA: &str = "catalogue";
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Where the service listens unless told otherwise.
+pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50051);
+
+/// The full gRPC name of the service, as health reports it.
+pub const SERVICE_NAME: &str = <CatalogueServiceServer<api::CatalogueApi> as NamedService>::NAME;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "onestop-catalogue",
+    about = "Serves the onestop catalogue over gRPC."
+)]
+pub struct Config {
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Applies the migrations, then serves on `listener` until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
+    let routes = Routes::new(CatalogueServiceServer::new(api::CatalogueApi::new(
+        pool.clone(),
+    )));
+    serve::serve(
+        &config.server,
+        listener,
+        SERVICE_NAME,
+        routes,
+        pool,
+        shutdown,
+    )
+    .await
+}
