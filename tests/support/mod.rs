@@ -4,21 +4,10 @@
 use std::sync::OnceLock;
 
 use onestop_local::{Addresses, Stack};
-use onestop_proto::catalogue::v1::*;
 use onestop_server::config::ServerArgs;
+pub use onestop_testkit::fixtures::*;
 use onestop_testkit::TestDatabase;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-
-/// The province, a commune under it, and their centers.
-pub const PROVINCE: &str = "46";
-pub const COMMUNE: &str = "19753";
-pub const PROVINCIAL_CENTER: &str = "TTPVHCC-46";
-pub const COMMUNE_CENTER: &str = "BPMC-19753";
-
-/// Three procedures: fully online, partly online, and without online service.
-pub const FULL_PROCEDURE: &str = "1.000948";
-pub const PARTIAL_PROCEDURE: &str = "2.001218.000.00.00.H38";
-pub const OFFLINE_PROCEDURE: &str = "1.004227";
 
 /// A running system on its own fresh database. Drop order matters: the stack before the database.
 pub struct TestSystem {
@@ -60,92 +49,4 @@ pub fn spans_of_trace(trace_id: opentelemetry::trace::TraceId) -> Vec<SpanData> 
         .into_iter()
         .filter(|span| span.span_context.trace_id() == trace_id)
         .collect()
-}
-
-pub fn units() -> Vec<AdministrativeUnit> {
-    vec![
-        AdministrativeUnit {
-            code: PROVINCE.into(),
-            name: "Tỉnh Quảng Trị".into(),
-            level: UnitLevel::Province as i32,
-            parent_code: String::new(),
-            valid_from: "2025-07-01".into(),
-            valid_to: String::new(),
-        },
-        AdministrativeUnit {
-            code: COMMUNE.into(),
-            name: "Phường Đồng Hới".into(),
-            level: UnitLevel::Commune as i32,
-            parent_code: PROVINCE.into(),
-            valid_from: "2025-07-01".into(),
-            valid_to: String::new(),
-        },
-    ]
-}
-
-pub fn centers() -> Vec<Center> {
-    vec![
-        Center {
-            code: PROVINCIAL_CENTER.into(),
-            name: "Trung tâm Phục vụ hành chính công tỉnh".into(),
-            unit_code: PROVINCE.into(),
-        },
-        Center {
-            code: COMMUNE_CENTER.into(),
-            name: "Bộ phận Một cửa phường Đồng Hới".into(),
-            unit_code: COMMUNE.into(),
-        },
-    ]
-}
-
-pub fn procedure(code: &str, name: &str, online_level: OnlineLevel) -> Procedure {
-    Procedure {
-        code: code.into(),
-        name: name.into(),
-        sector_code: "HOTICH".into(),
-        implementing_levels: vec![ImplementingLevel::Commune as i32],
-        implementing_agency: "UBND cấp xã".into(),
-        processing_time: Some(ProcessingTime {
-            value: 3,
-            unit: TimeUnit::WorkingDays as i32,
-        }),
-        has_fees: false,
-        online_level: online_level as i32,
-        legacy_online_level: 0,
-        postal_filing: true,
-        postal_return: true,
-        ..Default::default()
-    }
-}
-
-/// A decision announcing the three procedures, in force from 1 January 2026.
-pub fn decision() -> PublicationDecision {
-    let new = |procedure| DecisionItem {
-        action: DecisionAction::New as i32,
-        procedure: Some(procedure),
-        ..Default::default()
-    };
-    PublicationDecision {
-        number: "125/QĐ-UBND".into(),
-        signed_on: "2025-12-20".into(),
-        issuer: "Chủ tịch UBND tỉnh".into(),
-        effective_from: "2026-01-01".into(),
-        items: vec![
-            new(procedure(
-                FULL_PROCEDURE,
-                "Đăng ký khai sinh",
-                OnlineLevel::Full,
-            )),
-            new(procedure(
-                PARTIAL_PROCEDURE,
-                "Đăng ký kết hôn",
-                OnlineLevel::Partial,
-            )),
-            new(procedure(
-                OFFLINE_PROCEDURE,
-                "Chứng thực bản sao",
-                OnlineLevel::None,
-            )),
-        ],
-    }
 }

@@ -3,12 +3,16 @@
 //! - [`database`] gives each test a fresh, empty database, dropped when the test ends. It is created on the
 //!   server of `DATABASE_URL`, or, when that is not set, on a throwaway cluster started from the local
 //!   PostgreSQL binaries for this test process. With neither, tests skip, except under `CI`, where they fail.
+//! - [`RunningService`] runs one service on a free port until the test stops it.
 //! - [`CuttableLink`] sits between a service and its database so a test can make the database unreachable.
 
+pub mod fixtures;
 mod link;
+mod service;
 mod url;
 
 pub use link::CuttableLink;
+pub use service::{RunningService, Shutdown};
 pub use url::DatabaseUrl;
 
 use std::sync::atomic::{AtomicU32, Ordering};

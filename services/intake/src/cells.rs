@@ -131,10 +131,16 @@ pub async fn store(
     sender: &str,
     cells: &[ValidCell],
 ) -> ServiceResult<Vec<CellOutcome>> {
+    // Writing in key order makes concurrent pushes lock rows in the same order, so they wait rather than deadlock.
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |c: &ValidCell| (c.center_code.clone(), c.day, c.procedure_code.clone());
+        key(&cells[a]).cmp(&key(&cells[b]))
+    });
     let mut tx = pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(cells.len());
-    for cell in cells {
-        outcomes.push(store_one(&mut tx, sender, cell).await?);
+    let mut outcomes = vec![CellOutcome::Unspecified; cells.len()];
+    for index in order {
+        outcomes[index] = store_one(&mut tx, sender, &cells[index]).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
