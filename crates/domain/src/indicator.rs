@@ -163,11 +163,13 @@ mod tests {
             version: 1,
             formula,
         };
-        let mut totals = PeriodTotals::default();
-        totals.measures = Measures::default()
-            .with(Measure::ResolvedEarly, 3)
-            .with(Measure::ResolvedOnTime, 5)
-            .with(Measure::ResolvedLate, 2);
+        let totals = PeriodTotals {
+            measures: Measures::default()
+                .with(Measure::ResolvedEarly, 3)
+                .with(Measure::ResolvedOnTime, 5)
+                .with(Measure::ResolvedLate, 2),
+            carried_over: 0,
+        };
         let result = def.evaluate(&totals);
         assert_eq!((result.numerator, result.denominator), (8, 10));
         assert_eq!(result.value, Some(0.8));

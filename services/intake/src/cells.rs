@@ -254,7 +254,7 @@ impl PageKey {
 
     pub fn from_token(token: &str) -> Result<Self, String> {
         let invalid = || "is not a token from a previous response".to_string();
-        if token.len() % 2 != 0 {
+        if !token.len().is_multiple_of(2) {
             return Err(invalid());
         }
         let bytes = (0..token.len())
