@@ -2,7 +2,7 @@
 //! applies its own migrations there; no service reads another's tables.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sqlx::migrate::Migrator;
@@ -14,6 +14,9 @@ use crate::config::ServerArgs;
 /// How long a request waits for a pooled connection before the database counts as unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a starting service waits for its database to come up.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
 /// Opens a pool whose connections use `schema`, creating the schema and applying `migrator` first.
 pub async fn connect_and_migrate(
     args: &ServerArgs,
@@ -24,12 +27,7 @@ pub async fn connect_and_migrate(
         .context("DATABASE_URL is not a PostgreSQL URL")?
         .options([("search_path", schema)])
         .application_name(schema);
-    let pool = PgPoolOptions::new()
-        .max_connections(args.database_max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
-        .await
-        .with_context(|| format!("connecting to the database for schema {schema}"))?;
+    let pool = connect_with_retry(args, options, schema).await?;
     create_schema(&pool, schema).await?;
     // The migrator holds an advisory lock while it runs, so replicas starting together apply each migration once.
     migrator
@@ -37,6 +35,35 @@ pub async fn connect_and_migrate(
         .await
         .with_context(|| format!("applying the {schema} migrations"))?;
     Ok(pool)
+}
+
+/// Connects, retrying while the database is starting (as it is when a whole system comes up at once).
+async fn connect_with_retry(
+    args: &ServerArgs,
+    options: PgConnectOptions,
+    schema: &str,
+) -> anyhow::Result<PgPool> {
+    let deadline = Instant::now() + STARTUP_WAIT;
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(args.database_max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await;
+        match attempt {
+            Ok(pool) => return Ok(pool),
+            Err(error @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut))
+                if Instant::now() < deadline =>
+            {
+                tracing::warn!(%error, schema, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("connecting to the database for schema {schema}"))
+            }
+        }
+    }
 }
 
 async fn create_schema(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
