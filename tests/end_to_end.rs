@@ -6,7 +6,7 @@ use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServi
 use onestop_proto::aggregation::v1::{DayRange, GetIndicatorsRequest, IndicatorResult};
 use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::{
-    PublishDecisionRequest, UpsertCentersRequest, UpsertUnitsRequest,
+    PublishDecisionRequest, UpsertCentersRequest, UpsertSectorsRequest, UpsertUnitsRequest,
 };
 use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{DailyCell, ListCellsRequest, Measures, PushCellsRequest};
@@ -54,11 +54,7 @@ fn pushed_cells() -> Vec<DailyCell> {
 }
 
 /// Sums, over the cells of `centers` in March 2026, the numerator and denominator of an indicator.
-fn brute_force(
-    cells: &[DailyCell],
-    centers: &[&str],
-    measure: impl Fn(&Measures) -> (u64, u64),
-) -> (u64, u64) {
+fn brute_force(cells: &[DailyCell], centers: &[&str], measure: impl Fn(&Measures) -> (u64, u64)) -> (u64, u64) {
     cells
         .iter()
         .filter(|c| centers.contains(&c.center_code.as_str()) && c.day.starts_with("2026-03"))
@@ -67,10 +63,7 @@ fn brute_force(
 }
 
 fn indicator<'a>(results: &'a [IndicatorResult], id: &str) -> &'a IndicatorResult {
-    results
-        .iter()
-        .find(|r| r.indicator_id == id)
-        .unwrap_or_else(|| panic!("no indicator {id}"))
+    results.iter().find(|r| r.indicator_id == id).unwrap_or_else(|| panic!("no indicator {id}"))
 }
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -82,45 +75,21 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
         return;
     };
     let stack = &system.stack;
-    let mut catalogue = CatalogueServiceClient::connect(stack.catalogue_url())
-        .await
-        .unwrap();
-    let mut intake = IntakeServiceClient::connect(stack.intake_url())
-        .await
-        .unwrap();
-    let mut aggregation = AggregationServiceClient::connect(stack.aggregation_url())
-        .await
-        .unwrap();
+    let mut catalogue = CatalogueServiceClient::connect(stack.catalogue_url()).await.unwrap();
+    let mut intake = IntakeServiceClient::connect(stack.intake_url()).await.unwrap();
+    let mut aggregation = AggregationServiceClient::connect(stack.aggregation_url()).await.unwrap();
 
     // Catalogue: reference data and a decision with one FULL, one PARTIAL and one offline procedure.
-    catalogue
-        .upsert_units(UpsertUnitsRequest { units: units() })
-        .await
-        .unwrap();
-    catalogue
-        .upsert_centers(UpsertCentersRequest { centers: centers() })
-        .await
-        .unwrap();
-    let published = catalogue
-        .publish_decision(PublishDecisionRequest {
-            decision: Some(decision()),
-        })
-        .await
-        .unwrap();
+    catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
+    catalogue.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.unwrap();
+    catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
+    let published = catalogue.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await.unwrap();
     assert!(published.get_ref().applied);
 
     // Intake: the cells are accepted, and the push is traced into catalogue.
     let cells = pushed_cells();
-    let mut push = tonic::Request::new(PushCellsRequest {
-        sender: "egov-46".into(),
-        cells: cells.clone(),
-    });
-    push.metadata_mut().insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-00f067aa0ba902b7-01")
-            .parse()
-            .unwrap(),
-    );
+    let mut push = tonic::Request::new(PushCellsRequest { sender: "egov-46".into(), cells: cells.clone() });
+    push.metadata_mut().insert("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01").parse().unwrap());
     let first = intake.push_cells(push).await.unwrap().into_inner();
     assert_eq!((first.accepted, first.unchanged), (cells.len() as u32, 0));
 
@@ -128,45 +97,17 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
     let mut bad = cells[..2].to_vec();
     bad[1].procedure_code = "9.999999".into();
     bad[0].measures.as_mut().unwrap().received_online += 100;
-    let rejected = intake
-        .push_cells(PushCellsRequest {
-            sender: "egov-46".into(),
-            cells: bad,
-        })
-        .await
-        .unwrap_err();
+    let rejected = intake.push_cells(PushCellsRequest { sender: "egov-46".into(), cells: bad }).await.unwrap_err();
     assert_eq!(rejected.code(), Code::InvalidArgument);
-    assert!(
-        rejected.message().contains("cells[1].procedure_code"),
-        "{}",
-        rejected.message()
-    );
-    assert!(
-        rejected.message().contains("9.999999"),
-        "{}",
-        rejected.message()
-    );
-    let violations = rejected
-        .get_error_details()
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .clone();
+    assert!(rejected.message().contains("cells[1].procedure_code"), "{}", rejected.message());
+    assert!(rejected.message().contains("9.999999"), "{}", rejected.message());
+    let violations = rejected.get_error_details().bad_request().unwrap().field_violations.clone();
     assert_eq!(violations.len(), 1);
     assert_eq!(violations[0].field, "cells[1].procedure_code");
 
     // Re-sending the same cells changes nothing.
-    let again = intake
-        .push_cells(PushCellsRequest {
-            sender: "egov-46".into(),
-            cells: cells.clone(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (again.get_ref().accepted, again.get_ref().unchanged),
-        (0, cells.len() as u32)
-    );
+    let again = intake.push_cells(PushCellsRequest { sender: "egov-46".into(), cells: cells.clone() }).await.unwrap();
+    assert_eq!((again.get_ref().accepted, again.get_ref().unchanged), (0, cells.len() as u32));
     let stored = intake
         .list_cells(ListCellsRequest {
             center_codes: vec![COMMUNE_CENTER.into(), PROVINCIAL_CENTER.into()],
@@ -187,16 +128,10 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
                 && c.procedure_code == stored.cells[0].procedure_code
         })
         .unwrap();
-    assert_eq!(
-        stored.cells[0].measures, first_stored.measures,
-        "the rejected push left the stored cell as it was"
-    );
+    assert_eq!(stored.cells[0].measures, first_stored.measures, "the rejected push left the stored cell as it was");
 
     // Aggregation: form-06 on-time rate and online case share for the province in March, from sums.
-    let march = DayRange {
-        from_day: "2026-03-01".into(),
-        to_day: "2026-03-31".into(),
-    };
+    let march = DayRange { from_day: "2026-03-01".into(), to_day: "2026-03-31".into() };
     let answer = aggregation
         .get_indicators(GetIndicatorsRequest {
             unit_code: PROVINCE.into(),
@@ -209,21 +144,14 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
     let both = [COMMUNE_CENTER, PROVINCIAL_CENTER];
     let on_time = indicator(&answer.indicators, "on_time_rate_form06");
     let expected = brute_force(&cells, &both, |m| {
-        (
-            m.resolved_early + m.resolved_on_time,
-            m.resolved_early + m.resolved_on_time + m.resolved_late,
-        )
+        (m.resolved_early + m.resolved_on_time, m.resolved_early + m.resolved_on_time + m.resolved_late)
     });
     assert_eq!((on_time.numerator, on_time.denominator), expected);
     assert_eq!(on_time.value, Some(expected.0 as f64 / expected.1 as f64));
     assert_eq!(on_time.definition_version, 1);
     let online = indicator(&answer.indicators, "online_case_share");
-    let expected = brute_force(&cells, &both, |m| {
-        (
-            m.received_online,
-            m.received_direct + m.received_online + m.received_postal,
-        )
-    });
+    let expected =
+        brute_force(&cells, &both, |m| (m.received_online, m.received_direct + m.received_online + m.received_postal));
     assert_eq!((online.numerator, online.denominator), expected);
 
     // The commune alone covers only its own center.
@@ -239,10 +167,7 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
         .into_inner();
     assert_eq!(commune.center_codes, [COMMUNE_CENTER]);
     let expected = brute_force(&cells, &[COMMUNE_CENTER], |m| {
-        (
-            m.received_online,
-            m.received_direct + m.received_online + m.received_postal,
-        )
+        (m.received_online, m.received_direct + m.received_online + m.received_postal)
     });
     let online = indicator(&commune.indicators, "online_case_share");
     assert_eq!((online.numerator, online.denominator), expected);
@@ -251,10 +176,7 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
     let empty = aggregation
         .get_indicators(GetIndicatorsRequest {
             center_code: COMMUNE_CENTER.into(),
-            period: Some(DayRange {
-                from_day: "2026-05-01".into(),
-                to_day: "2026-05-31".into(),
-            }),
+            period: Some(DayRange { from_day: "2026-05-01".into(), to_day: "2026-05-31".into() }),
             indicator_ids: vec!["on_time_rate_form06".into()],
             ..Default::default()
         })
@@ -268,33 +190,17 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
     let trace_id = TraceId::from_hex(TRACE_ID).unwrap();
     let mut names = Vec::new();
     for _ in 0..50 {
-        names = spans_of_trace(trace_id)
-            .into_iter()
-            .map(|s| s.name.to_string())
-            .collect::<Vec<_>>();
-        if names
-            .iter()
-            .any(|n| n.starts_with("onestop.intake.v1.IntakeService/PushCells"))
-            && names
-                .iter()
-                .any(|n| n.starts_with("onestop.catalogue.v1.CatalogueService/GetProcedures"))
+        names = spans_of_trace(trace_id).into_iter().map(|s| s.name.to_string()).collect::<Vec<_>>();
+        if names.iter().any(|n| n.starts_with("onestop.intake.v1.IntakeService/PushCells"))
+            && names.iter().any(|n| n.starts_with("onestop.catalogue.v1.CatalogueService/GetProcedures"))
         {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(
-        names.contains(&"onestop.intake.v1.IntakeService/PushCells".to_string()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"onestop.catalogue.v1.CatalogueService/ListCenters".to_string()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"onestop.catalogue.v1.CatalogueService/GetProcedures".to_string()),
-        "{names:?}"
-    );
+    assert!(names.contains(&"onestop.intake.v1.IntakeService/PushCells".to_string()), "{names:?}");
+    assert!(names.contains(&"onestop.catalogue.v1.CatalogueService/ListCenters".to_string()), "{names:?}");
+    assert!(names.contains(&"onestop.catalogue.v1.CatalogueService/GetProcedures".to_string()), "{names:?}");
 
     let TestSystem { stack, database } = system;
     stack.shutdown().await.unwrap();
@@ -307,38 +213,24 @@ async fn bad_requests_name_the_field() {
         return;
     };
     let stack = &system.stack;
-    let mut aggregation = AggregationServiceClient::connect(stack.aggregation_url())
-        .await
-        .unwrap();
-    let mut intake = IntakeServiceClient::connect(stack.intake_url())
-        .await
-        .unwrap();
+    let mut aggregation = AggregationServiceClient::connect(stack.aggregation_url()).await.unwrap();
+    let mut intake = IntakeServiceClient::connect(stack.intake_url()).await.unwrap();
 
     let error = aggregation
         .get_indicators(GetIndicatorsRequest {
             unit_code: PROVINCE.into(),
-            period: Some(DayRange {
-                from_day: "2026-03-31".into(),
-                to_day: "2026-03-01".into(),
-            }),
+            period: Some(DayRange { from_day: "2026-03-31".into(), to_day: "2026-03-01".into() }),
             ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
-    assert!(
-        error.message().contains("period.to_day"),
-        "{}",
-        error.message()
-    );
+    assert!(error.message().contains("period.to_day"), "{}", error.message());
 
     let error = aggregation
         .get_indicators(GetIndicatorsRequest {
             unit_code: "no-such-unit".into(),
-            period: Some(DayRange {
-                from_day: "2026-03-01".into(),
-                to_day: "2026-03-31".into(),
-            }),
+            period: Some(DayRange { from_day: "2026-03-01".into(), to_day: "2026-03-31".into() }),
             ..Default::default()
         })
         .await
@@ -348,22 +240,11 @@ async fn bad_requests_name_the_field() {
 
     let mut future = cell(COMMUNE_CENTER, FULL_PROCEDURE, "2999-01-01", 1);
     future.measures = None;
-    let error = intake
-        .push_cells(PushCellsRequest {
-            sender: "egov-46".into(),
-            cells: vec![future],
-        })
-        .await
-        .unwrap_err();
+    let error =
+        intake.push_cells(PushCellsRequest { sender: "egov-46".into(), cells: vec![future] }).await.unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
-    let fields: Vec<String> = error
-        .get_error_details()
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
+    let fields: Vec<String> =
+        error.get_error_details().bad_request().unwrap().field_violations.iter().map(|v| v.field.clone()).collect();
     assert_eq!(fields, ["cells[0].day", "cells[0].measures"]);
 
     system.stack.shutdown().await.unwrap();

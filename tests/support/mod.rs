@@ -21,9 +21,7 @@ impl TestSystem {
         let database = onestop_testkit::database().await?;
         let mut server = ServerArgs::for_database(database.url());
         server.health_check_interval_ms = 200;
-        let stack = Stack::start_with(server, Addresses::any_free_port())
-            .await
-            .expect("starting the stack");
+        let stack = Stack::start_with(server, Addresses::any_free_port()).await.expect("starting the stack");
         Some(TestSystem { stack, database })
     }
 }
@@ -33,9 +31,7 @@ pub fn recorded_spans() -> &'static InMemorySpanExporter {
     static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
     EXPORTER.get_or_init(|| {
         let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
         onestop_server::telemetry::install(provider, "info").expect("installing telemetry");
         exporter
     })

@@ -51,10 +51,7 @@ pub struct Sum(pub Vec<Term>);
 
 impl Sum {
     pub fn value(&self, totals: &PeriodTotals) -> u64 {
-        self.0
-            .iter()
-            .map(|t| t.value(totals))
-            .fold(0u64, u64::saturating_add)
+        self.0.iter().map(|t| t.value(totals)).fold(0u64, u64::saturating_add)
     }
 }
 
@@ -62,10 +59,7 @@ impl FromStr for Sum {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let terms = s
-            .split('+')
-            .map(str::parse)
-            .collect::<Result<Vec<Term>, _>>()?;
+        let terms = s.split('+').map(str::parse).collect::<Result<Vec<Term>, _>>()?;
         Ok(Sum(terms))
     }
 }
@@ -91,10 +85,7 @@ pub struct Formula {
 
 impl Formula {
     pub fn parse(numerator: &str, denominator: &str) -> Result<Self, String> {
-        Ok(Formula {
-            numerator: numerator.parse()?,
-            denominator: denominator.parse()?,
-        })
+        Ok(Formula { numerator: numerator.parse()?, denominator: denominator.parse()? })
     }
 }
 
@@ -129,20 +120,9 @@ pub struct IndicatorResult {
 }
 
 impl IndicatorResult {
-    pub fn new(
-        indicator_id: &str,
-        definition_version: u32,
-        numerator: u64,
-        denominator: u64,
-    ) -> Self {
+    pub fn new(indicator_id: &str, definition_version: u32, numerator: u64, denominator: u64) -> Self {
         let value = (denominator != 0).then(|| numerator as f64 / denominator as f64);
-        IndicatorResult {
-            indicator_id: indicator_id.to_owned(),
-            definition_version,
-            numerator,
-            denominator,
-            value,
-        }
+        IndicatorResult { indicator_id: indicator_id.to_owned(), definition_version, numerator, denominator, value }
     }
 }
 
@@ -153,16 +133,10 @@ mod tests {
 
     #[test]
     fn formula_parses_and_evaluates_from_sums() {
-        let formula = Formula::parse(
-            "resolved_early + resolved_on_time",
-            "resolved_early+resolved_on_time + resolved_late",
-        )
-        .unwrap();
-        let def = IndicatorDefinition {
-            id: "on_time".into(),
-            version: 1,
-            formula,
-        };
+        let formula =
+            Formula::parse("resolved_early + resolved_on_time", "resolved_early+resolved_on_time + resolved_late")
+                .unwrap();
+        let def = IndicatorDefinition { id: "on_time".into(), version: 1, formula };
         let totals = PeriodTotals {
             measures: Measures::default()
                 .with(Measure::ResolvedEarly, 3)
@@ -185,10 +159,7 @@ mod tests {
     fn unknown_terms_are_rejected() {
         assert!(Formula::parse("received_online", "received_everything").is_err());
         assert_eq!(
-            "received_online + carried_over"
-                .parse::<Sum>()
-                .unwrap()
-                .to_string(),
+            "received_online + carried_over".parse::<Sum>().unwrap().to_string(),
             "received_online + carried_over"
         );
     }

@@ -1,9 +1,11 @@
 //! The rules of onestop that need neither a network nor a database.
 //!
+//! - [`calendar`]: working days, holidays and make-up days.
 //! - [`measures`]: the eleven measures of a daily cell (DOMAIN §5) and how they add up over a period.
 //! - [`indicator`]: indicator formulas as sums of measures, and their results with numerator and denominator.
 //! - [`validate`]: field-level validation that names the field it rejects.
 
+pub mod calendar;
 pub mod indicator;
 pub mod measures;
 pub mod validate;

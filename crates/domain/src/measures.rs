@@ -75,10 +75,7 @@ impl FromStr for Measure {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Measure::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown measure {s:?}"))
+        Measure::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| format!("unknown measure {s:?}"))
     }
 }
 
@@ -116,15 +113,11 @@ impl Measures {
     }
 
     pub fn received(&self) -> u64 {
-        self.get(Measure::ReceivedDirect)
-            + self.get(Measure::ReceivedOnline)
-            + self.get(Measure::ReceivedPostal)
+        self.get(Measure::ReceivedDirect) + self.get(Measure::ReceivedOnline) + self.get(Measure::ReceivedPostal)
     }
 
     pub fn resolved(&self) -> u64 {
-        self.get(Measure::ResolvedEarly)
-            + self.get(Measure::ResolvedOnTime)
-            + self.get(Measure::ResolvedLate)
+        self.get(Measure::ResolvedEarly) + self.get(Measure::ResolvedOnTime) + self.get(Measure::ResolvedLate)
     }
 
     pub fn pending(&self) -> u64 {
@@ -177,15 +170,9 @@ pub enum DayPosition {
 }
 
 impl DayPosition {
-    pub fn of(
-        day: chrono::NaiveDate,
-        first_day: chrono::NaiveDate,
-        last_day: chrono::NaiveDate,
-    ) -> Self {
+    pub fn of(day: chrono::NaiveDate, first_day: chrono::NaiveDate, last_day: chrono::NaiveDate) -> Self {
         if day >= first_day && day <= last_day {
-            DayPosition::InPeriod {
-                is_last_day: day == last_day,
-            }
+            DayPosition::InPeriod { is_last_day: day == last_day }
         } else if first_day.pred_opt() == Some(day) {
             DayPosition::BeforePeriod
         } else {
@@ -214,22 +201,11 @@ mod tests {
     #[test]
     fn flows_add_up_and_stocks_come_from_the_last_day() {
         let cell = |online, pending| {
-            Measures::default()
-                .with(Measure::ReceivedOnline, online)
-                .with(Measure::PendingInTime, pending)
+            Measures::default().with(Measure::ReceivedOnline, online).with(Measure::PendingInTime, pending)
         };
         let mut totals = PeriodTotals::default();
-        for (d, online, pending) in [
-            (9, 7, 100),
-            (10, 1, 5),
-            (11, 2, 6),
-            (12, 3, 7),
-            (13, 50, 50),
-        ] {
-            totals.add_cell(
-                DayPosition::of(day(d), day(10), day(12)),
-                &cell(online, pending),
-            );
+        for (d, online, pending) in [(9, 7, 100), (10, 1, 5), (11, 2, 6), (12, 3, 7), (13, 50, 50)] {
+            totals.add_cell(DayPosition::of(day(d), day(10), day(12)), &cell(online, pending));
         }
         assert_eq!(totals.measures.get(Measure::ReceivedOnline), 6);
         assert_eq!(totals.measures.get(Measure::PendingInTime), 7);

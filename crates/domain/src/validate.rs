@@ -14,10 +14,7 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        FieldViolation {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        FieldViolation { field: field.into(), reason: reason.into() }
     }
 }
 
@@ -85,6 +82,20 @@ impl Violations {
         }
     }
 
+    /// Checks a procedure's national code, loosely: a code as [`Violations::code`] that starts with a digit and
+    /// holds only letters, digits, `.`, `-` and `_` (`1.000948`, `2.001218.000.00.00.H38`).
+    pub fn procedure_code(&mut self, field: &str, value: &str) -> bool {
+        if !self.code(field, value) {
+            return false;
+        }
+        let well_formed = value.starts_with(|c: char| c.is_ascii_digit())
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !well_formed {
+            self.add(field, format!("{value:?} is not a procedure code such as 1.000948 or 2.001218.000.00.00.H38"));
+        }
+        well_formed
+    }
+
     /// Checks a required free-text field.
     pub fn text(&mut self, field: &str, value: &str, max_chars: usize) -> bool {
         if value.trim().is_empty() {
@@ -113,9 +124,7 @@ pub fn check_code(value: &str) -> Result<(), String> {
     } else if value.chars().count() > 64 {
         Err("is longer than 64 characters".into())
     } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Err(format!(
-            "{value:?} contains whitespace or control characters"
-        ))
+        Err(format!("{value:?} contains whitespace or control characters"))
     } else {
         Ok(())
     }
@@ -140,5 +149,10 @@ mod tests {
         assert!(check_code("2.001218.000.00.00.H38").is_ok());
         assert!(check_code("").is_err());
         assert!(check_code("1.000 948").is_err());
+        let mut v = Violations::new();
+        assert!(v.procedure_code("a", "2.001218.000.00.00.H38"));
+        assert!(!v.procedure_code("b", "TTHC-1"));
+        assert!(!v.procedure_code("c", "1.0009/48"));
+        assert_eq!(v.into_result().unwrap_err().len(), 2);
     }
 }

@@ -26,11 +26,7 @@ impl Addresses {
     /// Every service on a free loopback port.
     pub fn any_free_port() -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Addresses {
-            catalogue: any,
-            intake: any,
-            aggregation: any,
-        }
+        Addresses { catalogue: any, intake: any, aggregation: any }
     }
 
     /// The services' own default ports.
@@ -62,11 +58,7 @@ impl Stack {
     pub async fn start_with(server: ServerArgs, addresses: Addresses) -> anyhow::Result<Stack> {
         let bind = |addr: SocketAddr, name: &str| {
             let name = name.to_owned();
-            async move {
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("{name}: binding {addr}"))
-            }
+            async move { TcpListener::bind(addr).await.with_context(|| format!("{name}: binding {addr}")) }
         };
         let catalogue_listener = bind(addresses.catalogue, "catalogue").await?;
         let intake_listener = bind(addresses.intake, "intake").await?;
@@ -84,45 +76,16 @@ impl Stack {
             }
         };
 
-        let catalogue = onestop_catalogue::Config {
-            server: server.clone(),
-        };
-        let intake = onestop_intake::Config {
-            server: server.clone(),
-            catalogue_url: url(bound.catalogue),
-        };
-        let aggregation = onestop_aggregation::Config {
-            server,
-            catalogue_url: url(bound.catalogue),
-            intake_url: url(bound.intake),
-        };
+        let catalogue = onestop_catalogue::Config { server: server.clone() };
+        let intake = onestop_intake::Config { server: server.clone(), catalogue_url: url(bound.catalogue) };
+        let aggregation =
+            onestop_aggregation::Config { server, catalogue_url: url(bound.catalogue), intake_url: url(bound.intake) };
         let services = vec![
-            (
-                "catalogue",
-                tokio::spawn(onestop_catalogue::run(
-                    catalogue,
-                    catalogue_listener,
-                    shutdown(),
-                )),
-            ),
-            (
-                "intake",
-                tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown())),
-            ),
-            (
-                "aggregation",
-                tokio::spawn(onestop_aggregation::run(
-                    aggregation,
-                    aggregation_listener,
-                    shutdown(),
-                )),
-            ),
+            ("catalogue", tokio::spawn(onestop_catalogue::run(catalogue, catalogue_listener, shutdown()))),
+            ("intake", tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown()))),
+            ("aggregation", tokio::spawn(onestop_aggregation::run(aggregation, aggregation_listener, shutdown()))),
         ];
-        let stack = Stack {
-            addresses: bound,
-            stop,
-            services,
-        };
+        let stack = Stack { addresses: bound, stop, services };
         stack.wait_until_serving(Duration::from_secs(60)).await?;
         Ok(stack)
     }
@@ -141,11 +104,9 @@ impl Stack {
 
     async fn wait_until_serving(&self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
-        for ((name, task), addr) in self.services.iter().zip([
-            self.addresses.catalogue,
-            self.addresses.intake,
-            self.addresses.aggregation,
-        ]) {
+        for ((name, task), addr) in
+            self.services.iter().zip([self.addresses.catalogue, self.addresses.intake, self.addresses.aggregation])
+        {
             loop {
                 if task.is_finished() {
                     bail!("{name} stopped while starting; its error is in the log");
@@ -167,10 +128,7 @@ impl Stack {
         let _ = self.stop.send(true);
         let mut first_error = None;
         for (name, task) in self.services {
-            let outcome = task
-                .await
-                .with_context(|| format!("{name} panicked"))
-                .and_then(|r| r.context(name));
+            let outcome = task.await.with_context(|| format!("{name} panicked")).and_then(|r| r.context(name));
             if let Err(error) = outcome {
                 first_error.get_or_insert(error);
             }
@@ -185,15 +143,10 @@ fn url(addr: SocketAddr) -> String {
 
 /// Whether the server at `addr` reports SERVING as a whole.
 pub async fn serving(addr: SocketAddr) -> bool {
-    let Ok(channel) = tonic::transport::Endpoint::from_shared(url(addr)).map(|e| e.connect_lazy())
-    else {
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(url(addr)).map(|e| e.connect_lazy()) else {
         return false;
     };
     let mut client = HealthClient::new(channel);
-    let status = client
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await;
+    let status = client.check(HealthCheckRequest { service: String::new() }).await;
     matches!(status, Ok(response) if response.get_ref().status == ServingStatus::Serving as i32)
 }

@@ -13,10 +13,7 @@ use onestop_server::config::TelemetryArgs;
 use onestop_server::{serve, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "onestop-local",
-    about = "Runs catalogue, intake and aggregation together on one database."
-)]
+#[command(name = "onestop-local", about = "Runs catalogue, intake and aggregation together on one database.")]
 struct Args {
     /// Directory of the local PostgreSQL cluster, used when DATABASE_URL is not set.
     #[arg(long, env = "ONESTOP_DATA_DIR", default_value = ".onestop")]
@@ -49,29 +46,21 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => url.clone(),
         None => {
             let data_dir = std::path::absolute(args.data_dir.join("pgdata"))?;
-            let started =
-                tokio::task::spawn_blocking(move || -> anyhow::Result<(LocalCluster, String)> {
-                    let local = LocalCluster::start(&data_dir, Lifetime::UntilStopped)?;
-                    onestop_localdb::ensure_database(&local, "onestop")?;
-                    let url = local.url("onestop");
-                    Ok((local, url))
-                })
-                .await??;
-            println!(
-                "database: {} (data in {})",
-                started.1,
-                args.data_dir.join("pgdata").display()
-            );
+            let started = tokio::task::spawn_blocking(move || -> anyhow::Result<(LocalCluster, String)> {
+                let local = LocalCluster::start(&data_dir, Lifetime::UntilStopped)?;
+                onestop_localdb::ensure_database(&local, "onestop")?;
+                let url = local.url("onestop");
+                Ok((local, url))
+            })
+            .await??;
+            println!("database: {} (data in {})", started.1, args.data_dir.join("pgdata").display());
             cluster = Some(started.0);
             started.1
         }
     };
 
-    let addresses = Addresses {
-        catalogue: args.catalogue_addr,
-        intake: args.intake_addr,
-        aggregation: args.aggregation_addr,
-    };
+    let addresses =
+        Addresses { catalogue: args.catalogue_addr, intake: args.intake_addr, aggregation: args.aggregation_addr };
     let stack = Stack::start(&database_url, addresses).await?;
     println!("catalogue:   {}", stack.catalogue_url());
     println!("intake:      {}", stack.intake_url());

@@ -41,8 +41,7 @@ impl LocalCluster {
         )?;
         let owner = cluster_owner()?;
         if !data_dir.join("PG_VERSION").exists() {
-            fs::create_dir_all(data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
+            fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
             if let Some((uid, gid)) = owner {
                 std::os::unix::fs::chown(data_dir, Some(uid), Some(gid))?;
             }
@@ -50,13 +49,7 @@ impl LocalCluster {
             initdb
                 .arg("-D")
                 .arg(data_dir)
-                .args([
-                    "-U",
-                    SUPERUSER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ])
+                .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-instructions"])
                 .stdout(Stdio::null());
             run_as(&mut initdb, owner);
             let status = initdb.status().context("running initdb")?;
@@ -68,18 +61,13 @@ impl LocalCluster {
         let stale_pid = data_dir.join("postmaster.pid");
         if stale_pid.exists() {
             let mut stop = Command::new(bin.join("pg_ctl"));
-            stop.arg("-D")
-                .arg(data_dir)
-                .args(["stop", "-m", "fast"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            stop.arg("-D").arg(data_dir).args(["stop", "-m", "fast"]).stdout(Stdio::null()).stderr(Stdio::null());
             run_as(&mut stop, owner);
             let _ = stop.status();
         }
 
         let port = free_port()?;
-        let log =
-            fs::File::create(data_dir.join("server.log")).context("creating the server log")?;
+        let log = fs::File::create(data_dir.join("server.log")).context("creating the server log")?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(data_dir.join("server.log"), Some(uid), Some(gid))?;
         }
@@ -96,11 +84,7 @@ impl LocalCluster {
             die_with_parent(&mut postgres);
         }
         let server = postgres.spawn().context("starting postgres")?;
-        let mut cluster = LocalCluster {
-            data_dir: data_dir.to_owned(),
-            port,
-            server,
-        };
+        let mut cluster = LocalCluster { data_dir: data_dir.to_owned(), port, server };
         cluster.wait_until_ready(&bin)?;
         Ok(cluster)
     }
@@ -109,21 +93,10 @@ impl LocalCluster {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.server.try_wait()? {
-                bail!(
-                    "postgres exited with {status}; see {}",
-                    self.data_dir.join("server.log").display()
-                );
+                bail!("postgres exited with {status}; see {}", self.data_dir.join("server.log").display());
             }
             let ready = Command::new(bin.join("pg_isready"))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    SUPERUSER,
-                    "-q",
-                ])
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", SUPERUSER, "-q"])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
@@ -131,10 +104,7 @@ impl LocalCluster {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
-                    "postgres did not become ready; see {}",
-                    self.data_dir.join("server.log").display()
-                );
+                bail!("postgres did not become ready; see {}", self.data_dir.join("server.log").display());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -239,15 +209,7 @@ pub fn free_port() -> anyhow::Result<u16> {
 pub fn ensure_database(cluster: &LocalCluster, database: &str) -> anyhow::Result<()> {
     let bin = find_bin_dir().context("no PostgreSQL binaries")?;
     let output = Command::new(bin.join("createdb"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            SUPERUSER,
-            database,
-        ])
+        .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string(), "-U", SUPERUSER, database])
         .output()
         .context("running createdb")?;
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -24,15 +24,9 @@ pub fn lazy_channel(url: &str, request_timeout: Duration) -> anyhow::Result<Trac
 }
 
 pub fn catalogue(url: &str, request_timeout: Duration) -> anyhow::Result<CatalogueClient> {
-    Ok(CatalogueServiceClient::new(lazy_channel(
-        url,
-        request_timeout,
-    )?))
+    Ok(CatalogueServiceClient::new(lazy_channel(url, request_timeout)?))
 }
 
 pub fn intake(url: &str, request_timeout: Duration) -> anyhow::Result<IntakeClient> {
-    Ok(IntakeServiceClient::new(lazy_channel(
-        url,
-        request_timeout,
-    )?))
+    Ok(IntakeServiceClient::new(lazy_channel(url, request_timeout)?))
 }

@@ -18,11 +18,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
 
 /// Opens a pool whose connections use `schema`, creating the schema and applying `migrator` first.
-pub async fn connect_and_migrate(
-    args: &ServerArgs,
-    schema: &str,
-    migrator: &Migrator,
-) -> anyhow::Result<PgPool> {
+pub async fn connect_and_migrate(args: &ServerArgs, schema: &str, migrator: &Migrator) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(&args.database_url)
         .context("DATABASE_URL is not a PostgreSQL URL")?
         .options([("search_path", schema)])
@@ -30,19 +26,12 @@ pub async fn connect_and_migrate(
     let pool = connect_with_retry(args, options, schema).await?;
     create_schema(&pool, schema).await?;
     // The migrator holds an advisory lock while it runs, so replicas starting together apply each migration once.
-    migrator
-        .run(&pool)
-        .await
-        .with_context(|| format!("applying the {schema} migrations"))?;
+    migrator.run(&pool).await.with_context(|| format!("applying the {schema} migrations"))?;
     Ok(pool)
 }
 
 /// Connects, retrying while the database is starting (as it is when a whole system comes up at once).
-async fn connect_with_retry(
-    args: &ServerArgs,
-    options: PgConnectOptions,
-    schema: &str,
-) -> anyhow::Result<PgPool> {
+async fn connect_with_retry(args: &ServerArgs, options: PgConnectOptions, schema: &str) -> anyhow::Result<PgPool> {
     let deadline = Instant::now() + STARTUP_WAIT;
     loop {
         let attempt = PgPoolOptions::new()
@@ -52,41 +41,27 @@ async fn connect_with_retry(
             .await;
         match attempt {
             Ok(pool) => return Ok(pool),
-            Err(error @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut))
-                if Instant::now() < deadline =>
-            {
+            Err(error @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)) if Instant::now() < deadline => {
                 tracing::warn!(%error, schema, "database not reachable yet; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(error) => {
-                return Err(error)
-                    .with_context(|| format!("connecting to the database for schema {schema}"))
-            }
+            Err(error) => return Err(error).with_context(|| format!("connecting to the database for schema {schema}")),
         }
     }
 }
 
 async fn create_schema(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
     // The schema name is one of our own constants, never input, so quoting it is enough.
-    let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-        .execute(pool)
-        .await;
+    let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")).execute(pool).await;
     match created {
         Ok(_) => Ok(()),
         // Two replicas creating it at once: one wins, which is all we need.
-        Err(sqlx::Error::Database(e))
-            if e.is_unique_violation() || e.code().as_deref() == Some("42P06") =>
-        {
-            Ok(())
-        }
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() || e.code().as_deref() == Some("42P06") => Ok(()),
         Err(e) => Err(e).with_context(|| format!("creating schema {schema}")),
     }
 }
 
 /// Whether the database answers a trivial query within `timeout`.
 pub async fn is_reachable(pool: &PgPool, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await,
-        Ok(Ok(_))
-    )
+    matches!(tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await, Ok(Ok(_)))
 }

@@ -23,9 +23,9 @@ pub enum ServiceError {
     #[error("{0}")]
     AlreadyExists(String),
 
-    /// The request is well formed but the stored state does not allow it.
-    #[error("{field}: {reason}")]
-    FailedPrecondition { field: String, reason: String },
+    /// The request is well formed but the stored state does not allow it; each violation names a field.
+    #[error("failed precondition: {}", join(.0))]
+    FailedPrecondition(Vec<FieldViolation>),
 
     /// A dependency (database, another service) cannot be reached; the caller may retry.
     #[error("unavailable: {0}")]
@@ -46,17 +46,11 @@ impl ServiceError {
     }
 
     pub fn not_found(field: impl Into<String>, what: impl Into<String>) -> Self {
-        ServiceError::NotFound {
-            field: field.into(),
-            what: what.into(),
-        }
+        ServiceError::NotFound { field: field.into(), what: what.into() }
     }
 
     pub fn precondition(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ServiceError::FailedPrecondition {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        ServiceError::FailedPrecondition(vec![FieldViolation::new(field, reason)])
     }
 }
 
@@ -78,9 +72,7 @@ impl From<ServiceError> for Status {
             }
             ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
-            ServiceError::FailedPrecondition { .. } => {
-                Status::failed_precondition(error.to_string())
-            }
+            ServiceError::FailedPrecondition { .. } => Status::failed_precondition(error.to_string()),
             ServiceError::Unavailable(message) => Status::unavailable(message),
             ServiceError::Database(db) => database_status(db),
             ServiceError::Internal(cause) => {
@@ -110,11 +102,7 @@ fn database_status(error: sqlx::Error) -> Status {
 }
 
 fn join(violations: &[FieldViolation]) -> String {
-    violations
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]
@@ -130,21 +118,13 @@ mod tests {
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().contains("cells[2].procedure_code"));
         let details = status.get_error_details();
-        let fields: Vec<_> = details
-            .bad_request()
-            .unwrap()
-            .field_violations
-            .iter()
-            .map(|v| v.field.as_str())
-            .collect();
+        let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["cells[0].day", "cells[2].procedure_code"]);
     }
 
     #[test]
     fn internal_errors_hide_their_cause() {
-        let status = Status::from(ServiceError::Internal(anyhow::anyhow!(
-            "relation \"secret\" does not exist"
-        )));
+        let status = Status::from(ServiceError::Internal(anyhow::anyhow!("relation \"secret\" does not exist")));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("secret"));
     }

@@ -3,6 +3,7 @@
 //! - [`config`]: the flags (each also read from an environment variable) common to all services;
 //! - [`telemetry`]: tracing with optional OTLP export, and trace context carried across gRPC calls;
 //! - [`error`]: the one mapping from service errors to `tonic::Status`;
+//! - [`paging`]: opaque page tokens for keyset paging;
 //! - [`db`]: a connection pool on the service's own schema, its migrations, and the health watcher;
 //! - [`serve`]: the server builder (health, reflection, timeouts, limits, spans, graceful shutdown);
 //! - [`client`]: channels to the other services that carry the trace context.
@@ -11,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod paging;
 pub mod serve;
 pub mod telemetry;
 

@@ -32,12 +32,7 @@ pub async fn serve(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let names = [service_name, ""];
     set_status(&reporter, &names, ServingStatus::NotServing).await;
-    let watcher = tokio::spawn(watch_database(
-        pool,
-        reporter.clone(),
-        names,
-        args.health_check_interval(),
-    ));
+    let watcher = tokio::spawn(watch_database(pool, reporter.clone(), names, args.health_check_interval()));
 
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(onestop_proto::FILE_DESCRIPTOR_SET)
@@ -50,10 +45,7 @@ pub async fn serve(
     tracing::info!(service = service_name, %local_addr, "serving");
     let stop = async move {
         shutdown.await;
-        tracing::info!(
-            service = service_name,
-            "shutting down: finishing in-flight calls"
-        );
+        tracing::info!(service = service_name, "shutting down: finishing in-flight calls");
         watcher.abort();
         set_status(&reporter, &names, ServingStatus::NotServing).await;
     };
@@ -69,12 +61,7 @@ pub async fn serve(
 }
 
 /// Keeps health in step with the database: NOT_SERVING while it does not answer, SERVING again when it does.
-async fn watch_database(
-    pool: PgPool,
-    reporter: HealthReporter,
-    names: [&'static str; 2],
-    interval: Duration,
-) {
+async fn watch_database(pool: PgPool, reporter: HealthReporter, names: [&'static str; 2], interval: Duration) {
     let mut last = None;
     loop {
         let reachable = db::is_reachable(&pool, interval.max(Duration::from_millis(500))).await;
@@ -84,11 +71,7 @@ async fn watch_database(
             } else {
                 tracing::warn!("database unreachable: not serving");
             }
-            let status = if reachable {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
+            let status = if reachable { ServingStatus::Serving } else { ServingStatus::NotServing };
             set_status(&reporter, &names, status).await;
             last = Some(reachable);
         }
@@ -108,8 +91,7 @@ pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -39,8 +39,8 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber of a service binary. Spans get trace ids (and propagate) even when nothing is
 /// exported, so traces stay whole across services whichever of them export.
 pub fn init(service_name: &'static str, args: &TelemetryArgs) -> anyhow::Result<TelemetryGuard> {
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(Resource::builder().with_service_name(service_name).build());
+    let mut builder =
+        SdkTracerProvider::builder().with_resource(Resource::builder().with_service_name(service_name).build());
     if let Some(endpoint) = &args.otlp_endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -60,8 +60,7 @@ pub fn install(provider: SdkTracerProvider, log_filter: &str) -> anyhow::Result<
     global::set_text_map_propagator(TraceContextPropagator::new());
     let tracer = provider.tracer("onestop");
     global::set_tracer_provider(provider);
-    let filter =
-        EnvFilter::try_new(log_filter).with_context(|| format!("log filter {log_filter:?}"))?;
+    let filter = EnvFilter::try_new(log_filter).with_context(|| format!("log filter {log_filter:?}"))?;
     tracing_subscriber::registry()
         .with(filter)
         .with(tracing_subscriber::fmt::layer())
@@ -73,10 +72,7 @@ pub fn install(provider: SdkTracerProvider, log_filter: &str) -> anyhow::Result<
 /// The span of one incoming RPC, continuing the caller's trace when its request carries one.
 pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path();
-    let (service, method) = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .unwrap_or((path, ""));
+    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     let span = tracing::info_span!(
         "rpc",
         otel.name = %path.trim_start_matches('/'),
@@ -85,8 +81,7 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
         rpc.service = %service,
         rpc.method = %method,
     );
-    let parent =
-        global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
     // Fails only when no OpenTelemetry layer is installed, in which case there is no trace to continue.
     let _ = span.set_parent(parent);
     span
@@ -97,10 +92,7 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
 pub struct TraceContextInjector;
 
 impl tonic::service::Interceptor for TraceContextInjector {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         inject_current_context(request.metadata_mut());
         Ok(request)
     }
@@ -109,9 +101,7 @@ impl tonic::service::Interceptor for TraceContextInjector {
 /// Writes the current span's trace context into gRPC metadata.
 pub fn inject_current_context(metadata: &mut MetadataMap) {
     let context: Context = tracing::Span::current().context();
-    global::get_text_map_propagator(|p| {
-        p.inject_context(&context, &mut MetadataInjector(metadata))
-    });
+    global::get_text_map_propagator(|p| p.inject_context(&context, &mut MetadataInjector(metadata)));
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -130,10 +120,7 @@ struct MetadataInjector<'a>(&'a mut MetadataMap);
 
 impl Injector for MetadataInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(key), Ok(value)) = (
-            MetadataKey::from_bytes(key.as_bytes()),
-            MetadataValue::try_from(value),
-        ) {
+        if let (Ok(key), Ok(value)) = (MetadataKey::from_bytes(key.as_bytes()), MetadataValue::try_from(value)) {
             self.0.insert(key, value);
         }
     }

@@ -22,6 +22,7 @@ pub fn units() -> Vec<AdministrativeUnit> {
             parent_code: String::new(),
             valid_from: "2025-07-01".into(),
             valid_to: String::new(),
+            predecessor_codes: vec![],
         },
         AdministrativeUnit {
             code: COMMUNE.into(),
@@ -30,6 +31,7 @@ pub fn units() -> Vec<AdministrativeUnit> {
             parent_code: PROVINCE.into(),
             valid_from: "2025-07-01".into(),
             valid_to: String::new(),
+            predecessor_codes: vec![],
         },
     ]
 }
@@ -40,11 +42,15 @@ pub fn centers() -> Vec<Center> {
             code: PROVINCIAL_CENTER.into(),
             name: "Trung tâm Phục vụ hành chính công tỉnh".into(),
             unit_code: PROVINCE.into(),
+            kind: CenterKind::Provincial as i32,
+            parent_center_code: String::new(),
         },
         Center {
             code: COMMUNE_CENTER.into(),
             name: "Bộ phận Một cửa phường Đồng Hới".into(),
             unit_code: COMMUNE.into(),
+            kind: CenterKind::Local as i32,
+            parent_center_code: String::new(),
         },
     ]
 }
@@ -56,10 +62,7 @@ pub fn procedure(code: &str, name: &str, online_level: OnlineLevel) -> Procedure
         sector_code: "HOTICH".into(),
         implementing_levels: vec![ImplementingLevel::Commune as i32],
         implementing_agency: "UBND cấp xã".into(),
-        processing_time: Some(ProcessingTime {
-            value: 3,
-            unit: TimeUnit::WorkingDays as i32,
-        }),
+        processing_time: Some(ProcessingTime { value: 3, unit: TimeUnit::WorkingDays as i32 }),
         has_fees: false,
         online_level: online_level as i32,
         legacy_online_level: 0,
@@ -82,21 +85,17 @@ pub fn decision() -> PublicationDecision {
         issuer: "Chủ tịch UBND tỉnh".into(),
         effective_from: "2026-01-01".into(),
         items: vec![
-            new(procedure(
-                FULL_PROCEDURE,
-                "Đăng ký khai sinh",
-                OnlineLevel::Full,
-            )),
-            new(procedure(
-                PARTIAL_PROCEDURE,
-                "Đăng ký kết hôn",
-                OnlineLevel::Partial,
-            )),
-            new(procedure(
-                OFFLINE_PROCEDURE,
-                "Chứng thực bản sao",
-                OnlineLevel::None,
-            )),
+            new(procedure(FULL_PROCEDURE, "Đăng ký khai sinh", OnlineLevel::Full)),
+            new(procedure(PARTIAL_PROCEDURE, "Đăng ký kết hôn", OnlineLevel::Partial)),
+            new(procedure(OFFLINE_PROCEDURE, "Chứng thực bản sao", OnlineLevel::None)),
         ],
     }
+}
+
+/// The sectors the fixture procedures belong to.
+pub fn sectors() -> Vec<Sector> {
+    vec![
+        Sector { code: "HOTICH".into(), name: "Hộ tịch".into() },
+        Sector { code: "CHUNGTHUC".into(), name: "Chứng thực".into() },
+    ]
 }

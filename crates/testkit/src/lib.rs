@@ -41,14 +41,10 @@ impl Drop for TestDatabase {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs inside the test's runtime, which cannot block on itself: use a runtime of our own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let mut admin = PgConnection::connect(&admin_url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await?;
                 anyhow::Ok(())
             })
         })
@@ -75,31 +71,12 @@ pub async fn database() -> Option<TestDatabase> {
         }
     };
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let name = format!(
-        "onestop_test_{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .expect("connecting to the test server");
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await
-        .expect("creating a test database");
-    let url = DatabaseUrl::parse(&admin_url)
-        .expect("admin URL")
-        .with_database(&name)
-        .to_string();
-    Some(TestDatabase {
-        url,
-        admin_url,
-        name,
-    })
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let name = format!("onestop_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let mut admin = PgConnection::connect(&admin_url).await.expect("connecting to the test server");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.expect("creating a test database");
+    let url = DatabaseUrl::parse(&admin_url).expect("admin URL").with_database(&name).to_string();
+    Some(TestDatabase { url, admin_url, name })
 }
 
 /// The URL of a database on which test databases can be created.
@@ -119,19 +96,17 @@ fn start_throwaway_cluster() -> Result<String, String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::Builder::new()
         .name("onestop-test-postgres".into())
-        .spawn(
-            move || match LocalCluster::start(&dir, Lifetime::DiesWithParentThread) {
-                Ok(cluster) => {
-                    let _ = sender.send(Ok(cluster.url("postgres")));
-                    loop {
-                        std::thread::park();
-                    }
+        .spawn(move || match LocalCluster::start(&dir, Lifetime::DiesWithParentThread) {
+            Ok(cluster) => {
+                let _ = sender.send(Ok(cluster.url("postgres")));
+                loop {
+                    std::thread::park();
                 }
-                Err(error) => {
-                    let _ = sender.send(Err(format!("{error:#}")));
-                }
-            },
-        )
+            }
+            Err(error) => {
+                let _ = sender.send(Err(format!("{error:#}")));
+            }
+        })
         .map_err(|e| e.to_string())?;
     receiver.recv().map_err(|e| e.to_string())?
 }

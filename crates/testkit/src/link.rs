@@ -37,19 +37,11 @@ impl CuttableLink {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
-                relay_state
-                    .connections
-                    .lock()
-                    .expect("link state")
-                    .push(relay.abort_handle());
+                relay_state.connections.lock().expect("link state").push(relay.abort_handle());
             }
         })
         .abort_handle();
-        Ok(CuttableLink {
-            addr,
-            state,
-            accept_loop,
-        })
+        Ok(CuttableLink { addr, state, accept_loop })
     }
 
     /// The address to connect to instead of the target.

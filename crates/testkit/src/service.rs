@@ -24,9 +24,7 @@ impl RunningService {
         F: FnOnce(TcpListener, Shutdown) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding a free port");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a free port");
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown: Shutdown = Box::pin(async move {

@@ -15,9 +15,7 @@ pub struct DatabaseUrl {
 
 impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("{url:?} has no scheme"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("{url:?} has no scheme"))?;
         let (rest, query) = match rest.split_once('?') {
             Some((rest, query)) => (rest, Some(query.to_owned())),
             None => (rest, None),
@@ -28,20 +26,13 @@ impl DatabaseUrl {
             None => (None, authority),
         };
         let (host, port) = match host_port.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse().map_err(|_| format!("bad port in {url:?}"))?,
-            ),
+            Some((host, port)) => (host, port.parse().map_err(|_| format!("bad port in {url:?}"))?),
             None => (host_port, 5432),
         };
         Ok(DatabaseUrl {
             scheme: scheme.to_owned(),
             user_info,
-            host: if host.is_empty() {
-                "localhost".into()
-            } else {
-                host.to_owned()
-            },
+            host: if host.is_empty() { "localhost".into() } else { host.to_owned() },
             port,
             database: database.to_owned(),
             query,
@@ -80,15 +71,11 @@ mod tests {
 
     #[test]
     fn rewrites_database_and_address() {
-        let url =
-            DatabaseUrl::parse("postgres://postgres:pw@db.local:6543/postgres?sslmode=disable")
-                .unwrap();
+        let url = DatabaseUrl::parse("postgres://postgres:pw@db.local:6543/postgres?sslmode=disable").unwrap();
         assert_eq!(url.host, "db.local");
         assert_eq!(url.port, 6543);
         assert_eq!(
-            url.with_database("t1")
-                .with_address("127.0.0.1", 7)
-                .to_string(),
+            url.with_database("t1").with_address("127.0.0.1", 7).to_string(),
             "postgres://postgres:pw@127.0.0.1:7/t1?sslmode=disable"
         );
         assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().port, 5432);

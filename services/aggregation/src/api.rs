@@ -24,18 +24,13 @@ impl AggregationApi {
         AggregationApi { pool, rollup }
     }
 
-    async fn indicators(
-        &self,
-        request: GetIndicatorsRequest,
-    ) -> ServiceResult<GetIndicatorsResponse> {
+    async fn indicators(&self, request: GetIndicatorsRequest) -> ServiceResult<GetIndicatorsResponse> {
         let mut v = Violations::new();
         let scope = match (request.unit_code.is_empty(), request.center_code.is_empty()) {
-            (false, true) => v
-                .code("unit_code", &request.unit_code)
-                .then(|| Scope::Unit(request.unit_code.clone())),
-            (true, false) => v
-                .code("center_code", &request.center_code)
-                .then(|| Scope::Center(request.center_code.clone())),
+            (false, true) => v.code("unit_code", &request.unit_code).then(|| Scope::Unit(request.unit_code.clone())),
+            (true, false) => {
+                v.code("center_code", &request.center_code).then(|| Scope::Center(request.center_code.clone()))
+            }
             _ => {
                 v.add("unit_code", "give either unit_code or center_code");
                 None
@@ -48,42 +43,27 @@ impl AggregationApi {
             if last < first {
                 v.add("period.to_day", "is before period.from_day");
             } else if (last - first).num_days() >= MAX_PERIOD_DAYS {
-                v.add(
-                    "period.to_day",
-                    format!("a period covers at most {MAX_PERIOD_DAYS} days"),
-                );
+                v.add("period.to_day", format!("a period covers at most {MAX_PERIOD_DAYS} days"));
             }
         }
         let all = definitions::latest(&self.pool).await?;
         for (i, id) in request.indicator_ids.iter().enumerate() {
             if !all.iter().any(|d| &d.id == id) {
-                v.add(
-                    format!("indicator_ids[{i}]"),
-                    format!("no indicator {id:?}"),
-                );
+                v.add(format!("indicator_ids[{i}]"), format!("no indicator {id:?}"));
             }
         }
         v.into_result()?;
-        let (scope, first_day, last_day) = (
-            scope.expect("validated"),
-            first_day.expect("validated"),
-            last_day.expect("validated"),
-        );
+        let (scope, first_day, last_day) =
+            (scope.expect("validated"), first_day.expect("validated"), last_day.expect("validated"));
 
         let centers = self.rollup.centers(&scope, last_day).await?;
-        let totals = self
-            .rollup
-            .totals(centers.clone(), first_day, last_day)
-            .await?;
+        let totals = self.rollup.totals(centers.clone(), first_day, last_day).await?;
         let indicators = all
             .iter()
             .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
             .map(|d| d.evaluate(&totals).into())
             .collect();
-        Ok(GetIndicatorsResponse {
-            indicators,
-            center_codes: centers,
-        })
+        Ok(GetIndicatorsResponse { indicators, center_codes: centers })
     }
 }
 

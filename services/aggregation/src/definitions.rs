@@ -23,16 +23,9 @@ pub async fn latest(pool: &PgPool) -> ServiceResult<Vec<IndicatorDefinition>> {
     rows.into_iter()
         .map(|row| {
             let formula = Formula::parse(&row.numerator, &row.denominator).map_err(|reason| {
-                ServiceError::Internal(anyhow::anyhow!(
-                    "stored indicator {} is malformed: {reason}",
-                    row.id
-                ))
+                ServiceError::Internal(anyhow::anyhow!("stored indicator {} is malformed: {reason}", row.id))
             })?;
-            Ok(IndicatorDefinition {
-                id: row.id,
-                version: row.version.unsigned_abs(),
-                formula,
-            })
+            Ok(IndicatorDefinition { id: row.id, version: row.version.unsigned_abs(), formula })
         })
         .collect()
 }

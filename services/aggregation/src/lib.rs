@@ -29,14 +29,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50053);
 
 /// The full gRPC name of the service, as health reports it.
-pub const SERVICE_NAME: &str =
-    <AggregationServiceServer<api::AggregationApi> as NamedService>::NAME;
+pub const SERVICE_NAME: &str = <AggregationServiceServer<api::AggregationApi> as NamedService>::NAME;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "onestop-aggregation",
-    about = "Serves onestop indicators over gRPC."
-)]
+#[command(name = "onestop-aggregation", about = "Serves onestop indicators over gRPC.")]
 pub struct Config {
     #[command(flatten)]
     pub server: ServerArgs,
@@ -62,17 +58,6 @@ pub async fn run(
         client::catalogue(&config.catalogue_url, timeout)?,
         client::intake(&config.intake_url, timeout)?,
     );
-    let routes = Routes::new(AggregationServiceServer::new(api::AggregationApi::new(
-        pool.clone(),
-        rollup,
-    )));
-    serve::serve(
-        &config.server,
-        listener,
-        SERVICE_NAME,
-        routes,
-        pool,
-        shutdown,
-    )
-    .await
+    let routes = Routes::new(AggregationServiceServer::new(api::AggregationApi::new(pool.clone(), rollup)));
+    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown).await
 }

@@ -42,31 +42,15 @@ impl Rollup {
                 as_of: as_of.to_string(),
                 ..Default::default()
             },
-            Scope::Center(code) => ListCentersRequest {
-                center_codes: vec![code.clone()],
-                ..Default::default()
-            },
+            Scope::Center(code) => ListCentersRequest { center_codes: vec![code.clone()], ..Default::default() },
         };
-        let response = self
-            .catalogue
-            .clone()
-            .list_centers(request)
-            .await
-            .map_err(|status| match status.code() {
-                Code::NotFound => ServiceError::not_found("unit_code", status.message()),
-                _ => upstream_error("catalogue", status),
-            })?;
-        let centers: Vec<String> = response
-            .into_inner()
-            .centers
-            .into_iter()
-            .map(|c| c.code)
-            .collect();
+        let response = self.catalogue.clone().list_centers(request).await.map_err(|status| match status.code() {
+            Code::NotFound => ServiceError::not_found("unit_code", status.message()),
+            _ => upstream_error("catalogue", status),
+        })?;
+        let centers: Vec<String> = response.into_inner().centers.into_iter().map(|c| c.code).collect();
         if let (Scope::Center(code), true) = (scope, centers.is_empty()) {
-            return Err(ServiceError::not_found(
-                "center_code",
-                format!("center {code}"),
-            ));
+            return Err(ServiceError::not_found("center_code", format!("center {code}")));
         }
         Ok(centers)
     }
@@ -93,20 +77,13 @@ impl Rollup {
                 page_size: PAGE_SIZE,
                 page_token,
             };
-            let page = intake
-                .list_cells(request)
-                .await
-                .map_err(|s| upstream_error("intake", s))?
-                .into_inner();
+            let page = intake.list_cells(request).await.map_err(|s| upstream_error("intake", s))?.into_inner();
             for cell in &page.cells {
-                let day: NaiveDate = cell.day.parse().map_err(|_| {
-                    ServiceError::Internal(anyhow::anyhow!("intake sent day {:?}", cell.day))
-                })?;
-                let measures = cell
-                    .measures
-                    .as_ref()
-                    .map(Measures::from)
-                    .unwrap_or_default();
+                let day: NaiveDate = cell
+                    .day
+                    .parse()
+                    .map_err(|_| ServiceError::Internal(anyhow::anyhow!("intake sent day {:?}", cell.day)))?;
+                let measures = cell.measures.as_ref().map(Measures::from).unwrap_or_default();
                 totals.add_cell(DayPosition::of(day, first_day, last_day), &measures);
             }
             if page.next_page_token.is_empty() {

@@ -10,19 +10,11 @@ async fn definitions_are_data_and_the_latest_version_wins() {
     let Some(database) = onestop_testkit::database().await else {
         return;
     };
-    let pool =
-        db::connect_and_migrate(&ServerArgs::for_database(database.url()), SCHEMA, &MIGRATOR)
-            .await
-            .unwrap();
+    let pool = db::connect_and_migrate(&ServerArgs::for_database(database.url()), SCHEMA, &MIGRATOR).await.unwrap();
 
     let seeded = definitions::latest(&pool).await.unwrap();
     let ids: Vec<&str> = seeded.iter().map(|d| d.id.as_str()).collect();
-    for id in [
-        "online_case_share",
-        "on_time_rate_form06",
-        "on_time_rate_766",
-        "late_rate_gia_lai",
-    ] {
+    for id in ["online_case_share", "on_time_rate_form06", "on_time_rate_766", "late_rate_gia_lai"] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
 
@@ -36,10 +28,7 @@ async fn definitions_are_data_and_the_latest_version_wins() {
     .await
     .unwrap();
     let latest = definitions::latest(&pool).await.unwrap();
-    let form06 = latest
-        .iter()
-        .find(|d| d.id == "on_time_rate_form06")
-        .unwrap();
+    let form06 = latest.iter().find(|d| d.id == "on_time_rate_form06").unwrap();
     let totals = PeriodTotals {
         measures: Measures::default()
             .with(Measure::ResolvedEarly, 2)
@@ -49,12 +38,5 @@ async fn definitions_are_data_and_the_latest_version_wins() {
         carried_over: 0,
     };
     let result = form06.evaluate(&totals);
-    assert_eq!(
-        (
-            result.definition_version,
-            result.numerator,
-            result.denominator
-        ),
-        (2, 8, 10)
-    );
+    assert_eq!((result.definition_version, result.numerator, result.denominator), (2, 8, 10));
 }

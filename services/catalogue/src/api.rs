@@ -1,4 +1,4 @@
-//! The gRPC surface of the catalogue: each RPC validates its request and delegates to its module.
+//! The gRPC surface of the catalogue: each RPC checks what only it knows and delegates to its module.
 
 use onestop_domain::Violations;
 use onestop_proto::catalogue::v1::catalogue_service_server::CatalogueService;
@@ -7,7 +7,10 @@ use onestop_server::{ServiceError, ServiceResult};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::{centers, procedures, publication, units};
+use crate::changes::{self, ChangeStream, Notifier};
+use crate::locate::Locator;
+use crate::publication::{self, Outcome};
+use crate::{agencies, calendar, centers, decision_file, procedures, sectors, units};
 
 /// Most codes one lookup may ask for.
 const MAX_CODES_PER_LOOKUP: usize = 10_000;
@@ -15,28 +18,73 @@ const MAX_CODES_PER_LOOKUP: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct CatalogueApi {
     pool: PgPool,
+    notifier: Notifier,
 }
 
 impl CatalogueApi {
-    pub fn new(pool: PgPool) -> Self {
-        CatalogueApi { pool }
+    pub fn new(pool: PgPool, notifier: Notifier) -> Self {
+        CatalogueApi { pool, notifier }
     }
-}
 
-fn respond<T>(result: ServiceResult<T>) -> Result<Response<T>, Status> {
-    result.map(Response::new).map_err(Status::from)
+    async fn get_procedures(&self, request: GetProceduresRequest) -> ServiceResult<GetProceduresResponse> {
+        let mut v = Violations::new();
+        check_codes(&mut v, "codes", &request.codes);
+        let as_of = v.date("as_of", &request.as_of);
+        v.into_result()?;
+        let found = procedures::as_of(&self.pool, &request.codes, as_of.expect("validated")).await?;
+        let present: std::collections::HashSet<&str> = found.iter().map(|p| p.code.as_str()).collect();
+        let missing_codes = request.codes.iter().filter(|c| !present.contains(c.as_str())).cloned().collect();
+        Ok(GetProceduresResponse { procedures: found, missing_codes })
+    }
+
+    async fn list_centers(&self, request: ListCentersRequest) -> ServiceResult<ListCentersResponse> {
+        let mut v = Violations::new();
+        let centers = match (request.center_codes.is_empty(), request.unit_code.is_empty()) {
+            (false, true) => {
+                check_codes(&mut v, "center_codes", &request.center_codes);
+                v.into_result()?;
+                centers::by_codes(&self.pool, &request.center_codes).await?
+            }
+            (true, false) => {
+                v.code("unit_code", &request.unit_code);
+                let as_of = v.date("as_of", &request.as_of);
+                v.into_result()?;
+                let as_of = as_of.expect("validated");
+                centers::of_unit(&self.pool, &request.unit_code, request.include_descendants, as_of).await?
+            }
+            _ => return Err(ServiceError::invalid("unit_code", "give either center_codes or unit_code")),
+        };
+        Ok(ListCentersResponse { centers })
+    }
+
+    async fn publish_file(&self, request: PublishDecisionFileRequest) -> ServiceResult<PublishDecisionFileResponse> {
+        let format = FileFormat::try_from(request.format).unwrap_or(FileFormat::Unspecified);
+        let Some(header) = request.decision else {
+            return Err(ServiceError::invalid("decision", "is required"));
+        };
+        if !header.items.is_empty() {
+            return Err(ServiceError::invalid("decision.items", "must be empty: the items come from the file"));
+        }
+        let (items, rows) = decision_file::read(format, &request.content)?;
+        let count = items.len() as u32;
+        let decision = PublicationDecision { items, ..header };
+        let outcome = publication::publish(&self.pool, Some(&decision), &Locator::Rows(&rows)).await?;
+        Ok(PublishDecisionFileResponse { applied: outcome == Outcome::Applied, items: count })
+    }
 }
 
 fn check_codes(v: &mut Violations, field: &str, codes: &[String]) {
     if codes.len() > MAX_CODES_PER_LOOKUP {
-        v.add(
-            field,
-            format!("at most {MAX_CODES_PER_LOOKUP} codes per request"),
-        );
+        v.add(field, format!("at most {MAX_CODES_PER_LOOKUP} codes per request"));
     }
     for (i, code) in codes.iter().enumerate() {
         v.code(&format!("{field}[{i}]"), code);
     }
+}
+
+/// Answers a unary RPC from a service result.
+fn answer<T>(result: ServiceResult<T>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
 }
 
 #[tonic::async_trait]
@@ -45,103 +93,198 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<UpsertUnitsRequest>,
     ) -> Result<Response<UpsertUnitsResponse>, Status> {
-        let request = request.into_inner();
-        respond(
-            units::upsert(&self.pool, &request.units)
+        let units = request.into_inner().units;
+        answer(
+            units::upsert(&self.pool, &units, &Locator::Request("units"))
                 .await
                 .map(|changed| UpsertUnitsResponse { changed }),
         )
+    }
+
+    async fn load_units_csv(
+        &self,
+        request: Request<LoadUnitsCsvRequest>,
+    ) -> Result<Response<LoadUnitsCsvResponse>, Status> {
+        let loaded = units::load_csv(&self.pool, &request.into_inner().content).await;
+        answer(loaded.map(|(rows, changed)| LoadUnitsCsvResponse { rows, changed }))
+    }
+
+    async fn list_units(&self, request: Request<ListUnitsRequest>) -> Result<Response<ListUnitsResponse>, Status> {
+        answer(units::list(&self.pool, request.get_ref()).await)
+    }
+
+    async fn get_unit_ancestors(
+        &self,
+        request: Request<GetUnitAncestorsRequest>,
+    ) -> Result<Response<GetUnitAncestorsResponse>, Status> {
+        answer(units::ancestors(&self.pool, request.get_ref()).await)
+    }
+
+    async fn get_unit_successors(
+        &self,
+        request: Request<GetUnitSuccessorsRequest>,
+    ) -> Result<Response<GetUnitSuccessorsResponse>, Status> {
+        answer(units::successors(&self.pool, request.get_ref()).await)
+    }
+
+    async fn upsert_sectors(
+        &self,
+        request: Request<UpsertSectorsRequest>,
+    ) -> Result<Response<UpsertSectorsResponse>, Status> {
+        let sectors = request.into_inner().sectors;
+        answer(sectors::upsert(&self.pool, &sectors).await.map(|changed| UpsertSectorsResponse { changed }))
+    }
+
+    async fn list_sectors(&self, _: Request<ListSectorsRequest>) -> Result<Response<ListSectorsResponse>, Status> {
+        answer(sectors::list(&self.pool).await.map(|sectors| ListSectorsResponse { sectors }))
+    }
+
+    async fn upsert_agencies(
+        &self,
+        request: Request<UpsertAgenciesRequest>,
+    ) -> Result<Response<UpsertAgenciesResponse>, Status> {
+        let agencies = request.into_inner().agencies;
+        answer(agencies::upsert(&self.pool, &agencies).await.map(|changed| UpsertAgenciesResponse { changed }))
+    }
+
+    async fn list_agencies(
+        &self,
+        request: Request<ListAgenciesRequest>,
+    ) -> Result<Response<ListAgenciesResponse>, Status> {
+        let unit_code = request.into_inner().unit_code;
+        answer(agencies::list(&self.pool, &unit_code).await.map(|agencies| ListAgenciesResponse { agencies }))
     }
 
     async fn upsert_centers(
         &self,
         request: Request<UpsertCentersRequest>,
     ) -> Result<Response<UpsertCentersResponse>, Status> {
-        let request = request.into_inner();
-        respond(
-            centers::upsert(&self.pool, &request.centers)
-                .await
-                .map(|changed| UpsertCentersResponse { changed }),
-        )
-    }
-
-    async fn publish_decision(
-        &self,
-        request: Request<PublishDecisionRequest>,
-    ) -> Result<Response<PublishDecisionResponse>, Status> {
-        let request = request.into_inner();
-        let outcome = publication::publish(&self.pool, request.decision.as_ref()).await;
-        respond(outcome.map(|o| PublishDecisionResponse {
-            applied: o == publication::Outcome::Applied,
-        }))
-    }
-
-    async fn get_procedures(
-        &self,
-        request: Request<GetProceduresRequest>,
-    ) -> Result<Response<GetProceduresResponse>, Status> {
-        let request = request.into_inner();
-        let result = async {
-            let mut v = Violations::new();
-            check_codes(&mut v, "codes", &request.codes);
-            let as_of = v.date("as_of", &request.as_of);
-            v.into_result()?;
-            let found =
-                procedures::as_of(&self.pool, &request.codes, as_of.expect("validated")).await?;
-            let missing_codes = request
-                .codes
-                .iter()
-                .filter(|code| !found.iter().any(|p| &p.code == *code))
-                .cloned()
-                .collect();
-            Ok(GetProceduresResponse {
-                procedures: found,
-                missing_codes,
-            })
-        }
-        .await;
-        respond(result)
+        let centers = request.into_inner().centers;
+        answer(centers::upsert(&self.pool, &centers).await.map(|changed| UpsertCentersResponse { changed }))
     }
 
     async fn list_centers(
         &self,
         request: Request<ListCentersRequest>,
     ) -> Result<Response<ListCentersResponse>, Status> {
-        let request = request.into_inner();
-        let result = async {
-            let mut v = Violations::new();
-            let centers = match (
-                request.center_codes.is_empty(),
-                request.unit_code.is_empty(),
-            ) {
-                (false, true) => {
-                    check_codes(&mut v, "center_codes", &request.center_codes);
-                    v.into_result()?;
-                    centers::by_codes(&self.pool, &request.center_codes).await?
-                }
-                (true, false) => {
-                    v.code("unit_code", &request.unit_code);
-                    let as_of = v.date("as_of", &request.as_of);
-                    v.into_result()?;
-                    let as_of = as_of.expect("validated");
-                    centers::of_unit(
-                        &self.pool,
-                        &request.unit_code,
-                        request.include_descendants,
-                        as_of,
-                    )
-                    .await?
-                }
-                _ => {
-                    return Err(ServiceError::invalid(
-                        "unit_code",
-                        "give either center_codes or unit_code",
-                    ))
-                }
-            };
-            Ok(ListCentersResponse { centers })
-        }
-        .await;
-        respond(result)
+        answer(self.list_centers(request.into_inner()).await)
+    }
+
+    async fn set_center_procedures(
+        &self,
+        request: Request<SetCenterProceduresRequest>,
+    ) -> Result<Response<SetCenterProceduresResponse>, Status> {
+        answer(
+            centers::set_procedures(&self.pool, request.get_ref())
+                .await
+                .map(|applied| SetCenterProceduresResponse { applied }),
+        )
+    }
+
+    async fn list_center_procedures(
+        &self,
+        request: Request<ListCenterProceduresRequest>,
+    ) -> Result<Response<ListCenterProceduresResponse>, Status> {
+        let codes = centers::procedures_on(&self.pool, request.get_ref()).await;
+        answer(codes.map(|procedure_codes| ListCenterProceduresResponse { procedure_codes }))
+    }
+
+    async fn set_calendar_year(
+        &self,
+        request: Request<SetCalendarYearRequest>,
+    ) -> Result<Response<SetCalendarYearResponse>, Status> {
+        answer(
+            calendar::set_year(&self.pool, request.get_ref()).await.map(|changed| SetCalendarYearResponse { changed }),
+        )
+    }
+
+    async fn load_calendar_csv(
+        &self,
+        request: Request<LoadCalendarCsvRequest>,
+    ) -> Result<Response<LoadCalendarCsvResponse>, Status> {
+        let loaded = calendar::load_csv(&self.pool, &request.into_inner().content).await;
+        answer(loaded.map(|(years, changed_years)| LoadCalendarCsvResponse { years, changed_years }))
+    }
+
+    async fn get_calendar_year(
+        &self,
+        request: Request<GetCalendarYearRequest>,
+    ) -> Result<Response<GetCalendarYearResponse>, Status> {
+        answer(calendar::get_year(&self.pool, request.get_ref().year).await)
+    }
+
+    async fn add_working_days(
+        &self,
+        request: Request<AddWorkingDaysRequest>,
+    ) -> Result<Response<AddWorkingDaysResponse>, Status> {
+        answer(
+            calendar::add_working_days(&self.pool, request.get_ref()).await.map(|day| AddWorkingDaysResponse { day }),
+        )
+    }
+
+    async fn count_working_days(
+        &self,
+        request: Request<CountWorkingDaysRequest>,
+    ) -> Result<Response<CountWorkingDaysResponse>, Status> {
+        let count = calendar::count_working_days(&self.pool, request.get_ref()).await;
+        answer(count.map(|working_days| CountWorkingDaysResponse { working_days }))
+    }
+
+    async fn publish_decision(
+        &self,
+        request: Request<PublishDecisionRequest>,
+    ) -> Result<Response<PublishDecisionResponse>, Status> {
+        let decision = request.into_inner().decision;
+        let outcome = publication::publish(&self.pool, decision.as_ref(), &Locator::Request("decision.items")).await;
+        answer(outcome.map(|o| PublishDecisionResponse { applied: o == Outcome::Applied }))
+    }
+
+    async fn publish_decision_file(
+        &self,
+        request: Request<PublishDecisionFileRequest>,
+    ) -> Result<Response<PublishDecisionFileResponse>, Status> {
+        answer(self.publish_file(request.into_inner()).await)
+    }
+
+    async fn get_decision(
+        &self,
+        request: Request<GetDecisionRequest>,
+    ) -> Result<Response<GetDecisionResponse>, Status> {
+        answer(publication::get(&self.pool, &request.get_ref().number).await)
+    }
+
+    async fn get_procedures(
+        &self,
+        request: Request<GetProceduresRequest>,
+    ) -> Result<Response<GetProceduresResponse>, Status> {
+        answer(self.get_procedures(request.into_inner()).await)
+    }
+
+    async fn get_procedure_history(
+        &self,
+        request: Request<GetProcedureHistoryRequest>,
+    ) -> Result<Response<GetProcedureHistoryResponse>, Status> {
+        answer(procedures::history(&self.pool, &request.get_ref().code).await)
+    }
+
+    async fn list_procedures(
+        &self,
+        request: Request<ListProceduresRequest>,
+    ) -> Result<Response<ListProceduresResponse>, Status> {
+        answer(procedures::list(&self.pool, request.get_ref()).await)
+    }
+
+    async fn count_procedures(
+        &self,
+        request: Request<CountProceduresRequest>,
+    ) -> Result<Response<CountProceduresResponse>, Status> {
+        answer(procedures::count(&self.pool, request.get_ref()).await)
+    }
+
+    type WatchChangesStream = ChangeStream;
+
+    async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Response<ChangeStream>, Status> {
+        let after = request.get_ref().after_cursor;
+        Ok(Response::new(changes::watch(self.pool.clone(), &self.notifier, after)))
     }
 }

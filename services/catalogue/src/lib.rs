@@ -2,14 +2,24 @@
 //! only through publication decisions and is versioned by date.
 //!
 //! - [`api`]: the gRPC surface, which validates and delegates;
-//! - [`units`], [`centers`]: reference data;
-//! - [`publication`]: applying a publication decision atomically;
-//! - [`procedures`]: the catalogue as of a date.
+//! - [`units`], [`sectors`], [`agencies`], [`centers`]: reference data, and the procedures each center receives;
+//! - [`calendar`]: the working-day calendar and working-day arithmetic;
+//! - [`publication`], [`decision_file`]: applying a publication decision atomically, from a request or a file;
+//! - [`procedures`]: the catalogue as of a date, its history, lists and counts;
+//! - [`changes`]: the ordered log of every change, streamed to the other services;
+//! - [`files`], [`locate`]: reading CSV/XLSX tables and naming the row, column or field an error is about.
 
+pub mod agencies;
 pub mod api;
+pub mod calendar;
 pub mod centers;
+pub mod changes;
+pub mod decision_file;
+pub mod files;
+pub mod locate;
 pub mod procedures;
 pub mod publication;
+pub mod sectors;
 pub mod units;
 
 use std::future::Future;
@@ -35,10 +45,7 @@ pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr:
 pub const SERVICE_NAME: &str = <CatalogueServiceServer<api::CatalogueApi> as NamedService>::NAME;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "onestop-catalogue",
-    about = "Serves the onestop catalogue over gRPC."
-)]
+#[command(name = "onestop-catalogue", about = "Serves the onestop catalogue over gRPC.")]
 pub struct Config {
     #[command(flatten)]
     pub server: ServerArgs,
@@ -51,16 +58,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
-    let routes = Routes::new(CatalogueServiceServer::new(api::CatalogueApi::new(
-        pool.clone(),
-    )));
-    serve::serve(
-        &config.server,
-        listener,
-        SERVICE_NAME,
-        routes,
-        pool,
-        shutdown,
-    )
-    .await
+    let notifier = changes::Notifier::start(&pool).await?;
+    let routes = Routes::new(CatalogueServiceServer::new(api::CatalogueApi::new(pool.clone(), notifier)));
+    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown).await
 }

@@ -6,7 +6,6 @@ use onestop_server::{serve, telemetry};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let _telemetry = telemetry::init("onestop-catalogue", &config.server.telemetry)?;
-    let listener =
-        tokio::net::TcpListener::bind(config.server.listen_addr_or(DEFAULT_LISTEN_ADDR)).await?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen_addr_or(DEFAULT_LISTEN_ADDR)).await?;
     run(config, listener, serve::shutdown_signal()).await
 }

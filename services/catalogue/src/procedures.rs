@@ -1,21 +1,33 @@
-//! The catalogue as of a date: which version of each procedure was in force.
+//! The catalogue as of a date: which version of each procedure was in force, its history, filtered lists and
+//! counts by online level.
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use onestop_proto::catalogue::v1::{Procedure, ProcessingTime};
-use onestop_server::ServiceResult;
-use sqlx::PgPool;
+use onestop_domain::Violations;
+use onestop_proto::catalogue::v1::*;
+use onestop_server::{paging, ServiceError, ServiceResult};
+use sqlx::{PgPool, Postgres, Transaction};
 
-/// The columns of a procedure version, in the order [`ProcedureRow`] reads them.
-pub const COLUMNS: &str =
-    "code, valid_from, decision_number, name, sector_code, implementing_levels, \
-     implementing_agency, processing_time_value, processing_time_unit, has_fees, online_level, \
-     legacy_online_level, postal_filing, postal_return";
+const DEFAULT_PAGE_SIZE: u32 = 500;
+const MAX_PAGE_SIZE: u32 = 5000;
+
+/// The columns of a procedure version, in the order [`ProcedureRow`] reads them (`p` is `procedure_version`).
+const COLUMNS: &str = "p.code, p.valid_from, p.valid_to, p.decision_number, p.action, p.replaces_code, p.name, \
+     p.sector_code, p.implementing_levels, p.implementing_agency, p.processing_time_value, p.processing_time_unit, \
+     p.has_fees, p.online_level, p.legacy_online_level, p.postal_filing, p.postal_return";
+
+/// In force on $1.
+const IN_FORCE: &str = "p.valid_from <= $1 AND (p.valid_to IS NULL OR p.valid_to > $1)";
 
 #[derive(sqlx::FromRow)]
-pub struct ProcedureRow {
+struct ProcedureRow {
     code: String,
     valid_from: NaiveDate,
+    valid_to: Option<NaiveDate>,
     decision_number: String,
+    action: i16,
+    replaces_code: Option<String>,
     name: String,
     sector_code: String,
     implementing_levels: Vec<i16>,
@@ -29,43 +41,232 @@ pub struct ProcedureRow {
     postal_return: bool,
 }
 
-impl From<ProcedureRow> for Procedure {
-    fn from(row: ProcedureRow) -> Self {
+impl ProcedureRow {
+    fn procedure(&self) -> Procedure {
         Procedure {
-            code: row.code,
-            name: row.name,
-            sector_code: row.sector_code,
-            implementing_levels: row.implementing_levels.into_iter().map(i32::from).collect(),
-            implementing_agency: row.implementing_agency,
+            code: self.code.clone(),
+            name: self.name.clone(),
+            sector_code: self.sector_code.clone(),
+            implementing_levels: self.implementing_levels.iter().map(|l| i32::from(*l)).collect(),
+            implementing_agency: self.implementing_agency.clone(),
             processing_time: Some(ProcessingTime {
-                value: row.processing_time_value.unsigned_abs(),
-                unit: i32::from(row.processing_time_unit),
+                value: self.processing_time_value.unsigned_abs(),
+                unit: i32::from(self.processing_time_unit),
             }),
-            has_fees: row.has_fees,
-            online_level: i32::from(row.online_level),
-            legacy_online_level: row.legacy_online_level.unsigned_abs().into(),
-            postal_filing: row.postal_filing,
-            postal_return: row.postal_return,
-            decision_number: row.decision_number,
-            valid_from: row.valid_from.to_string(),
+            has_fees: self.has_fees,
+            online_level: i32::from(self.online_level),
+            legacy_online_level: self.legacy_online_level.unsigned_abs().into(),
+            postal_filing: self.postal_filing,
+            postal_return: self.postal_return,
+            decision_number: self.decision_number.clone(),
+            valid_from: self.valid_from.to_string(),
+            channel_processing_times: vec![],
         }
     }
 }
 
-/// The versions of `codes` in force on `as_of`, ordered by code.
-pub async fn as_of(
-    pool: &PgPool,
-    codes: &[String],
-    as_of: NaiveDate,
-) -> ServiceResult<Vec<Procedure>> {
-    let rows: Vec<ProcedureRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM procedure_version
-         WHERE code = ANY($1) AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2)
-         ORDER BY code"
-    ))
-    .bind(codes)
-    .bind(as_of)
+/// Fills in the per-channel processing times of `procedures` (most have none).
+async fn attach_channel_times(pool: &PgPool, procedures: &mut [Procedure]) -> ServiceResult<()> {
+    let codes: Vec<&str> = procedures.iter().map(|p| p.code.as_str()).collect();
+    let rows: Vec<(String, NaiveDate, i16, i32, i16)> = sqlx::query_as(
+        "SELECT code, valid_from, channel, value, unit FROM procedure_channel_time WHERE code = ANY($1)
+         ORDER BY code, valid_from, channel",
+    )
+    .bind(&codes)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Procedure::from).collect())
+    let mut by_version: HashMap<(String, String), Vec<ChannelProcessingTime>> = HashMap::new();
+    for (code, valid_from, channel, value, unit) in rows {
+        by_version.entry((code, valid_from.to_string())).or_default().push(ChannelProcessingTime {
+            channel: i32::from(channel),
+            processing_time: Some(ProcessingTime { value: value.unsigned_abs(), unit: i32::from(unit) }),
+        });
+    }
+    for procedure in procedures {
+        if let Some(times) = by_version.remove(&(procedure.code.clone(), procedure.valid_from.clone())) {
+            procedure.channel_processing_times = times;
+        }
+    }
+    Ok(())
+}
+
+/// The codes among `codes` in force on `day`, read inside a write transaction.
+pub async fn codes_in_force(
+    tx: &mut Transaction<'_, Postgres>,
+    codes: &[String],
+    day: NaiveDate,
+) -> ServiceResult<HashSet<String>> {
+    let found: Vec<String> =
+        sqlx::query_scalar(&format!("SELECT p.code FROM procedure_version p WHERE {IN_FORCE} AND p.code = ANY($2)"))
+            .bind(day)
+            .bind(codes)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(found.into_iter().collect())
+}
+
+/// The versions of `codes` in force on `as_of`, ordered by code.
+pub async fn as_of(pool: &PgPool, codes: &[String], as_of: NaiveDate) -> ServiceResult<Vec<Procedure>> {
+    let rows: Vec<ProcedureRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM procedure_version p WHERE {IN_FORCE} AND p.code = ANY($2) ORDER BY p.code"
+    ))
+    .bind(as_of)
+    .bind(codes)
+    .fetch_all(pool)
+    .await?;
+    let mut procedures: Vec<Procedure> = rows.iter().map(ProcedureRow::procedure).collect();
+    attach_channel_times(pool, &mut procedures).await?;
+    Ok(procedures)
+}
+
+/// Every version of a procedure, oldest first, with its decision; and the procedures that replaced it.
+pub async fn history(pool: &PgPool, code: &str) -> ServiceResult<GetProcedureHistoryResponse> {
+    let mut v = Violations::new();
+    v.code("code", code);
+    v.into_result()?;
+    #[derive(sqlx::FromRow)]
+    struct VersionRow {
+        #[sqlx(flatten)]
+        version: ProcedureRow,
+        signed_on: NaiveDate,
+        issuer: String,
+    }
+    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, d.signed_on, d.issuer FROM procedure_version p JOIN decision d ON d.number = p.decision_number
+         WHERE p.code = $1 ORDER BY p.valid_from"
+    ))
+    .bind(code)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Err(ServiceError::not_found("code", format!("procedure {code}")));
+    }
+    let mut procedures: Vec<Procedure> = rows.iter().map(|r| r.version.procedure()).collect();
+    attach_channel_times(pool, &mut procedures).await?;
+    let replaced_by_codes: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT code FROM procedure_version WHERE replaces_code = $1 ORDER BY code")
+            .bind(code)
+            .fetch_all(pool)
+            .await?;
+    let versions = rows
+        .into_iter()
+        .zip(procedures)
+        .map(|(row, procedure)| ProcedureVersion {
+            procedure: Some(procedure),
+            valid_to: row.version.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+            action: i32::from(row.version.action),
+            replaces_code: row.version.replaces_code.unwrap_or_default(),
+            decision_signed_on: row.signed_on.to_string(),
+            decision_issuer: row.issuer,
+        })
+        .collect();
+    Ok(GetProcedureHistoryResponse { versions, replaced_by_codes })
+}
+
+fn level_filter(v: &mut Violations, field: &str, level: i32) -> i16 {
+    match ImplementingLevel::try_from(level) {
+        Ok(level) => level as i16,
+        Err(_) => {
+            v.add(field, "is not an implementing level");
+            0
+        }
+    }
+}
+
+/// The catalogue as of a date, filtered and paged by code.
+pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResult<ListProceduresResponse> {
+    let mut v = Violations::new();
+    let as_of = v.date("as_of", &request.as_of);
+    let level = level_filter(&mut v, "level", request.level);
+    if !request.sector_code.is_empty() {
+        v.code("sector_code", &request.sector_code);
+    }
+    if !request.center_code.is_empty() {
+        v.code("center_code", &request.center_code);
+    }
+    let online_level = match OnlineLevel::try_from(request.online_level) {
+        Ok(level) => level as i16,
+        Err(_) => {
+            v.add("online_level", "is not an online level");
+            0
+        }
+    };
+    let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        .map_err(|reason| v.add("page_size", reason))
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let after = match request.page_token.as_str() {
+        "" => String::new(),
+        token => paging::decode(token, 1).map_err(|reason| v.add("page_token", reason)).unwrap_or_default().concat(),
+    };
+    v.into_result()?;
+    let as_of = as_of.expect("validated");
+    if !request.center_code.is_empty() {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM center WHERE code = $1)")
+            .bind(&request.center_code)
+            .fetch_one(pool)
+            .await?;
+        if !exists {
+            return Err(ServiceError::not_found("center_code", format!("center {}", request.center_code)));
+        }
+    }
+    let rows: Vec<ProcedureRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM procedure_version p
+         WHERE {IN_FORCE}
+           AND ($2 = 0 OR $2 = ANY(p.implementing_levels))
+           AND ($3 = '' OR p.sector_code = $3)
+           AND ($4 = 0 OR p.online_level = $4)
+           AND ($5 = '' OR p.code IN (
+                 SELECT unnest(l.procedure_codes) FROM center_procedure_list l
+                 WHERE l.center_code = $5 AND l.valid_from <= $1 AND (l.valid_to IS NULL OR l.valid_to > $1)))
+           AND p.code > $6
+         ORDER BY p.code LIMIT $7"
+    ))
+    .bind(as_of)
+    .bind(level)
+    .bind(&request.sector_code)
+    .bind(online_level)
+    .bind(&request.center_code)
+    .bind(&after)
+    .bind(i64::from(page_size))
+    .fetch_all(pool)
+    .await?;
+    let next_page_token =
+        if rows.len() == page_size as usize { rows.last().map(|r| paging::encode(&[&r.code])) } else { None };
+    let mut procedures: Vec<Procedure> = rows.iter().map(ProcedureRow::procedure).collect();
+    attach_channel_times(pool, &mut procedures).await?;
+    Ok(ListProceduresResponse { procedures, next_page_token: next_page_token.unwrap_or_default() })
+}
+
+/// Procedures in force on a date, counted by implementing level, sector and online level. A procedure
+/// implemented at two levels counts once at each.
+pub async fn count(pool: &PgPool, request: &CountProceduresRequest) -> ServiceResult<CountProceduresResponse> {
+    let mut v = Violations::new();
+    let as_of = v.date("as_of", &request.as_of);
+    let level = level_filter(&mut v, "level", request.level);
+    if !request.sector_code.is_empty() {
+        v.code("sector_code", &request.sector_code);
+    }
+    v.into_result()?;
+    let rows: Vec<(i16, String, i16, i64)> = sqlx::query_as(&format!(
+        "SELECT l.level, p.sector_code, p.online_level, count(*)
+         FROM procedure_version p CROSS JOIN LATERAL unnest(p.implementing_levels) AS l(level)
+         WHERE {IN_FORCE} AND ($2 = 0 OR l.level = $2) AND ($3 = '' OR p.sector_code = $3)
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ))
+    .bind(as_of.expect("validated"))
+    .bind(level)
+    .bind(&request.sector_code)
+    .fetch_all(pool)
+    .await?;
+    Ok(CountProceduresResponse {
+        counts: rows
+            .into_iter()
+            .map(|(level, sector_code, online_level, n)| ProcedureCount {
+                level: i32::from(level),
+                sector_code,
+                online_level: i32::from(online_level),
+                procedures: n as u32,
+            })
+            .collect(),
+    })
 }

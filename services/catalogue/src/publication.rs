@@ -1,19 +1,23 @@
 //! Publishing a decision: every item applied in one transaction, or none.
 //!
-//! A decision in force from day D closes the open version of each procedure it amends, replaces or abolishes
-//! on D, and opens the versions it states from D. Decisions are applied in effective order per procedure: one
-//! that would reach back before a procedure's latest version is refused, since it would rewrite history.
+//! A decision in force from day D closes (`valid_to = D`) the open version of each procedure it amends,
+//! replaces or abolishes, and opens the versions it states from D. Decisions apply in effective order per
+//! procedure: one that would change a procedure on or before the start of its latest version is refused rather
+//! than rewriting history. Items are checked together and written with one statement per kind of change, so a
+//! 2,000-item decision costs a handful of round trips.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use onestop_domain::Violations;
-use onestop_proto::catalogue::v1::{
-    DecisionAction, ImplementingLevel, OnlineLevel, Procedure, PublicationDecision, TimeUnit,
-};
+use onestop_proto::catalogue::v1::watch_changes_response::Change;
+use onestop_proto::catalogue::v1::*;
 use onestop_server::{ServiceError, ServiceResult};
 use prost::Message;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
+
+use crate::changes;
+use crate::locate::Locator;
 
 /// What publishing did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +27,9 @@ pub enum Outcome {
     AlreadyPublished,
 }
 
+/// Most items one decision may hold.
+pub const MAX_ITEMS: usize = 20_000;
+
 /// A decision checked field by field.
 struct ValidDecision<'a> {
     decision: &'a PublicationDecision,
@@ -31,17 +38,30 @@ struct ValidDecision<'a> {
     items: Vec<Item<'a>>,
 }
 
-enum Item<'a> {
-    New(&'a Procedure),
-    Amended(&'a Procedure),
-    Replaced {
-        procedure: &'a Procedure,
-        replaces: &'a str,
-    },
-    Abolished(&'a str),
+struct Item<'a> {
+    index: usize,
+    action: DecisionAction,
+    procedure: &'a Procedure,
+    replaces: Option<&'a str>,
 }
 
-fn validate(decision: Option<&PublicationDecision>) -> ServiceResult<ValidDecision<'_>> {
+impl Item<'_> {
+    /// The code whose open version this item closes, and the field that names it.
+    fn closes(&self) -> Option<(&str, &'static str)> {
+        match self.action {
+            DecisionAction::Amended | DecisionAction::Abolished => Some((&self.procedure.code, "procedure.code")),
+            DecisionAction::Replaced => self.replaces.map(|code| (code, "replaces_code")),
+            _ => None,
+        }
+    }
+
+    /// Whether this item opens a version of its procedure.
+    fn opens(&self) -> bool {
+        matches!(self.action, DecisionAction::New | DecisionAction::Amended | DecisionAction::Replaced)
+    }
+}
+
+fn validate<'a>(decision: Option<&'a PublicationDecision>, at: &Locator) -> ServiceResult<ValidDecision<'a>> {
     let Some(decision) = decision else {
         return Err(ServiceError::invalid("decision", "is required"));
     };
@@ -53,62 +73,51 @@ fn validate(decision: Option<&PublicationDecision>) -> ServiceResult<ValidDecisi
     if decision.items.is_empty() {
         v.add("decision.items", "a decision has at least one item");
     }
+    if decision.items.len() > MAX_ITEMS {
+        v.add("decision.items", format!("at most {MAX_ITEMS} items per decision"));
+    }
 
     let mut codes = HashSet::new();
     let mut items = Vec::with_capacity(decision.items.len());
     for (i, item) in decision.items.iter().enumerate() {
-        let field = |name: &str| format!("decision.items[{i}].{name}");
+        let field = |name: &str| at.field(i, name);
         let Some(procedure) = &item.procedure else {
-            v.add(field("procedure"), "is required");
+            v.add(at.field(i, "procedure"), "is required");
             continue;
         };
-        if v.code(&field("procedure.code"), &procedure.code)
-            && !codes.insert(procedure.code.as_str())
-        {
-            v.add(
-                field("procedure.code"),
-                format!("{} appears in more than one item", procedure.code),
-            );
+        if v.procedure_code(&field("procedure.code"), &procedure.code) && !codes.insert(procedure.code.as_str()) {
+            v.add(field("procedure.code"), format!("{} appears in more than one item", procedure.code));
         }
         let action = DecisionAction::try_from(item.action).unwrap_or(DecisionAction::Unspecified);
-        if matches!(
-            action,
-            DecisionAction::New | DecisionAction::Amended | DecisionAction::Replaced
-        ) {
-            validate_procedure(&mut v, &field("procedure"), procedure);
+        if matches!(action, DecisionAction::New | DecisionAction::Amended | DecisionAction::Replaced) {
+            validate_procedure(&mut v, &|name| field(name), procedure);
         }
-        match action {
-            DecisionAction::Unspecified => v.add(
-                field("action"),
-                "must be NEW, AMENDED, REPLACED or ABOLISHED",
-            ),
-            DecisionAction::New => items.push(Item::New(procedure)),
-            DecisionAction::Amended => items.push(Item::Amended(procedure)),
-            DecisionAction::Abolished => items.push(Item::Abolished(&procedure.code)),
-            DecisionAction::Replaced => {
-                if !v.code(&field("replaces_code"), &item.replaces_code) {
-                    continue;
-                }
-                if item.replaces_code == procedure.code {
-                    v.add(
-                        field("replaces_code"),
-                        "names the procedure itself; use AMENDED to change a procedure",
-                    );
-                } else if !codes.insert(item.replaces_code.as_str()) {
-                    v.add(
-                        field("replaces_code"),
-                        format!("{} appears in more than one item", item.replaces_code),
-                    );
-                }
-                items.push(Item::Replaced {
-                    procedure,
-                    replaces: &item.replaces_code,
-                });
+        let replaces = match action {
+            DecisionAction::Unspecified => {
+                v.add(field("action"), "must be NEW, AMENDED, REPLACED or ABOLISHED");
+                None
             }
-        }
-        if action != DecisionAction::Replaced && !item.replaces_code.is_empty() {
-            v.add(field("replaces_code"), "is only for REPLACED items");
-        }
+            DecisionAction::Replaced => {
+                if !v.procedure_code(&field("replaces_code"), &item.replaces_code) {
+                    None
+                } else if item.replaces_code == procedure.code {
+                    v.add(field("replaces_code"), "names the procedure itself; use AMENDED to change a procedure");
+                    None
+                } else if !codes.insert(item.replaces_code.as_str()) {
+                    v.add(field("replaces_code"), format!("{} appears in more than one item", item.replaces_code));
+                    None
+                } else {
+                    Some(item.replaces_code.as_str())
+                }
+            }
+            _ => {
+                if !item.replaces_code.is_empty() {
+                    v.add(field("replaces_code"), "is only for REPLACED items");
+                }
+                None
+            }
+        };
+        items.push(Item { index: i, action, procedure, replaces });
     }
     v.into_result()?;
     Ok(ValidDecision {
@@ -119,62 +128,65 @@ fn validate(decision: Option<&PublicationDecision>) -> ServiceResult<ValidDecisi
     })
 }
 
-fn validate_procedure(v: &mut Violations, field: &str, p: &Procedure) {
-    v.text(&format!("{field}.name"), &p.name, 1000);
-    v.code(&format!("{field}.sector_code"), &p.sector_code);
-    v.text(
-        &format!("{field}.implementing_agency"),
-        &p.implementing_agency,
-        300,
-    );
+fn is_set<E: TryFrom<i32>>(value: i32, unspecified: E) -> bool
+where
+    E: PartialEq,
+{
+    matches!(E::try_from(value), Ok(e) if e != unspecified)
+}
+
+fn validate_procedure(v: &mut Violations, field: &dyn Fn(&str) -> String, p: &Procedure) {
+    v.text(&field("procedure.name"), &p.name, 1000);
+    v.code(&field("procedure.sector_code"), &p.sector_code);
+    v.text(&field("procedure.implementing_agency"), &p.implementing_agency, 300);
     if p.implementing_levels.is_empty() {
-        v.add(
-            format!("{field}.implementing_levels"),
-            "at least one level is required",
-        );
+        v.add(field("procedure.implementing_levels"), "at least one level is required");
     }
-    for (j, level) in p.implementing_levels.iter().enumerate() {
-        if matches!(
-            ImplementingLevel::try_from(*level),
-            Err(_) | Ok(ImplementingLevel::Unspecified)
-        ) {
-            v.add(
-                format!("{field}.implementing_levels[{j}]"),
-                "must be MINISTRY, PROVINCE, DISTRICT or COMMUNE",
-            );
+    let mut levels = HashSet::new();
+    for level in &p.implementing_levels {
+        if !is_set(*level, ImplementingLevel::Unspecified) || !levels.insert(*level) {
+            v.add(field("procedure.implementing_levels"), "each must be MINISTRY, PROVINCE, DISTRICT or COMMUNE, once");
+            break;
         }
     }
-    match &p.processing_time {
-        None => v.add(format!("{field}.processing_time"), "is required"),
-        Some(time) => {
-            if matches!(
-                TimeUnit::try_from(time.unit),
-                Err(_) | Ok(TimeUnit::Unspecified)
-            ) {
-                v.add(
-                    format!("{field}.processing_time.unit"),
-                    "must be WORKING_DAYS, DAYS or HOURS",
-                );
-            }
-            if i32::try_from(time.value).is_err() {
-                v.add(format!("{field}.processing_time.value"), "is too large");
-            }
+    check_time(
+        v,
+        field("procedure.processing_time"),
+        &|name| field(&format!("procedure.processing_time.{name}")),
+        p.processing_time.as_ref(),
+    );
+    let mut channels = HashSet::new();
+    for (j, time) in p.channel_processing_times.iter().enumerate() {
+        let name = |n: &str| field(&format!("procedure.channel_processing_times[{j}].{n}"));
+        if !is_set(time.channel, FilingChannel::Unspecified) || !channels.insert(time.channel) {
+            v.add(name("channel"), "must be DIRECT, ONLINE or POSTAL, each at most once");
         }
-    }
-    if matches!(
-        OnlineLevel::try_from(p.online_level),
-        Err(_) | Ok(OnlineLevel::Unspecified)
-    ) {
-        v.add(
-            format!("{field}.online_level"),
-            "must be NONE, PARTIAL or FULL",
+        check_time(
+            v,
+            name("processing_time"),
+            &|n| name(&format!("processing_time.{n}")),
+            time.processing_time.as_ref(),
         );
+    }
+    if !is_set(p.online_level, OnlineLevel::Unspecified) {
+        v.add(field("procedure.online_level"), "must be NONE, PARTIAL or FULL");
     }
     if p.legacy_online_level > 4 {
-        v.add(
-            format!("{field}.legacy_online_level"),
-            "must be 1 to 4, or 0 when the source gives none",
-        );
+        v.add(field("procedure.legacy_online_level"), "must be 1 to 4, or 0 when the source gives none");
+    }
+}
+
+fn check_time(v: &mut Violations, whole: String, field: &dyn Fn(&str) -> String, time: Option<&ProcessingTime>) {
+    match time {
+        None => v.add(whole, "is required"),
+        Some(time) => {
+            if !is_set(time.unit, TimeUnit::Unspecified) {
+                v.add(field("unit"), "must be WORKING_DAYS, DAYS or HOURS");
+            }
+            if time.value == 0 || time.value > 10_000 {
+                v.add(field("value"), "must be between 1 and 10000");
+            }
+        }
     }
 }
 
@@ -182,20 +194,16 @@ fn validate_procedure(v: &mut Violations, field: &str, p: &Procedure) {
 pub async fn publish(
     pool: &PgPool,
     decision: Option<&PublicationDecision>,
+    at: &Locator<'_>,
 ) -> ServiceResult<Outcome> {
-    let valid = validate(decision)?;
+    let valid = validate(decision, at)?;
     let content = valid.decision.encode_to_vec();
-    let mut tx = pool.begin().await?;
-    // Publications are rare and touch shared versions; one at a time keeps every check simple and exact.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('catalogue.publish'))")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = changes::begin_write(pool).await?;
 
-    let stored: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT content FROM decision WHERE number = $1")
-            .bind(&valid.decision.number)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT content FROM decision WHERE number = $1")
+        .bind(&valid.decision.number)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(stored) = stored {
         return if stored == content {
             Ok(Outcome::AlreadyPublished)
@@ -206,136 +214,174 @@ pub async fn publish(
             )))
         };
     }
+
+    // Sectors must exist.
+    let opening: Vec<&Item> = valid.items.iter().filter(|i| i.opens()).collect();
+    let sector_codes: Vec<&str> = opening.iter().map(|i| i.procedure.sector_code.as_str()).collect();
+    let sectors: HashSet<String> = sqlx::query_scalar("SELECT code FROM sector WHERE code = ANY($1)")
+        .bind(&sector_codes)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    let mut v = Violations::new();
+    for item in &opening {
+        if !sectors.contains(&item.procedure.sector_code) {
+            v.add(
+                at.field(item.index, "procedure.sector_code"),
+                format!("sector {} not found", item.procedure.sector_code),
+            );
+        }
+    }
+    v.into_result()?;
+
+    // The versions in force on or after the effective day of every procedure the decision touches.
+    let day = valid.effective_from;
+    let touched: Vec<&str> =
+        valid.items.iter().flat_map(|i| std::iter::once(i.procedure.code.as_str()).chain(i.replaces)).collect();
+    let versions: Vec<(String, NaiveDate, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT code, valid_from, valid_to FROM procedure_version
+         WHERE code = ANY($1) AND (valid_to IS NULL OR valid_to > $2) FOR UPDATE",
+    )
+    .bind(&touched)
+    .bind(day)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut by_code: HashMap<&str, Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
+    for (code, from, to) in &versions {
+        by_code.entry(code.as_str()).or_default().push((*from, *to));
+    }
+    let mut conflicts = Violations::new();
+    for item in &valid.items {
+        if let Some((code, field)) = item.closes() {
+            let open = by_code.get(code).and_then(|vs| vs.iter().find(|(_, to)| to.is_none()));
+            match open {
+                None => conflicts.add(at.field(item.index, field), format!("procedure {code} is not in the catalogue")),
+                Some((from, _)) if *from >= day => conflicts.add(
+                    at.field(item.index, field),
+                    format!(
+                        "procedure {code} has a version from {from}; a decision in force from {day} cannot change it"
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        let opens_new_code = matches!(item.action, DecisionAction::New | DecisionAction::Replaced);
+        if opens_new_code && by_code.contains_key(item.procedure.code.as_str()) {
+            conflicts.add(
+                at.field(item.index, "procedure.code"),
+                format!("procedure {} is already in the catalogue on {day} or later", item.procedure.code),
+            );
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(ServiceError::FailedPrecondition(conflicts.into_result().unwrap_err()));
+    }
+
     sqlx::query(
         "INSERT INTO decision (number, signed_on, issuer, effective_from, content) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&valid.decision.number)
     .bind(valid.signed_on)
     .bind(&valid.decision.issuer)
-    .bind(valid.effective_from)
+    .bind(day)
     .bind(&content)
     .execute(&mut *tx)
     .await?;
-
-    for (i, item) in valid.items.iter().enumerate() {
-        apply_item(&mut tx, &valid, i, item).await?;
-    }
+    let closing: Vec<&str> = valid.items.iter().filter_map(|i| i.closes().map(|(code, _)| code)).collect();
+    sqlx::query("UPDATE procedure_version SET valid_to = $2 WHERE code = ANY($1) AND valid_to IS NULL")
+        .bind(&closing)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+    insert_versions(&mut tx, &valid, &opening).await?;
+    changes::append(&mut tx, Change::Decision(valid.decision.clone())).await?;
     tx.commit().await?;
     Ok(Outcome::Applied)
 }
 
-async fn apply_item(
-    tx: &mut Transaction<'_, Postgres>,
+async fn insert_versions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     decision: &ValidDecision<'_>,
-    index: usize,
-    item: &Item<'_>,
+    items: &[&Item<'_>],
 ) -> ServiceResult<()> {
-    let field = |name: &str| format!("decision.items[{index}].{name}");
-    let day = decision.effective_from;
-    match item {
-        Item::New(procedure) => {
-            ensure_free(tx, &procedure.code, day, &field("procedure.code")).await?;
-            insert_version(tx, decision, procedure, None).await
-        }
-        Item::Amended(procedure) => {
-            close_open_version(tx, &procedure.code, day, &field("procedure.code")).await?;
-            insert_version(tx, decision, procedure, None).await
-        }
-        Item::Replaced {
-            procedure,
-            replaces,
-        } => {
-            close_open_version(tx, replaces, day, &field("replaces_code")).await?;
-            ensure_free(tx, &procedure.code, day, &field("procedure.code")).await?;
-            insert_version(tx, decision, procedure, Some(replaces)).await
-        }
-        Item::Abolished(code) => close_open_version(tx, code, day, &field("procedure.code")).await,
-    }
-}
-
-/// A NEW or replacing procedure must not be in force on or after the effective day.
-async fn ensure_free(
-    tx: &mut Transaction<'_, Postgres>,
-    code: &str,
-    day: NaiveDate,
-    field: &str,
-) -> ServiceResult<()> {
-    let taken: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM procedure_version WHERE code = $1 AND (valid_to IS NULL OR valid_to > $2))",
-    )
-    .bind(code)
-    .bind(day)
-    .fetch_one(&mut **tx)
-    .await?;
-    if taken {
-        return Err(ServiceError::precondition(
-            field,
-            format!("procedure {code} is already in the catalogue on {day}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Ends the open version of `code` the day before `day`: it was in force until `day`.
-async fn close_open_version(
-    tx: &mut Transaction<'_, Postgres>,
-    code: &str,
-    day: NaiveDate,
-    field: &str,
-) -> ServiceResult<()> {
-    let open: Option<NaiveDate> = sqlx::query_scalar(
-        "SELECT valid_from FROM procedure_version WHERE code = $1 AND valid_to IS NULL FOR UPDATE",
-    )
-    .bind(code)
-    .fetch_optional(&mut **tx)
-    .await?;
-    match open {
-        None => Err(ServiceError::precondition(field, format!("procedure {code} is not in the catalogue"))),
-        Some(valid_from) if valid_from >= day => Err(ServiceError::precondition(
-            field,
-            format!("procedure {code} has a version from {valid_from}; a decision effective {day} cannot change it"),
-        )),
-        Some(_) => {
-            sqlx::query("UPDATE procedure_version SET valid_to = $2 WHERE code = $1 AND valid_to IS NULL")
-                .bind(code)
-                .bind(day)
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
-        }
-    }
-}
-
-async fn insert_version(
-    tx: &mut Transaction<'_, Postgres>,
-    decision: &ValidDecision<'_>,
-    p: &Procedure,
-    replaces: Option<&str>,
-) -> ServiceResult<()> {
-    let time = p.processing_time.unwrap_or_default();
-    let levels: Vec<i16> = p.implementing_levels.iter().map(|l| *l as i16).collect();
+    let column = |f: &dyn Fn(&Procedure) -> String| items.iter().map(|i| f(i.procedure)).collect::<Vec<String>>();
+    let time = |p: &Procedure| p.processing_time.unwrap_or_default();
+    // Array columns travel as array literals ("{2,4}"), since UNNEST cannot take an array of arrays.
+    let levels = column(&|p| {
+        format!("{{{}}}", p.implementing_levels.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(","))
+    });
     sqlx::query(
-        "INSERT INTO procedure_version (code, valid_from, decision_number, name, sector_code, implementing_levels,
-             implementing_agency, processing_time_value, processing_time_unit, has_fees, online_level,
-             legacy_online_level, postal_filing, postal_return, replaces_code)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "INSERT INTO procedure_version (code, valid_from, decision_number, action, replaces_code, name, sector_code,
+             implementing_levels, implementing_agency, processing_time_value, processing_time_unit, has_fees,
+             online_level, legacy_online_level, postal_filing, postal_return)
+         SELECT code, $2, $3, action, NULLIF(replaces, ''), name, sector, levels::int2[], agency, time_value,
+                time_unit, fees, online, legacy, postal_filing, postal_return
+         FROM UNNEST($1::text[], $4::int2[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int4[],
+                     $11::int2[], $12::bool[], $13::int2[], $14::int2[], $15::bool[], $16::bool[])
+              AS t(code, action, replaces, name, sector, levels, agency, time_value, time_unit, fees, online, legacy,
+                   postal_filing, postal_return)",
     )
-    .bind(&p.code)
+    .bind(column(&|p| p.code.clone()))
     .bind(decision.effective_from)
     .bind(&decision.decision.number)
-    .bind(&p.name)
-    .bind(&p.sector_code)
+    .bind(items.iter().map(|i| i.action as i16).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.replaces.unwrap_or_default()).collect::<Vec<_>>())
+    .bind(column(&|p| p.name.clone()))
+    .bind(column(&|p| p.sector_code.clone()))
     .bind(&levels)
-    .bind(&p.implementing_agency)
-    .bind(time.value as i32)
-    .bind(time.unit as i16)
-    .bind(p.has_fees)
-    .bind(p.online_level as i16)
-    .bind(p.legacy_online_level as i16)
-    .bind(p.postal_filing)
-    .bind(p.postal_return)
-    .bind(replaces)
+    .bind(column(&|p| p.implementing_agency.clone()))
+    .bind(items.iter().map(|i| time(i.procedure).value as i32).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| time(i.procedure).unit as i16).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.procedure.has_fees).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.procedure.online_level as i16).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.procedure.legacy_online_level as i16).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.procedure.postal_filing).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.procedure.postal_return).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
+
+    let channel_times: Vec<(&str, &ChannelProcessingTime)> = items
+        .iter()
+        .flat_map(|i| i.procedure.channel_processing_times.iter().map(|t| (i.procedure.code.as_str(), t)))
+        .collect();
+    if !channel_times.is_empty() {
+        sqlx::query(
+            "INSERT INTO procedure_channel_time (code, valid_from, channel, value, unit)
+             SELECT code, $2, channel, value, unit FROM UNNEST($1::text[], $3::int2[], $4::int4[], $5::int2[])
+                  AS t(code, channel, value, unit)",
+        )
+        .bind(channel_times.iter().map(|(code, _)| *code).collect::<Vec<_>>())
+        .bind(decision.effective_from)
+        .bind(channel_times.iter().map(|(_, t)| t.channel as i16).collect::<Vec<_>>())
+        .bind(channel_times.iter().map(|(_, t)| t.processing_time.unwrap_or_default().value as i32).collect::<Vec<_>>())
+        .bind(channel_times.iter().map(|(_, t)| t.processing_time.unwrap_or_default().unit as i16).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
+}
+
+/// A published decision as it was published, and when.
+pub async fn get(pool: &PgPool, number: &str) -> ServiceResult<GetDecisionResponse> {
+    let mut v = Violations::new();
+    v.text("number", number, 100);
+    v.into_result()?;
+    let row: Option<(Vec<u8>, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT content, published_at FROM decision WHERE number = $1")
+            .bind(number)
+            .fetch_optional(pool)
+            .await?;
+    let Some((content, published_at)) = row else {
+        return Err(ServiceError::not_found("number", format!("decision {number}")));
+    };
+    let decision = PublicationDecision::decode(content.as_slice())
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored decision {number} is not decodable: {e}")))?;
+    Ok(GetDecisionResponse {
+        decision: Some(decision),
+        published_at: Some(prost_types::Timestamp {
+            seconds: published_at.timestamp(),
+            nanos: published_at.timestamp_subsec_nanos() as i32,
+        }),
+    })
 }

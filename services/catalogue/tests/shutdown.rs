@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
-use onestop_proto::catalogue::v1::PublishDecisionRequest;
-use onestop_testkit::fixtures::decision;
+use onestop_proto::catalogue::v1::{PublishDecisionRequest, UpsertSectorsRequest};
+use onestop_testkit::fixtures::{decision, sectors};
 use sqlx::{Connection, PgConnection};
 use tokio::process::Command;
 
@@ -30,42 +30,28 @@ async fn in_flight_call_survives(signal: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
 
-    // Hold the lock every publication takes, so the call below stays in flight until we let it go.
+    client.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.unwrap();
+
+    // Hold the lock every catalogue write takes, so the call below stays in flight until we let it go.
     let mut blocker = PgConnection::connect(db.url()).await.unwrap();
     let mut hold = blocker.begin().await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('catalogue.publish'))")
-        .execute(&mut *hold)
-        .await
-        .unwrap();
-    let call = tokio::spawn(async move {
-        client
-            .publish_decision(PublishDecisionRequest {
-                decision: Some(decision()),
-            })
-            .await
-    });
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('catalogue.write'))").execute(&mut *hold).await.unwrap();
+    let call =
+        tokio::spawn(
+            async move { client.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await },
+        );
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let pid = service.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        service.try_wait().unwrap().is_none(),
-        "the service must wait for the call in flight"
-    );
+    assert!(service.try_wait().unwrap().is_none(), "the service must wait for the call in flight");
     assert!(!call.is_finished());
 
     hold.rollback().await.unwrap();
     let answer = call.await.unwrap().expect("the in-flight call is answered");
     assert!(answer.get_ref().applied);
-    let status = tokio::time::timeout(Duration::from_secs(10), service.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), service.wait()).await.unwrap().unwrap();
     assert!(status.success(), "exited with {status}");
 }
 

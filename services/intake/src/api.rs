@@ -3,7 +3,7 @@
 use onestop_domain::{today_in_vietnam, Violations};
 use onestop_proto::intake::v1::intake_service_server::IntakeService;
 use onestop_proto::intake::v1::*;
-use onestop_server::ServiceResult;
+use onestop_server::{paging, ServiceResult};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -26,8 +26,7 @@ impl IntakeApi {
 
     async fn push(&self, request: PushCellsRequest) -> ServiceResult<PushCellsResponse> {
         let today = today_in_vietnam(chrono::Utc::now());
-        let valid =
-            cells::validate(&self.references, &request.sender, &request.cells, today).await?;
+        let valid = cells::validate(&self.references, &request.sender, &request.cells, today).await?;
         let outcomes = cells::store(&self.pool, &request.sender, &valid).await?;
         let count = |o: CellOutcome| outcomes.iter().filter(|x| **x == o).count() as u32;
         Ok(PushCellsResponse {
@@ -36,10 +35,7 @@ impl IntakeApi {
             results: outcomes
                 .iter()
                 .enumerate()
-                .map(|(index, outcome)| CellResult {
-                    index: index as u32,
-                    outcome: *outcome as i32,
-                })
+                .map(|(index, outcome)| CellResult { index: index as u32, outcome: *outcome as i32 })
                 .collect(),
         })
     }
@@ -59,52 +55,29 @@ impl IntakeApi {
                 v.add("to_day", "is before from_day");
             }
         }
-        if request.page_size > MAX_PAGE_SIZE {
-            v.add("page_size", format!("at most {MAX_PAGE_SIZE}"));
-        }
+        let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+            .map_err(|reason| v.add("page_size", reason))
+            .unwrap_or(DEFAULT_PAGE_SIZE);
         let after = if request.page_token.is_empty() {
             None
         } else {
-            PageKey::from_token(&request.page_token)
-                .map_err(|reason| v.add("page_token", reason))
-                .ok()
+            PageKey::from_token(&request.page_token).map_err(|reason| v.add("page_token", reason)).ok()
         };
         v.into_result()?;
-        let page_size = if request.page_size == 0 {
-            DEFAULT_PAGE_SIZE
-        } else {
-            request.page_size
-        };
+        let page_size = if request.page_size == 0 { DEFAULT_PAGE_SIZE } else { request.page_size };
         let (from, to) = (from.expect("validated"), to.expect("validated"));
-        let (cells, next) = cells::list(
-            &self.pool,
-            &request.center_codes,
-            from,
-            to,
-            after,
-            page_size as usize,
-        )
-        .await?;
-        Ok(ListCellsResponse {
-            cells,
-            next_page_token: next.map(|k| k.to_token()).unwrap_or_default(),
-        })
+        let (cells, next) = cells::list(&self.pool, &request.center_codes, from, to, after, page_size as usize).await?;
+        Ok(ListCellsResponse { cells, next_page_token: next.map(|k| k.to_token()).unwrap_or_default() })
     }
 }
 
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
-    async fn push_cells(
-        &self,
-        request: Request<PushCellsRequest>,
-    ) -> Result<Response<PushCellsResponse>, Status> {
+    async fn push_cells(&self, request: Request<PushCellsRequest>) -> Result<Response<PushCellsResponse>, Status> {
         Ok(Response::new(self.push(request.into_inner()).await?))
     }
 
-    async fn list_cells(
-        &self,
-        request: Request<ListCellsRequest>,
-    ) -> Result<Response<ListCellsResponse>, Status> {
+    async fn list_cells(&self, request: Request<ListCellsRequest>) -> Result<Response<ListCellsResponse>, Status> {
         Ok(Response::new(self.list(request.into_inner()).await?))
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use onestop_domain::{Measure, Measures, Violations};
 use onestop_proto::intake::v1::{CellOutcome, DailyCell};
-use onestop_server::{ServiceError, ServiceResult};
+use onestop_server::{paging, ServiceError, ServiceResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::references::References;
@@ -37,10 +37,7 @@ pub async fn validate(
         v.add("cells", "at least one cell is required");
     }
     if cells.len() > MAX_CELLS_PER_PUSH {
-        v.add(
-            "cells",
-            format!("at most {MAX_CELLS_PER_PUSH} cells per push"),
-        );
+        v.add("cells", format!("at most {MAX_CELLS_PER_PUSH} cells per push"));
     }
     let mut valid = Vec::with_capacity(cells.len());
     let mut keys = HashSet::new();
@@ -51,10 +48,7 @@ pub async fn validate(
         let day = v.date(&field("day"), &cell.day);
         if let Some(day) = day {
             if day > today {
-                v.add(
-                    field("day"),
-                    format!("{day} is in the future (today is {today} in Vietnam)"),
-                );
+                v.add(field("day"), format!("{day} is in the future (today is {today} in Vietnam)"));
             }
         }
         let Some(measures) = &cell.measures else {
@@ -67,15 +61,10 @@ pub async fn validate(
                 v.add(field(&format!("measures.{measure}")), "is too large");
             }
         }
-        let computed_at = cell
-            .computed_at
-            .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32));
+        let computed_at = cell.computed_at.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32));
         if let (true, true, Some(day)) = (center_ok, procedure_ok, day) {
             if !keys.insert((cell.center_code.as_str(), cell.procedure_code.as_str(), day)) {
-                v.add(
-                    field("day"),
-                    "the same center, procedure and day appear more than once in the push",
-                );
+                v.add(field("day"), "the same center, procedure and day appear more than once in the push");
             }
             valid.push(ValidCell {
                 center_code: cell.center_code.clone(),
@@ -91,27 +80,18 @@ pub async fn validate(
     let centers: BTreeSet<String> = valid.iter().map(|c| c.center_code.clone()).collect();
     let mut procedures: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
     for cell in &valid {
-        procedures
-            .entry(cell.day)
-            .or_default()
-            .insert(cell.procedure_code.clone());
+        procedures.entry(cell.day).or_default().insert(cell.procedure_code.clone());
     }
     let known = references.lookup(centers, procedures).await?;
     let mut v = Violations::new();
     for (i, cell) in valid.iter().enumerate() {
         if !known.has_center(&cell.center_code) {
-            v.add(
-                format!("cells[{i}].center_code"),
-                format!("center {} not found in the catalogue", cell.center_code),
-            );
+            v.add(format!("cells[{i}].center_code"), format!("center {} not found in the catalogue", cell.center_code));
         }
         if !known.has_procedure(cell.day, &cell.procedure_code) {
             v.add(
                 format!("cells[{i}].procedure_code"),
-                format!(
-                    "procedure {} is not in the catalogue on {}",
-                    cell.procedure_code, cell.day
-                ),
+                format!("procedure {} is not in the catalogue on {}", cell.procedure_code, cell.day),
             );
         }
     }
@@ -126,11 +106,7 @@ fn to_row(measures: &Measures) -> Vec<i64> {
 
 /// Stores the cells in one transaction: a cell equal to the stored one is unchanged, any other is written and
 /// its change recorded with the old and new values.
-pub async fn store(
-    pool: &PgPool,
-    sender: &str,
-    cells: &[ValidCell],
-) -> ServiceResult<Vec<CellOutcome>> {
+pub async fn store(pool: &PgPool, sender: &str, cells: &[ValidCell]) -> ServiceResult<Vec<CellOutcome>> {
     // Writing in key order makes concurrent pushes lock rows in the same order, so they wait rather than deadlock.
     let mut order: Vec<usize> = (0..cells.len()).collect();
     order.sort_by(|&a, &b| {
@@ -150,11 +126,7 @@ const MEASURE_COLUMNS: &str = "received_direct, received_online, received_postal
      resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post, apology_notices_issued, \
      pending_in_time, pending_overdue";
 
-async fn store_one(
-    tx: &mut Transaction<'_, Postgres>,
-    sender: &str,
-    cell: &ValidCell,
-) -> ServiceResult<CellOutcome> {
+async fn store_one(tx: &mut Transaction<'_, Postgres>, sender: &str, cell: &ValidCell) -> ServiceResult<CellOutcome> {
     let new = to_row(&cell.measures);
     // Insert when absent; a concurrent first push of the same cell makes this a no-op and the row is then
     // locked and compared below like any stored cell.
@@ -243,40 +215,15 @@ pub struct PageKey {
 }
 
 impl PageKey {
-    /// An opaque token: the key's fields, hex-encoded so that any code survives the trip.
     pub fn to_token(&self) -> String {
-        let raw = format!(
-            "{}\u{1f}{}\u{1f}{}",
-            self.center_code, self.day, self.procedure_code
-        );
-        raw.bytes().map(|b| format!("{b:02x}")).collect()
+        paging::encode(&[&self.center_code, &self.day.to_string(), &self.procedure_code])
     }
 
     pub fn from_token(token: &str) -> Result<Self, String> {
-        let invalid = || "is not a token from a previous response".to_string();
-        if !token.len().is_multiple_of(2) {
-            return Err(invalid());
-        }
-        let bytes = (0..token.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| invalid())?;
-        let raw = String::from_utf8(bytes).map_err(|_| invalid())?;
-        let mut parts = raw.split('\u{1f}');
-        match (
-            parts.next(),
-            parts.next().map(|d| d.parse()),
-            parts.next(),
-            parts.next(),
-        ) {
-            (Some(center), Some(Ok(day)), Some(procedure), None) => Ok(PageKey {
-                center_code: center.into(),
-                day,
-                procedure_code: procedure.into(),
-            }),
-            _ => Err(invalid()),
-        }
+        let [center_code, day, procedure_code]: [String; 3] =
+            paging::decode(token, 3)?.try_into().expect("decode returns the parts asked for");
+        let day = day.parse().map_err(|_| "is not a token from a previous response".to_string())?;
+        Ok(PageKey { center_code, day, procedure_code })
     }
 }
 
@@ -324,11 +271,7 @@ pub async fn list(
     .await?;
     let next = (rows.len() == page_size).then(|| {
         let last = rows.last().expect("a full page is not empty");
-        PageKey {
-            center_code: last.center_code.clone(),
-            day: last.day,
-            procedure_code: last.procedure_code.clone(),
-        }
+        PageKey { center_code: last.center_code.clone(), day: last.day, procedure_code: last.procedure_code.clone() }
     });
     let cells = rows.into_iter().map(to_cell).collect::<Result<_, _>>()?;
     Ok((cells, next))
@@ -341,18 +284,15 @@ fn to_cell(row: CellRow) -> ServiceResult<DailyCell> {
         .map(|v| u64::try_from(*v).unwrap_or(0))
         .collect::<Vec<_>>()
         .try_into()
-        .map_err(|_| {
-            ServiceError::Internal(anyhow::anyhow!("a stored cell does not have 11 measures"))
-        })?;
+        .map_err(|_| ServiceError::Internal(anyhow::anyhow!("a stored cell does not have 11 measures")))?;
     Ok(DailyCell {
         center_code: row.center_code,
         procedure_code: row.procedure_code,
         day: row.day.to_string(),
         measures: Some((&Measures::from_values(values)).into()),
-        computed_at: row.computed_at.map(|t| prost_types::Timestamp {
-            seconds: t.timestamp(),
-            nanos: t.timestamp_subsec_nanos() as i32,
-        }),
+        computed_at: row
+            .computed_at
+            .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }),
     })
 }
 

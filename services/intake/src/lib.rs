@@ -51,13 +51,5 @@ pub async fn run(
     let catalogue = client::catalogue(&config.catalogue_url, config.server.request_timeout())?;
     let api = api::IntakeApi::new(pool.clone(), references::References::new(catalogue));
     let routes = Routes::new(IntakeServiceServer::new(api));
-    serve::serve(
-        &config.server,
-        listener,
-        SERVICE_NAME,
-        routes,
-        pool,
-        shutdown,
-    )
-    .await
+    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown).await
 }

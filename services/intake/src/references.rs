@@ -27,9 +27,7 @@ impl Known {
     }
 
     pub fn has_procedure(&self, day: NaiveDate, code: &str) -> bool {
-        self.procedures_by_day
-            .get(&day)
-            .is_some_and(|codes| codes.contains(code))
+        self.procedures_by_day.get(&day).is_some_and(|codes| codes.contains(code))
     }
 }
 
@@ -47,32 +45,16 @@ impl References {
         let mut catalogue = self.catalogue.clone();
         let mut known = Known::default();
         let response = catalogue
-            .list_centers(ListCentersRequest {
-                center_codes: centers.into_iter().collect(),
-                ..Default::default()
-            })
+            .list_centers(ListCentersRequest { center_codes: centers.into_iter().collect(), ..Default::default() })
             .await
             .map_err(catalogue_error)?;
-        known.centers = response
-            .into_inner()
-            .centers
-            .into_iter()
-            .map(|c| c.code)
-            .collect();
+        known.centers = response.into_inner().centers.into_iter().map(|c| c.code).collect();
         for (day, codes) in procedures {
             let response = catalogue
-                .get_procedures(GetProceduresRequest {
-                    codes: codes.into_iter().collect(),
-                    as_of: day.to_string(),
-                })
+                .get_procedures(GetProceduresRequest { codes: codes.into_iter().collect(), as_of: day.to_string() })
                 .await
                 .map_err(catalogue_error)?;
-            let found = response
-                .into_inner()
-                .procedures
-                .into_iter()
-                .map(|p| p.code)
-                .collect();
+            let found = response.into_inner().procedures.into_iter().map(|p| p.code).collect();
             known.procedures_by_day.insert(day, found);
         }
         Ok(known)

@@ -11,9 +11,7 @@ use onestop_server::db;
 use sqlx::PgPool;
 
 async fn pool(url: &str) -> PgPool {
-    db::connect_and_migrate(&ServerArgs::for_database(url), SCHEMA, &MIGRATOR)
-        .await
-        .expect("migrating intake")
+    db::connect_and_migrate(&ServerArgs::for_database(url), SCHEMA, &MIGRATOR).await.expect("migrating intake")
 }
 
 fn day(d: u32) -> NaiveDate {
@@ -25,9 +23,7 @@ fn cell(center: &str, procedure: &str, d: u32, online: u64) -> ValidCell {
         center_code: center.into(),
         procedure_code: procedure.into(),
         day: day(d),
-        measures: Measures::default()
-            .with(Measure::ReceivedOnline, online)
-            .with(Measure::PendingInTime, 2),
+        measures: Measures::default().with(Measure::ReceivedOnline, online).with(Measure::PendingInTime, 2),
         computed_at: None,
     }
 }
@@ -47,36 +43,21 @@ async fn a_cell_is_a_snapshot_and_every_change_is_audited() {
     let pool = pool(db.url()).await;
     let first = [cell("C1", "P1", 2, 5), cell("C1", "P2", 2, 7)];
 
-    assert_eq!(
-        cells::store(&pool, "vendor-a", &first).await.unwrap(),
-        [CellOutcome::Accepted; 2]
-    );
-    assert_eq!(
-        cells::store(&pool, "vendor-a", &first).await.unwrap(),
-        [CellOutcome::Unchanged; 2]
-    );
+    assert_eq!(cells::store(&pool, "vendor-a", &first).await.unwrap(), [CellOutcome::Accepted; 2]);
+    assert_eq!(cells::store(&pool, "vendor-a", &first).await.unwrap(), [CellOutcome::Unchanged; 2]);
     assert_eq!(changes(&pool).await.len(), 2, "a re-send writes no change");
 
     let corrected = [cell("C1", "P1", 2, 6)];
-    assert_eq!(
-        cells::store(&pool, "vendor-b", &corrected).await.unwrap(),
-        [CellOutcome::Accepted]
-    );
+    assert_eq!(cells::store(&pool, "vendor-b", &corrected).await.unwrap(), [CellOutcome::Accepted]);
     let audit = changes(&pool).await;
     assert_eq!(audit.len(), 3);
     let (old, new, sender) = &audit[2];
     let old_online = old.as_ref().expect("a correction keeps the old value")[1];
     assert_eq!((old_online, new[1], sender.as_str()), (5, 6, "vendor-b"));
 
-    let (listed, _) = cells::list(&pool, &["C1".into()], day(1), day(31), None, 10)
-        .await
-        .unwrap();
+    let (listed, _) = cells::list(&pool, &["C1".into()], day(1), day(31), None, 10).await.unwrap();
     assert_eq!(listed.len(), 2);
-    assert_eq!(
-        listed[0].measures.as_ref().unwrap().received_online,
-        6,
-        "the correction replaced the value"
-    );
+    assert_eq!(listed[0].measures.as_ref().unwrap().received_online, 6, "the correction replaced the value");
 }
 
 #[tokio::test]
@@ -85,30 +66,18 @@ async fn concurrent_pushes_of_the_same_cell_store_it_once() {
         return;
     };
     let pool = pool(db.url()).await;
-    let batch: Vec<ValidCell> = (1..=20)
-        .map(|d| cell("C1", "P1", d, u64::from(d)))
-        .collect();
+    let batch: Vec<ValidCell> = (1..=20).map(|d| cell("C1", "P1", d, u64::from(d))).collect();
 
     let reversed: Vec<ValidCell> = batch.iter().rev().cloned().collect();
-    let (a, b) = tokio::join!(
-        cells::store(&pool, "a", &batch),
-        cells::store(&pool, "b", &reversed)
-    );
+    let (a, b) = tokio::join!(cells::store(&pool, "a", &batch), cells::store(&pool, "b", &reversed));
     let b: Vec<CellOutcome> = b.unwrap().into_iter().rev().collect();
     let a = a.unwrap();
     for (x, y) in a.iter().zip(&b) {
         let mut pair = [*x as i32, *y as i32];
         pair.sort();
-        assert_eq!(
-            pair,
-            [CellOutcome::Accepted as i32, CellOutcome::Unchanged as i32],
-            "exactly one push stores it"
-        );
+        assert_eq!(pair, [CellOutcome::Accepted as i32, CellOutcome::Unchanged as i32], "exactly one push stores it");
     }
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_cell")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_cell").fetch_one(&pool).await.unwrap();
     assert_eq!(stored, 20);
     assert_eq!(changes(&pool).await.len(), 20);
 }
@@ -133,13 +102,8 @@ async fn pages_cover_every_cell_once_in_order() {
     let mut seen = Vec::new();
     let mut after: Option<PageKey> = None;
     loop {
-        let (page, next) = cells::list(&pool, &wanted, day(2), day(4), after, 4)
-            .await
-            .unwrap();
-        seen.extend(
-            page.into_iter()
-                .map(|c| (c.center_code, c.day, c.procedure_code)),
-        );
+        let (page, next) = cells::list(&pool, &wanted, day(2), day(4), after, 4).await.unwrap();
+        seen.extend(page.into_iter().map(|c| (c.center_code, c.day, c.procedure_code)));
         match next {
             Some(key) => after = Some(PageKey::from_token(&key.to_token()).unwrap()),
             None => break,
@@ -149,11 +113,7 @@ async fn pages_cover_every_cell_once_in_order() {
     for center in ["C1", "C3"] {
         for d in 2..=4 {
             for procedure in ["P1", "P2"] {
-                expected.push((
-                    center.to_string(),
-                    day(d).to_string(),
-                    procedure.to_string(),
-                ));
+                expected.push((center.to_string(), day(d).to_string(), procedure.to_string()));
             }
         }
     }

@@ -1,0 +1,143 @@
+//! The change log and its stream.
+//!
+//! Every write transaction of the catalogue starts with [`begin_write`], which takes one advisory lock, and
+//! appends what it changed with [`append`]. Writers therefore commit one at a time, in cursor order, so a reader
+//! that has seen cursor N has seen every change before it. Catalogue writes are rare (decisions, reference
+//! data), so serialising them costs nothing that matters.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use onestop_proto::catalogue::v1::watch_changes_response::Change;
+use onestop_proto::catalogue::v1::WatchChangesResponse;
+use onestop_server::{ServiceError, ServiceResult};
+use prost::Message;
+use sqlx::postgres::PgListener;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+
+const CHANNEL: &str = "catalogue_changes";
+/// Rows read from the log per query while catching up.
+const BATCH: i64 = 1000;
+/// Re-read the log this often even without a notification, in case one was lost while reconnecting.
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Begins a write transaction holding the catalogue's write lock.
+pub async fn begin_write(pool: &PgPool) -> ServiceResult<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('catalogue.write'))").execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// Records one change in the transaction; watchers are told when it commits.
+pub async fn append(tx: &mut Transaction<'_, Postgres>, change: Change) -> ServiceResult<()> {
+    let bytes = WatchChangesResponse { change: Some(change), ..Default::default() }.encode_to_vec();
+    sqlx::query("INSERT INTO change_log (change) VALUES ($1)").bind(bytes).execute(&mut **tx).await?;
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Wakes every open stream when a change commits. One database listener serves all streams.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    commits: watch::Receiver<u64>,
+}
+
+impl Notifier {
+    /// Starts listening; the listener reconnects by itself if the connection drops.
+    pub async fn start(pool: &PgPool) -> anyhow::Result<Notifier> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        let (sender, commits) = watch::channel(0u64);
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => sender.send_modify(|n| *n += 1),
+                    Err(error) => {
+                        tracing::warn!(%error, "change listener lost its connection; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                if sender.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(Notifier { commits })
+    }
+}
+
+pub type ChangeStream = Pin<Box<dyn Stream<Item = Result<WatchChangesResponse, tonic::Status>> + Send>>;
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    cursor: i64,
+    committed_at: DateTime<Utc>,
+    change: Vec<u8>,
+}
+
+/// Every change after `after_cursor`, then new ones as they commit, until the caller goes away.
+pub fn watch(pool: PgPool, notifier: &Notifier, after_cursor: u64) -> ChangeStream {
+    let (sender, receiver) = mpsc::channel(256);
+    let mut commits = notifier.commits.clone();
+    tokio::spawn(async move {
+        let mut cursor = i64::try_from(after_cursor).unwrap_or(i64::MAX);
+        loop {
+            // Mark what we have seen before reading, so a commit during the read wakes the wait below.
+            commits.borrow_and_update();
+            let rows = match read_after(&pool, cursor).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    let _ = sender.send(Err(tonic::Status::from(error))).await;
+                    return;
+                }
+            };
+            let full = rows.len() as i64 == BATCH;
+            for row in rows {
+                cursor = row.cursor;
+                match decode(row) {
+                    Ok(change) => {
+                        if sender.send(Ok(change)).await.is_err() {
+                            return; // the caller went away
+                        }
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(tonic::Status::from(error))).await;
+                        return;
+                    }
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = commits.changed() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = sender.closed() => return,
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(receiver))
+}
+
+async fn read_after(pool: &PgPool, cursor: i64) -> ServiceResult<Vec<LogRow>> {
+    Ok(sqlx::query_as("SELECT cursor, committed_at, change FROM change_log WHERE cursor > $1 ORDER BY cursor LIMIT $2")
+        .bind(cursor)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await?)
+}
+
+fn decode(row: LogRow) -> ServiceResult<WatchChangesResponse> {
+    let mut change = WatchChangesResponse::decode(row.change.as_slice())
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("change {} is not decodable: {e}", row.cursor)))?;
+    change.cursor = row.cursor as u64;
+    change.committed_at = Some(prost_types::Timestamp {
+        seconds: row.committed_at.timestamp(),
+        nanos: row.committed_at.timestamp_subsec_nanos() as i32,
+    });
+    Ok(change)
+}
