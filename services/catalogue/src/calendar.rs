@@ -142,7 +142,7 @@ pub async fn load_csv(pool: &PgPool, content: &[u8]) -> ServiceResult<(Vec<i32>,
                 CalendarDayKind::Unspecified
             }
         };
-        if let Some(day) = day {
+        if let (Some(day), false) = (day, kind == CalendarDayKind::Unspecified) {
             let entry = by_year.entry(day.year()).or_default();
             entry.0.push(CalendarException {
                 day: day.to_string(),

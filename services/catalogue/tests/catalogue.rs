@@ -2,26 +2,18 @@
 
 use std::time::{Duration, Instant};
 
-use onestop_catalogue::{run, Config};
+mod common;
+
+use common::start;
 use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::*;
-use onestop_server::config::ServerArgs;
 use onestop_testkit::fixtures::*;
-use onestop_testkit::{CuttableLink, DatabaseUrl, RunningService};
+use onestop_testkit::{CuttableLink, DatabaseUrl};
 use tonic::transport::Channel;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
-
-async fn start(database_url: &str) -> (RunningService, CatalogueServiceClient<Channel>) {
-    let mut server = ServerArgs::for_database(database_url);
-    server.health_check_interval_ms = 100;
-    let service = RunningService::spawn(|listener, shutdown| run(Config { server }, listener, shutdown)).await;
-    let mut client = CatalogueServiceClient::connect(service.url()).await.expect("connecting to catalogue");
-    client.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.expect("loading sectors");
-    (service, client)
-}
 
 async fn procedures_on(
     client: &mut CatalogueServiceClient<Channel>,

@@ -1,0 +1,36 @@
+//! Starting the catalogue alone, on a free port, against a fresh database.
+
+use onestop_catalogue::{run, Config};
+use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
+use onestop_proto::catalogue::v1::UpsertSectorsRequest;
+use onestop_server::config::ServerArgs;
+use onestop_testkit::fixtures::sectors;
+use onestop_testkit::RunningService;
+use tonic::transport::Channel;
+
+pub type Client = CatalogueServiceClient<Channel>;
+
+/// The catalogue on `database_url`, with the fixture sectors loaded.
+pub async fn start(database_url: &str) -> (RunningService, Client) {
+    let mut server = ServerArgs::for_database(database_url);
+    server.health_check_interval_ms = 100;
+    let service = RunningService::spawn(|listener, shutdown| run(Config { server }, listener, shutdown)).await;
+    let mut client = CatalogueServiceClient::connect(service.url())
+        .await
+        .expect("connecting to catalogue")
+        .max_decoding_message_size(64 * 1024 * 1024);
+    client.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.expect("loading sectors");
+    (service, client)
+}
+
+/// The field paths named by a status's `BadRequest` or `PreconditionFailure` details.
+pub fn fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    let details = status.get_error_details();
+    let mut out: Vec<String> =
+        details.bad_request().map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect()).unwrap_or_default();
+    if let Some(p) = details.precondition_failure() {
+        out.extend(p.violations.iter().map(|v| v.subject.clone()));
+    }
+    out
+}
