@@ -72,7 +72,13 @@ impl From<ServiceError> for Status {
             }
             ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
-            ServiceError::FailedPrecondition { .. } => Status::failed_precondition(error.to_string()),
+            ServiceError::FailedPrecondition(violations) => {
+                let mut details = ErrorDetails::new();
+                for v in &violations {
+                    details.add_precondition_failure_violation("STATE", v.field.clone(), v.reason.clone());
+                }
+                Status::with_error_details(Code::FailedPrecondition, join(&violations), details)
+            }
             ServiceError::Unavailable(message) => Status::unavailable(message),
             ServiceError::Database(db) => database_status(db),
             ServiceError::Internal(cause) => {
@@ -120,6 +126,19 @@ mod tests {
         let details = status.get_error_details();
         let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["cells[0].day", "cells[2].procedure_code"]);
+    }
+
+    #[test]
+    fn failed_preconditions_name_every_field() {
+        let status = Status::from(ServiceError::FailedPrecondition(vec![
+            FieldViolation::new("rows[2].code", "is not in the catalogue"),
+            FieldViolation::new("rows[4].code", "is not in the catalogue"),
+        ]));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let details = status.check_error_details().expect("decodable details");
+        let subjects: Vec<_> =
+            details.precondition_failure().unwrap().violations.iter().map(|v| v.subject.as_str()).collect();
+        assert_eq!(subjects, ["rows[2].code", "rows[4].code"]);
     }
 
     #[test]

@@ -42,10 +42,17 @@ pub fn read(format: FileFormat, content: &[u8]) -> Result<(Vec<DecisionItem>, Ve
         };
         let action = parse(&mut v, "action", action(cell("action")));
         let is_abolition = action == DecisionAction::Abolished as i32;
-        let mut procedure = Procedure { code: cell("code").to_owned(), ..Default::default() };
+        let mut code = |v: &mut Violations, column: &str| {
+            table.code(row, column).map(str::to_owned).unwrap_or_else(|reason| {
+                v.add(cell_field(row.number, column), reason);
+                String::new()
+            })
+        };
+        let mut procedure = Procedure { code: code(&mut v, "code"), ..Default::default() };
+        let replaces_code = code(&mut v, "replaces_code");
         if !is_abolition {
             procedure.name = cell("name").to_owned();
-            procedure.sector_code = cell("sector_code").to_owned();
+            procedure.sector_code = code(&mut v, "sector_code");
             procedure.implementing_agency = cell("implementing_agency").to_owned();
             procedure.implementing_levels = match levels(cell("implementing_levels")) {
                 Ok(levels) => levels,

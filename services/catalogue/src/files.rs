@@ -22,7 +22,12 @@ pub struct Row {
     /// The row's number in the file, the header being row 1.
     pub number: usize,
     cells: Vec<String>,
+    /// Which cells a spreadsheet stored as numbers.
+    numeric: Vec<bool>,
 }
+
+/// A row of cells as read, with whether each was stored as a number.
+type Line = (usize, Vec<String>, Vec<bool>);
 
 impl Table {
     pub fn read(format: FileFormat, content: &[u8]) -> Result<Table, FieldViolation> {
@@ -35,13 +40,13 @@ impl Table {
             FileFormat::Unspecified => return Err(FieldViolation::new("format", "must be CSV or XLSX")),
         };
         let mut lines = grid.into_iter();
-        let Some((_, header)) = lines.next() else {
+        let Some((_, header, _)) = lines.next() else {
             return Err(FieldViolation::new("content", "is empty: the first row must name the columns"));
         };
         let columns = header.into_iter().map(|c| c.trim().to_lowercase()).collect();
         let rows = lines
-            .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
-            .map(|(number, cells)| Row { number, cells })
+            .filter(|(_, cells, _)| cells.iter().any(|c| !c.trim().is_empty()))
+            .map(|(number, cells, numeric)| Row { number, cells, numeric })
             .collect();
         Ok(Table { columns, rows })
     }
@@ -61,6 +66,19 @@ impl Table {
     pub fn get<'a>(&self, row: &'a Row, column: &str) -> &'a str {
         self.columns.iter().position(|c| c == column).and_then(|i| row.cells.get(i)).map(|c| c.trim()).unwrap_or("")
     }
+
+    /// A code cell. A spreadsheet that stored a code as a number has already lost its trailing zeros
+    /// (`1.000500` becomes `1.0005`), so such a cell is refused rather than guessed at.
+    pub fn code<'a>(&self, row: &'a Row, column: &str) -> Result<&'a str, String> {
+        let index = self.columns.iter().position(|c| c == column);
+        if index.is_some_and(|i| row.numeric.get(i) == Some(&true)) {
+            return Err(format!(
+                "the cell holds the number {}; format the column as text so codes keep every digit",
+                self.get(row, column)
+            ));
+        }
+        Ok(self.get(row, column))
+    }
 }
 
 /// The field path of a cell, used in errors: `rows[12].online_level`.
@@ -68,7 +86,7 @@ pub fn cell_field(row: usize, column: &str) -> String {
     format!("rows[{row}].{column}")
 }
 
-fn read_csv(content: &[u8]) -> Result<Vec<(usize, Vec<String>)>, FieldViolation> {
+fn read_csv(content: &[u8]) -> Result<Vec<Line>, FieldViolation> {
     let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content); // spreadsheets add a BOM
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(content);
     let mut grid = Vec::new();
@@ -78,12 +96,12 @@ fn read_csv(content: &[u8]) -> Result<Vec<(usize, Vec<String>)>, FieldViolation>
             FieldViolation::new(format!("rows[{row}]"), format!("is not valid CSV: {e}"))
         })?;
         let number = record.position().map(|p| p.line() as usize).unwrap_or(grid.len() + 1);
-        grid.push((number, record.iter().map(str::to_owned).collect()));
+        grid.push((number, record.iter().map(str::to_owned).collect(), vec![false; record.len()]));
     }
     Ok(grid)
 }
 
-fn read_xlsx(content: &[u8]) -> Result<Vec<(usize, Vec<String>)>, FieldViolation> {
+fn read_xlsx(content: &[u8]) -> Result<Vec<Line>, FieldViolation> {
     let mut workbook = Xlsx::new(Cursor::new(content))
         .map_err(|e| FieldViolation::new("content", format!("is not an XLSX workbook: {e}")))?;
     let sheet = workbook
@@ -98,7 +116,9 @@ fn read_xlsx(content: &[u8]) -> Result<Vec<(usize, Vec<String>)>, FieldViolation
         .map(|(i, cells)| {
             let mut values = vec![String::new(); first_column];
             values.extend(cells.iter().map(cell_text));
-            (first_row + i + 1, values)
+            let mut numeric = vec![false; first_column];
+            numeric.extend(cells.iter().map(|c| matches!(c, Data::Float(_) | Data::Int(_))));
+            (first_row + i + 1, values, numeric)
         })
         .collect())
 }
