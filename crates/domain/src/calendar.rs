@@ -59,7 +59,7 @@ impl WorkingCalendar {
         let mut remaining = n.unsigned_abs();
         let mut current = day;
         while remaining > 0 {
-            current = current + chrono::Duration::days(step);
+            current += chrono::Duration::days(step);
             if self.is_working_day(current)? {
                 remaining -= 1;
             }

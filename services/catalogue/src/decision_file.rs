@@ -42,7 +42,7 @@ pub fn read(format: FileFormat, content: &[u8]) -> Result<(Vec<DecisionItem>, Ve
         };
         let action = parse(&mut v, "action", action(cell("action")));
         let is_abolition = action == DecisionAction::Abolished as i32;
-        let mut code = |v: &mut Violations, column: &str| {
+        let code = |v: &mut Violations, column: &str| {
             table.code(row, column).map(str::to_owned).unwrap_or_else(|reason| {
                 v.add(cell_field(row.number, column), reason);
                 String::new()
@@ -84,11 +84,7 @@ pub fn read(format: FileFormat, content: &[u8]) -> Result<(Vec<DecisionItem>, Ve
                 Err(reason) => v.add(cell_field(row.number, "channel_processing_times"), reason),
             }
         }
-        items.push(DecisionItem {
-            action,
-            procedure: Some(procedure),
-            replaces_code: cell("replaces_code").to_owned(),
-        });
+        items.push(DecisionItem { action, procedure: Some(procedure), replaces_code });
         rows.push(row.number);
     }
     v.into_result()?;

@@ -128,10 +128,8 @@ fn validate<'a>(decision: Option<&'a PublicationDecision>, at: &Locator) -> Serv
     })
 }
 
-fn is_set<E: TryFrom<i32>>(value: i32, unspecified: E) -> bool
-where
-    E: PartialEq,
-{
+/// Whether an enum field holds a known value other than its UNSPECIFIED.
+fn is_set<E: TryFrom<i32> + PartialEq>(value: i32, unspecified: E) -> bool {
     matches!(E::try_from(value), Ok(e) if e != unspecified)
 }
 

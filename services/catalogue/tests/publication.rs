@@ -241,7 +241,7 @@ async fn decisions_publish_from_csv_and_xlsx_files_or_not_at_all() {
         let bad = PublishDecisionFileRequest {
             decision: Some(header("10/QĐ-UBND")),
             format: format as i32,
-            content: encode(&file_rows(Some(38))).into(),
+            content: encode(&file_rows(Some(38))),
         };
         let error = client.publish_decision_file(bad).await.unwrap_err();
         assert_eq!(error.code(), Code::InvalidArgument, "{format:?}");
@@ -260,7 +260,7 @@ async fn decisions_publish_from_csv_and_xlsx_files_or_not_at_all() {
     let numeric_code = PublishDecisionFileRequest {
         decision: Some(header("11/QĐ-UBND")),
         format: FileFormat::Xlsx as i32,
-        content: workbook.save_to_buffer().unwrap().into(),
+        content: workbook.save_to_buffer().unwrap(),
     };
     let error = client.publish_decision_file(numeric_code).await.unwrap_err();
     assert_eq!(fields(&error), ["rows[2].code"]);
@@ -269,7 +269,7 @@ async fn decisions_publish_from_csv_and_xlsx_files_or_not_at_all() {
     let good = PublishDecisionFileRequest {
         decision: Some(header("10/QĐ-UBND")),
         format: FileFormat::Xlsx as i32,
-        content: to_xlsx(&file_rows(None)).into(),
+        content: to_xlsx(&file_rows(None)),
     };
     let published = client.publish_decision_file(good.clone()).await.unwrap().into_inner();
     assert_eq!((published.applied, published.items), (true, 50));
@@ -293,7 +293,7 @@ ABOLISHED,1.999999,,,,,,,\n";
     let request = |content: &str| PublishDecisionFileRequest {
         decision: Some(PublicationDecision { effective_from: "2026-06-01".into(), ..header("20/QĐ-UBND") }),
         format: FileFormat::Csv as i32,
-        content: content.as_bytes().to_vec().into(),
+        content: content.as_bytes().to_vec(),
     };
     let error = client.publish_decision_file(request(csv)).await.unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition);
@@ -323,9 +323,9 @@ async fn a_replaced_procedure_ends_and_its_replacement_begins_on_the_same_day() 
     let codes = vec![item.replaces_code.clone(), new_code.clone()];
     let on = |day: &str| GetProceduresRequest { codes: codes.clone(), as_of: day.into() };
     let before = client.get_procedures(on("2025-06-30")).await.unwrap().into_inner();
-    assert_eq!(before.missing_codes, [new_code.clone()]);
+    assert_eq!(before.missing_codes, std::slice::from_ref(&new_code));
     let after = client.get_procedures(on("2025-07-01")).await.unwrap().into_inner();
-    assert_eq!(after.missing_codes, [item.replaces_code.clone()]);
+    assert_eq!(after.missing_codes, std::slice::from_ref(&item.replaces_code));
     let day: NaiveDate = "2025-07-01".parse().unwrap();
     assert!(catalogue.in_force(day).contains_key(&new_code));
     service.stop().await.unwrap();

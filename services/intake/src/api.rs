@@ -64,7 +64,6 @@ impl IntakeApi {
             PageKey::from_token(&request.page_token).map_err(|reason| v.add("page_token", reason)).ok()
         };
         v.into_result()?;
-        let page_size = if request.page_size == 0 { DEFAULT_PAGE_SIZE } else { request.page_size };
         let (from, to) = (from.expect("validated"), to.expect("validated"));
         let (cells, next) = cells::list(&self.pool, &request.center_codes, from, to, after, page_size as usize).await?;
         Ok(ListCellsResponse { cells, next_page_token: next.map(|k| k.to_token()).unwrap_or_default() })

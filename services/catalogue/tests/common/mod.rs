@@ -1,4 +1,6 @@
 //! Starting the catalogue alone, on a free port, against a fresh database.
+// Each test binary compiles this module and uses only some of it.
+#![allow(dead_code)]
 
 use onestop_catalogue::{run, Config};
 use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
