@@ -5,27 +5,35 @@ use onestop_domain::{Measure, Measures};
 use crate::aggregation::v1 as aggregation;
 use crate::intake::v1 as intake;
 
-impl From<&intake::Measures> for Measures {
-    fn from(m: &intake::Measures) -> Self {
-        let mut out = Measures::default();
-        for measure in Measure::ALL {
-            out.set(measure, *field(m, measure));
+/// Wire measures as domain counts, or the measures that are negative (which no count can be).
+pub fn measures_from_wire(m: &intake::Measures) -> Result<Measures, Vec<Measure>> {
+    let mut out = Measures::default();
+    let mut negative = Vec::new();
+    for measure in Measure::ALL {
+        match u64::try_from(*field(m, measure)) {
+            Ok(value) => out.set(measure, value),
+            Err(_) => negative.push(measure),
         }
-        out
+    }
+    if negative.is_empty() {
+        Ok(out)
+    } else {
+        Err(negative)
     }
 }
 
 impl From<&Measures> for intake::Measures {
+    /// Counts beyond `i64::MAX` cannot occur (intake stores `bigint`); they saturate rather than wrap.
     fn from(m: &Measures) -> Self {
         let mut out = intake::Measures::default();
         for measure in Measure::ALL {
-            *field_mut(&mut out, measure) = m.get(measure);
+            *field_mut(&mut out, measure) = i64::try_from(m.get(measure)).unwrap_or(i64::MAX);
         }
         out
     }
 }
 
-fn field(m: &intake::Measures, measure: Measure) -> &u64 {
+fn field(m: &intake::Measures, measure: Measure) -> &i64 {
     match measure {
         Measure::ReceivedDirect => &m.received_direct,
         Measure::ReceivedOnline => &m.received_online,
@@ -41,7 +49,7 @@ fn field(m: &intake::Measures, measure: Measure) -> &u64 {
     }
 }
 
-fn field_mut(m: &mut intake::Measures, measure: Measure) -> &mut u64 {
+fn field_mut(m: &mut intake::Measures, measure: Measure) -> &mut i64 {
     match measure {
         Measure::ReceivedDirect => &mut m.received_direct,
         Measure::ReceivedOnline => &mut m.received_online,
@@ -81,6 +89,12 @@ mod tests {
         }
         let wire = intake::Measures::from(&domain);
         assert_eq!(wire.pending_overdue, 10 * 7 + 1);
-        assert_eq!(Measures::from(&wire), domain);
+        assert_eq!(measures_from_wire(&wire), Ok(domain));
+    }
+
+    #[test]
+    fn negative_counts_are_named() {
+        let wire = intake::Measures { received_online: -1, pending_overdue: -3, ..Default::default() };
+        assert_eq!(measures_from_wire(&wire), Err(vec![Measure::ReceivedOnline, Measure::PendingOverdue]));
     }
 }

@@ -5,6 +5,7 @@
 //! - [`error`]: the one mapping from service errors to `tonic::Status`;
 //! - [`paging`]: opaque page tokens for keyset paging;
 //! - [`db`]: a connection pool on the service's own schema, its migrations, and the health watcher;
+//! - [`notify`]: waking change streams when a change commits;
 //! - [`serve`]: the server builder (health, reflection, timeouts, limits, spans, graceful shutdown);
 //! - [`client`]: channels to the other services that carry the trace context.
 
@@ -12,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod notify;
 pub mod paging;
 pub mod serve;
 pub mod telemetry;

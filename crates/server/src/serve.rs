@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
@@ -16,8 +17,46 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use crate::config::ServerArgs;
 use crate::{db, telemetry};
 
-/// Serves `routes` (the service's own gRPC services) on `listener` until `shutdown` completes, then stops
-/// accepting and lets in-flight calls finish.
+/// Tells long-lived work (streams, followers of other services) that the service is stopping. Graceful
+/// shutdown waits for every call to finish, and a stream never finishes by itself.
+#[derive(Debug, Clone)]
+pub struct Stopping {
+    sender: std::sync::Arc<watch::Sender<bool>>,
+}
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Stopping { sender: std::sync::Arc::new(watch::channel(false).0) }
+    }
+}
+
+impl Stopping {
+    pub fn trigger(&self) {
+        self.sender.send_replace(true);
+    }
+
+    /// A signal to wait on.
+    pub fn signal(&self) -> StopSignal {
+        StopSignal(self.sender.subscribe())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    /// Completes once the service is stopping.
+    pub async fn stopped(&mut self) {
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// Serves `routes` (the service's own gRPC services) on `listener` until `shutdown` completes, then triggers
+/// `stopping` (so streams end), stops accepting, and lets in-flight calls finish.
 ///
 /// `service_name` is the full gRPC name of the service (`onestop.catalogue.v1.CatalogueService`); health reports
 /// it, and the server as a whole (""), SERVING while the database answers and NOT_SERVING while it does not.
@@ -28,6 +67,7 @@ pub async fn serve(
     routes: Routes,
     pool: PgPool,
     shutdown: impl Future<Output = ()> + Send,
+    stopping: Stopping,
 ) -> anyhow::Result<()> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let names = [service_name, ""];
@@ -46,6 +86,7 @@ pub async fn serve(
     let stop = async move {
         shutdown.await;
         tracing::info!(service = service_name, "shutting down: finishing in-flight calls");
+        stopping.trigger();
         watcher.abort();
         set_status(&reporter, &names, ServingStatus::NotServing).await;
     };

@@ -99,3 +99,13 @@ pub fn sectors() -> Vec<Sector> {
         Sector { code: "CHUNGTHUC".into(), name: "Chứng thực".into() },
     ]
 }
+
+/// The list saying `center` receives the three fixture procedures from 1 January 2026.
+pub fn center_procedures(center: &str) -> SetCenterProceduresRequest {
+    SetCenterProceduresRequest {
+        center_code: center.into(),
+        effective_from: "2026-01-01".into(),
+        procedure_codes: vec![FULL_PROCEDURE.into(), PARTIAL_PROCEDURE.into(), OFFLINE_PROCEDURE.into()],
+        source: "Quyết định 126/QĐ-UBND".into(),
+    }
+}

@@ -59,5 +59,5 @@ pub async fn run(
         client::intake(&config.intake_url, timeout)?,
     );
     let routes = Routes::new(AggregationServiceServer::new(api::AggregationApi::new(pool.clone(), rollup)));
-    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown).await
+    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, serve::Stopping::default()).await
 }

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use onestop_domain::measures::DayPosition;
 use onestop_domain::{Measures, PeriodTotals};
 use onestop_proto::catalogue::v1::ListCentersRequest;
+use onestop_proto::convert::measures_from_wire;
 use onestop_proto::intake::v1::ListCellsRequest;
 use onestop_server::client::{CatalogueClient, IntakeClient};
 use onestop_server::{ServiceError, ServiceResult};
@@ -76,6 +77,7 @@ impl Rollup {
                 to_day: last_day.to_string(),
                 page_size: PAGE_SIZE,
                 page_token,
+                procedure_codes: vec![],
             };
             let page = intake.list_cells(request).await.map_err(|s| upstream_error("intake", s))?.into_inner();
             for cell in &page.cells {
@@ -83,7 +85,13 @@ impl Rollup {
                     .day
                     .parse()
                     .map_err(|_| ServiceError::Internal(anyhow::anyhow!("intake sent day {:?}", cell.day)))?;
-                let measures = cell.measures.as_ref().map(Measures::from).unwrap_or_default();
+                let measures = match cell.measures.as_ref().map(measures_from_wire) {
+                    Some(Ok(measures)) => measures,
+                    None => Measures::default(),
+                    Some(Err(_)) => {
+                        return Err(ServiceError::Internal(anyhow::anyhow!("intake sent negative counts")));
+                    }
+                };
                 totals.add_cell(DayPosition::of(day, first_day, last_day), &measures);
             }
             if page.next_page_token.is_empty() {

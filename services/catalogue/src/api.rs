@@ -7,10 +7,12 @@ use onestop_server::{ServiceError, ServiceResult};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::changes::{self, ChangeStream, Notifier};
+use crate::changes::{self, ChangeStream};
 use crate::locate::Locator;
 use crate::publication::{self, Outcome};
 use crate::{agencies, calendar, centers, decision_file, procedures, sectors, units};
+use onestop_server::notify::Notifier;
+use onestop_server::serve::StopSignal;
 
 /// Most codes one lookup may ask for.
 const MAX_CODES_PER_LOOKUP: usize = 10_000;
@@ -19,11 +21,12 @@ const MAX_CODES_PER_LOOKUP: usize = 10_000;
 pub struct CatalogueApi {
     pool: PgPool,
     notifier: Notifier,
+    stop: StopSignal,
 }
 
 impl CatalogueApi {
-    pub fn new(pool: PgPool, notifier: Notifier) -> Self {
-        CatalogueApi { pool, notifier }
+    pub fn new(pool: PgPool, notifier: Notifier, stop: StopSignal) -> Self {
+        CatalogueApi { pool, notifier, stop }
     }
 
     async fn get_procedures(&self, request: GetProceduresRequest) -> ServiceResult<GetProceduresResponse> {
@@ -285,6 +288,6 @@ impl CatalogueService for CatalogueApi {
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Response<ChangeStream>, Status> {
         let after = request.get_ref().after_cursor;
-        Ok(Response::new(changes::watch(self.pool.clone(), &self.notifier, after)))
+        Ok(Response::new(changes::watch(self.pool.clone(), &self.notifier, self.stop.clone(), after)))
     }
 }

@@ -11,15 +11,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use onestop_proto::catalogue::v1::watch_changes_response::Change;
 use onestop_proto::catalogue::v1::WatchChangesResponse;
+use onestop_server::notify::{self, Notifier};
+use onestop_server::serve::StopSignal;
 use onestop_server::{ServiceError, ServiceResult};
 use prost::Message;
-use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 
-const CHANNEL: &str = "catalogue_changes";
+/// The channel writers notify when a change commits.
+pub const CHANNEL: &str = "catalogue_changes";
 /// Rows read from the log per query while catching up.
 const BATCH: i64 = 1000;
 /// Re-read the log this often even without a notification, in case one was lost while reconnecting.
@@ -36,38 +38,8 @@ pub async fn begin_write(pool: &PgPool) -> ServiceResult<Transaction<'static, Po
 pub async fn append(tx: &mut Transaction<'_, Postgres>, change: Change) -> ServiceResult<()> {
     let bytes = WatchChangesResponse { change: Some(change), ..Default::default() }.encode_to_vec();
     sqlx::query("INSERT INTO change_log (change) VALUES ($1)").bind(bytes).execute(&mut **tx).await?;
-    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(&mut **tx).await?;
+    notify::notify_on_commit(tx, CHANNEL).await?;
     Ok(())
-}
-
-/// Wakes every open stream when a change commits. One database listener serves all streams.
-#[derive(Debug, Clone)]
-pub struct Notifier {
-    commits: watch::Receiver<u64>,
-}
-
-impl Notifier {
-    /// Starts listening; the listener reconnects by itself if the connection drops.
-    pub async fn start(pool: &PgPool) -> anyhow::Result<Notifier> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
-        let (sender, commits) = watch::channel(0u64);
-        tokio::spawn(async move {
-            loop {
-                match listener.recv().await {
-                    Ok(_) => sender.send_modify(|n| *n += 1),
-                    Err(error) => {
-                        tracing::warn!(%error, "change listener lost its connection; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-                if sender.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(Notifier { commits })
-    }
 }
 
 pub type ChangeStream = Pin<Box<dyn Stream<Item = Result<WatchChangesResponse, tonic::Status>> + Send>>;
@@ -80,14 +52,14 @@ struct LogRow {
 }
 
 /// Every change after `after_cursor`, then new ones as they commit, until the caller goes away.
-pub fn watch(pool: PgPool, notifier: &Notifier, after_cursor: u64) -> ChangeStream {
+pub fn watch(pool: PgPool, notifier: &Notifier, mut stop: StopSignal, after_cursor: u64) -> ChangeStream {
     let (sender, receiver) = mpsc::channel(256);
-    let mut commits = notifier.commits.clone();
+    let mut commits = notifier.waiter();
     tokio::spawn(async move {
         let mut cursor = i64::try_from(after_cursor).unwrap_or(i64::MAX);
         loop {
             // Mark what we have seen before reading, so a commit during the read wakes the wait below.
-            commits.borrow_and_update();
+            commits.mark_seen();
             let rows = match read_after(&pool, cursor).await {
                 Ok(rows) => rows,
                 Err(error) => {
@@ -114,9 +86,12 @@ pub fn watch(pool: PgPool, notifier: &Notifier, after_cursor: u64) -> ChangeStre
                 continue;
             }
             tokio::select! {
-                _ = commits.changed() => {}
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = commits.wait(POLL_INTERVAL) => {}
                 _ = sender.closed() => return,
+                _ = stop.stopped() => {
+                    let _ = sender.send(Err(tonic::Status::unavailable("the catalogue is shutting down; resume later"))).await;
+                    return;
+                }
             }
         }
     });

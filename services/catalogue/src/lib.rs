@@ -58,7 +58,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
-    let notifier = changes::Notifier::start(&pool).await?;
-    let routes = Routes::new(CatalogueServiceServer::new(api::CatalogueApi::new(pool.clone(), notifier)));
-    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown).await
+    let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
+    let stopping = serve::Stopping::default();
+    let api = api::CatalogueApi::new(pool.clone(), notifier, stopping.signal());
+    let routes = Routes::new(CatalogueServiceServer::new(api));
+    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
 }

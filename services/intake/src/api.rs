@@ -1,14 +1,23 @@
 //! The gRPC surface of intake.
 
-use onestop_domain::{today_in_vietnam, Violations};
+use std::pin::Pin;
+
+use onestop_domain::Violations;
 use onestop_proto::intake::v1::intake_service_server::IntakeService;
 use onestop_proto::intake::v1::*;
+use onestop_server::notify::Notifier;
+use onestop_server::serve::StopSignal;
 use onestop_server::{paging, ServiceResult};
 use sqlx::PgPool;
-use tonic::{Request, Response, Status};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
 
+use crate::catalogue_view::CatalogueView;
 use crate::cells::{self, PageKey};
-use crate::references::References;
+use crate::changes::{self, ChangeStream, Cursor};
+use crate::{cases, push};
 
 const DEFAULT_PAGE_SIZE: u32 = 1_000;
 const MAX_PAGE_SIZE: u32 = 10_000;
@@ -16,28 +25,14 @@ const MAX_PAGE_SIZE: u32 = 10_000;
 #[derive(Debug, Clone)]
 pub struct IntakeApi {
     pool: PgPool,
-    references: References,
+    view: CatalogueView,
+    notifier: Notifier,
+    stop: StopSignal,
 }
 
 impl IntakeApi {
-    pub fn new(pool: PgPool, references: References) -> Self {
-        IntakeApi { pool, references }
-    }
-
-    async fn push(&self, request: PushCellsRequest) -> ServiceResult<PushCellsResponse> {
-        let today = today_in_vietnam(chrono::Utc::now());
-        let valid = cells::validate(&self.references, &request.sender, &request.cells, today).await?;
-        let outcomes = cells::store(&self.pool, &request.sender, &valid).await?;
-        let count = |o: CellOutcome| outcomes.iter().filter(|x| **x == o).count() as u32;
-        Ok(PushCellsResponse {
-            accepted: count(CellOutcome::Accepted),
-            unchanged: count(CellOutcome::Unchanged),
-            results: outcomes
-                .iter()
-                .enumerate()
-                .map(|(index, outcome)| CellResult { index: index as u32, outcome: *outcome as i32 })
-                .collect(),
-        })
+    pub fn new(pool: PgPool, view: CatalogueView, notifier: Notifier, stop: StopSignal) -> Self {
+        IntakeApi { pool, view, notifier, stop }
     }
 
     async fn list(&self, request: ListCellsRequest) -> ServiceResult<ListCellsResponse> {
@@ -47,6 +42,9 @@ impl IntakeApi {
         }
         for (i, code) in request.center_codes.iter().enumerate() {
             v.code(&format!("center_codes[{i}]"), code);
+        }
+        for (i, code) in request.procedure_codes.iter().enumerate() {
+            v.code(&format!("procedure_codes[{i}]"), code);
         }
         let from = v.date("from_day", &request.from_day);
         let to = v.date("to_day", &request.to_day);
@@ -64,19 +62,125 @@ impl IntakeApi {
             PageKey::from_token(&request.page_token).map_err(|reason| v.add("page_token", reason)).ok()
         };
         v.into_result()?;
-        let (from, to) = (from.expect("validated"), to.expect("validated"));
-        let (cells, next) = cells::list(&self.pool, &request.center_codes, from, to, after, page_size as usize).await?;
+        let range = (from.expect("validated"), to.expect("validated"));
+        let (cells, next) =
+            cells::list(&self.pool, &request.center_codes, &request.procedure_codes, range, after, page_size as usize)
+                .await?;
         Ok(ListCellsResponse { cells, next_page_token: next.map(|k| k.to_token()).unwrap_or_default() })
     }
+
+    async fn history(&self, request: GetCellHistoryRequest) -> ServiceResult<GetCellHistoryResponse> {
+        let mut v = Violations::new();
+        v.code("center_code", &request.center_code);
+        v.code("procedure_code", &request.procedure_code);
+        let day = v.date("day", &request.day);
+        v.into_result()?;
+        let key = (request.center_code, day.expect("validated"), request.procedure_code);
+        Ok(GetCellHistoryResponse { versions: cells::history(&self.pool, &key).await? })
+    }
+
+    async fn completeness(
+        &self,
+        request: GetReportingCompletenessRequest,
+    ) -> ServiceResult<GetReportingCompletenessResponse> {
+        let mut v = Violations::new();
+        if request.center_codes.is_empty() {
+            v.add("center_codes", "at least one center is required");
+        }
+        let from = v.date("from_day", &request.from_day);
+        let to = v.date("to_day", &request.to_day);
+        v.into_result()?;
+        let reports =
+            cells::completeness(&self.pool, &request.center_codes, from.expect("checked"), to.expect("checked"))
+                .await?;
+        Ok(GetReportingCompletenessResponse { reports })
+    }
 }
+
+fn answer<T>(result: ServiceResult<T>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+type PushStream = Pin<Box<dyn Stream<Item = Result<PushCellsStreamResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
     async fn push_cells(&self, request: Request<PushCellsRequest>) -> Result<Response<PushCellsResponse>, Status> {
-        Ok(Response::new(self.push(request.into_inner()).await?))
+        answer(push::push(&self.pool, &self.view, request.get_ref()).await)
+    }
+
+    type PushCellsStreamStream = PushStream;
+
+    /// Batches are stored one at a time, each answered once it has committed. The first failing batch ends the
+    /// stream with its error; the batches before it are stored.
+    async fn push_cells_stream(
+        &self,
+        request: Request<Streaming<PushCellsStreamRequest>>,
+    ) -> Result<Response<PushStream>, Status> {
+        let mut incoming = request.into_inner();
+        let (sender, receiver) = mpsc::channel(4);
+        let (pool, view, mut stop) = (self.pool.clone(), self.view.clone(), self.stop.clone());
+        tokio::spawn(async move {
+            loop {
+                // Between batches, a stopping service ends the stream; the client resumes after the last answer.
+                let message = tokio::select! {
+                    message = incoming.next() => message,
+                    _ = stop.stopped() => {
+                        let _ = sender.send(Err(Status::unavailable("intake is shutting down; resume later"))).await;
+                        return;
+                    }
+                };
+                let Some(message) = message else { return };
+                let outcome = match message {
+                    Err(status) => Err(status),
+                    Ok(PushCellsStreamRequest { batch: None }) => {
+                        Err(Status::invalid_argument("batch: is required in every stream message"))
+                    }
+                    Ok(PushCellsStreamRequest { batch: Some(batch) }) => push::push(&pool, &view, &batch)
+                        .await
+                        .map(|answer| PushCellsStreamResponse { batch: Some(answer) })
+                        .map_err(Status::from),
+                };
+                let failed = outcome.is_err();
+                if sender.send(outcome).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
     async fn list_cells(&self, request: Request<ListCellsRequest>) -> Result<Response<ListCellsResponse>, Status> {
-        Ok(Response::new(self.list(request.into_inner()).await?))
+        answer(self.list(request.into_inner()).await)
+    }
+
+    async fn get_cell_history(
+        &self,
+        request: Request<GetCellHistoryRequest>,
+    ) -> Result<Response<GetCellHistoryResponse>, Status> {
+        answer(self.history(request.into_inner()).await)
+    }
+
+    async fn get_reporting_completeness(
+        &self,
+        request: Request<GetReportingCompletenessRequest>,
+    ) -> Result<Response<GetReportingCompletenessResponse>, Status> {
+        answer(self.completeness(request.into_inner()).await)
+    }
+
+    async fn push_cases(&self, request: Request<PushCasesRequest>) -> Result<Response<PushCasesResponse>, Status> {
+        answer(cases::push(&self.pool, &self.view, request.get_ref()).await)
+    }
+
+    async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {
+        answer(cases::list(&self.pool, request.get_ref()).await)
+    }
+
+    type WatchChangesStream = ChangeStream;
+
+    async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Response<ChangeStream>, Status> {
+        let after = Cursor::parse(&request.get_ref().after_cursor)
+            .map_err(|reason| Status::invalid_argument(format!("after_cursor: {reason}")))?;
+        Ok(Response::new(changes::watch(self.pool.clone(), &self.notifier, self.stop.clone(), after)))
     }
 }

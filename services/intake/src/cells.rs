@@ -1,20 +1,26 @@
-//! Daily cells: validated against the catalogue, stored as snapshots, every change audited.
+//! Daily cells: checked cell by cell, stored as snapshots in a few set-based statements per batch, every
+//! accepted change recorded with its old and new values.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use onestop_domain::{Measure, Measures, Violations};
-use onestop_proto::intake::v1::{CellOutcome, DailyCell};
+use onestop_domain::{FieldViolation, Measure, Measures, Violations};
+use onestop_proto::convert::measures_from_wire;
+use onestop_proto::intake::v1::{CellVersion, CenterDayReport, DailyCell};
 use onestop_server::{paging, ServiceError, ServiceResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::references::References;
+use crate::catalogue_view::{Known, Wanted};
+use crate::timestamp::{from_wire, to_wire};
 
 /// Most cells in one push.
 pub const MAX_CELLS_PER_PUSH: usize = 10_000;
 
-/// A cell that passed validation.
-#[derive(Debug, Clone)]
+/// The key of a cell.
+pub type CellKey = (String, NaiveDate, String);
+
+/// A cell whose own fields are well formed.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidCell {
     pub center_code: String,
     pub procedure_code: String,
@@ -23,187 +29,332 @@ pub struct ValidCell {
     pub computed_at: Option<DateTime<Utc>>,
 }
 
-/// Checks every cell's own fields, then asks the catalogue about the centers and procedures they name.
-/// Any violation rejects the whole batch, naming each wrong field.
-pub async fn validate(
-    references: &References,
-    sender: &str,
-    cells: &[DailyCell],
-    today: NaiveDate,
-) -> ServiceResult<Vec<ValidCell>> {
-    let mut v = Violations::new();
-    v.text("sender", sender, 200);
-    if cells.is_empty() {
-        v.add("cells", "at least one cell is required");
+impl ValidCell {
+    pub fn key(&self) -> CellKey {
+        (self.center_code.clone(), self.day, self.procedure_code.clone())
     }
-    if cells.len() > MAX_CELLS_PER_PUSH {
-        v.add("cells", format!("at most {MAX_CELLS_PER_PUSH} cells per push"));
-    }
-    let mut valid = Vec::with_capacity(cells.len());
-    let mut keys = HashSet::new();
-    for (i, cell) in cells.iter().enumerate() {
-        let field = |name: &str| format!("cells[{i}].{name}");
-        let center_ok = v.code(&field("center_code"), &cell.center_code);
-        let procedure_ok = v.code(&field("procedure_code"), &cell.procedure_code);
-        let day = v.date(&field("day"), &cell.day);
-        if let Some(day) = day {
-            if day > today {
-                v.add(field("day"), format!("{day} is in the future (today is {today} in Vietnam)"));
-            }
-        }
-        let Some(measures) = &cell.measures else {
-            v.add(field("measures"), "is required");
-            continue;
-        };
-        let measures = Measures::from(measures);
-        for measure in Measure::ALL {
-            if i64::try_from(measures.get(measure)).is_err() {
-                v.add(field(&format!("measures.{measure}")), "is too large");
-            }
-        }
-        let computed_at = cell.computed_at.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32));
-        if let (true, true, Some(day)) = (center_ok, procedure_ok, day) {
-            if !keys.insert((cell.center_code.as_str(), cell.procedure_code.as_str(), day)) {
-                v.add(field("day"), "the same center, procedure and day appear more than once in the push");
-            }
-            valid.push(ValidCell {
-                center_code: cell.center_code.clone(),
-                procedure_code: cell.procedure_code.clone(),
-                day,
-                measures,
-                computed_at,
-            });
-        }
-    }
-    v.into_result()?;
+}
 
-    let centers: BTreeSet<String> = valid.iter().map(|c| c.center_code.clone()).collect();
-    let mut procedures: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
-    for cell in &valid {
-        procedures.entry(cell.day).or_default().insert(cell.procedure_code.clone());
-    }
-    let known = references.lookup(centers, procedures).await?;
+/// Checks one cell's own fields; `today` is the date in Vietnam.
+pub fn check_fields(index: usize, cell: &DailyCell, today: NaiveDate) -> Result<ValidCell, Vec<FieldViolation>> {
     let mut v = Violations::new();
-    for (i, cell) in valid.iter().enumerate() {
-        if !known.has_center(&cell.center_code) {
-            v.add(format!("cells[{i}].center_code"), format!("center {} not found in the catalogue", cell.center_code));
+    let field = |name: &str| format!("cells[{index}].{name}");
+    v.code(&field("center_code"), &cell.center_code);
+    v.procedure_code(&field("procedure_code"), &cell.procedure_code);
+    let day = v.date(&field("day"), &cell.day);
+    if let Some(day) = day.filter(|d| *d > today) {
+        v.add(field("day"), format!("{day} is in the future (today is {today} in Vietnam)"));
+    }
+    let measures = match &cell.measures {
+        None => {
+            v.add(field("measures"), "is required");
+            None
         }
-        if !known.has_procedure(cell.day, &cell.procedure_code) {
-            v.add(
-                format!("cells[{i}].procedure_code"),
-                format!("procedure {} is not in the catalogue on {}", cell.procedure_code, cell.day),
+        Some(wire) => match measures_from_wire(wire) {
+            Ok(measures) => Some(measures),
+            Err(negative) => {
+                for measure in negative {
+                    v.add(field(&format!("measures.{measure}")), "is negative; counts are zero or more");
+                }
+                None
+            }
+        },
+    };
+    let computed_at = match cell.computed_at.map(from_wire) {
+        Some(None) => {
+            v.add(field("computed_at"), "is not a valid time");
+            None
+        }
+        Some(Some(t)) => Some(t),
+        None => None,
+    };
+    v.into_result()?;
+    Ok(ValidCell {
+        center_code: cell.center_code.clone(),
+        procedure_code: cell.procedure_code.clone(),
+        day: day.expect("checked"),
+        measures: measures.expect("checked"),
+        computed_at,
+    })
+}
+
+/// What to ask the catalogue about `cells`.
+pub fn wanted(cells: &[(usize, ValidCell)]) -> Wanted {
+    let mut wanted = Wanted::default();
+    for (_, c) in cells {
+        wanted.centers.insert(c.center_code.clone());
+        wanted.procedures.insert((c.procedure_code.clone(), c.day));
+        wanted.received.insert((c.center_code.clone(), c.procedure_code.clone(), c.day));
+    }
+    wanted
+}
+
+/// Why a cell's references are wrong, if they are.
+pub fn check_references(index: usize, cell: &ValidCell, known: &Known) -> Vec<FieldViolation> {
+    let field = |name: &str| format!("cells[{index}].{name}");
+    if !known.center(&cell.center_code) {
+        return vec![FieldViolation::new(field("center_code"), format!("center {} not found", cell.center_code))];
+    }
+    if !known.procedure(&cell.procedure_code, cell.day) {
+        return vec![FieldViolation::new(
+            field("procedure_code"),
+            format!("procedure {} is not in the catalogue on {}", cell.procedure_code, cell.day),
+        )];
+    }
+    if !known.received(&cell.center_code, &cell.procedure_code, cell.day) {
+        return vec![FieldViolation::new(
+            field("procedure_code"),
+            format!("center {} does not receive procedure {} on {}", cell.center_code, cell.procedure_code, cell.day),
+        )];
+    }
+    vec![]
+}
+
+/// Warnings for cells whose pending stock does not follow from the day before:
+/// pending(d) = pending(d−1) + received(d) − resolved(d) − withdrawn_or_returned(d). The day before is taken from
+/// the same push when it is there, else from what is stored; a cell with no known day before is not checked.
+pub async fn pending_warnings(
+    pool: &PgPool,
+    cells: &[(usize, ValidCell)],
+) -> ServiceResult<HashMap<usize, FieldViolation>> {
+    let in_push: HashMap<CellKey, u64> = cells.iter().map(|(_, c)| (c.key(), c.measures.pending())).collect();
+    let previous_keys: Vec<CellKey> = cells
+        .iter()
+        .filter_map(|(_, c)| c.day.pred_opt().map(|d| (c.center_code.clone(), d, c.procedure_code.clone())))
+        .filter(|k| !in_push.contains_key(k))
+        .collect();
+    let stored: Vec<(String, NaiveDate, String, i64)> = sqlx::query_as(
+        "SELECT c.center_code, c.day, c.procedure_code, c.pending_in_time + c.pending_overdue
+         FROM daily_cell c JOIN UNNEST($1::text[], $2::date[], $3::text[]) AS k(center_code, day, procedure_code)
+           USING (center_code, day, procedure_code)",
+    )
+    .bind(previous_keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+    .bind(previous_keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(previous_keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    let stored: HashMap<CellKey, u64> = stored.into_iter().map(|(c, d, p, n)| ((c, d, p), n.max(0) as u64)).collect();
+
+    let mut warnings = HashMap::new();
+    for (index, cell) in cells {
+        let Some(before) = cell.day.pred_opt() else { continue };
+        let key = (cell.center_code.clone(), before, cell.procedure_code.clone());
+        let Some(previous) = in_push.get(&key).or(stored.get(&key)) else { continue };
+        let m = &cell.measures;
+        let expected = *previous as i128 + m.received() as i128
+            - m.resolved() as i128
+            - m.get(Measure::WithdrawnOrReturned) as i128;
+        if expected != m.pending() as i128 {
+            warnings.insert(
+                *index,
+                FieldViolation::new(
+                    format!("cells[{index}].measures"),
+                    format!(
+                        "pending at the end of {} is {}, but the day before's {previous} + received {} − resolved {} \
+                         − withdrawn or returned {} gives {expected}",
+                        cell.day,
+                        m.pending(),
+                        m.received(),
+                        m.resolved(),
+                        m.get(Measure::WithdrawnOrReturned)
+                    ),
+                ),
             );
         }
     }
-    v.into_result()?;
-    Ok(valid)
+    Ok(warnings)
 }
 
-fn to_row(measures: &Measures) -> Vec<i64> {
-    // Validation bounded every measure to i64.
-    measures.values().iter().map(|v| *v as i64).collect()
+/// What storing did to one cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Accepted,
+    Unchanged,
+    Stale,
 }
 
-/// Stores the cells in one transaction: a cell equal to the stored one is unchanged, any other is written and
-/// its change recorded with the old and new values.
-pub async fn store(pool: &PgPool, sender: &str, cells: &[ValidCell]) -> ServiceResult<Vec<CellOutcome>> {
-    // Writing in key order makes concurrent pushes lock rows in the same order, so they wait rather than deadlock.
-    let mut order: Vec<usize> = (0..cells.len()).collect();
-    order.sort_by(|&a, &b| {
-        let key = |c: &ValidCell| (c.center_code.clone(), c.day, c.procedure_code.clone());
-        key(&cells[a]).cmp(&key(&cells[b]))
-    });
-    let mut tx = pool.begin().await?;
-    let mut outcomes = vec![CellOutcome::Unspecified; cells.len()];
-    for index in order {
-        outcomes[index] = store_one(&mut tx, sender, &cells[index]).await?;
-    }
-    tx.commit().await?;
-    Ok(outcomes)
+fn literal(measures: &Measures) -> String {
+    let values: Vec<String> = measures.values().iter().map(|v| v.to_string()).collect();
+    format!("{{{}}}", values.join(","))
 }
 
 const MEASURE_COLUMNS: &str = "received_direct, received_online, received_postal, resolved_early, \
      resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post, apology_notices_issued, \
      pending_in_time, pending_overdue";
 
-async fn store_one(tx: &mut Transaction<'_, Postgres>, sender: &str, cell: &ValidCell) -> ServiceResult<CellOutcome> {
-    let new = to_row(&cell.measures);
-    // Insert when absent; a concurrent first push of the same cell makes this a no-op and the row is then
-    // locked and compared below like any stored cell.
-    let inserted = sqlx::query(&format!(
-        "INSERT INTO daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
-         SELECT $1, $2, $3, m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10], m[11], $5, $6
-         FROM (SELECT $4::bigint[] AS m) AS given
-         ON CONFLICT (center_code, day, procedure_code) DO NOTHING"
-    ))
-    .bind(&cell.center_code)
-    .bind(&cell.procedure_code)
-    .bind(cell.day)
-    .bind(&new)
-    .bind(cell.computed_at)
-    .bind(sender)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if inserted {
-        record_change(tx, sender, cell, None, &new).await?;
-        return Ok(CellOutcome::Accepted);
-    }
-
-    let old: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT ARRAY[{MEASURE_COLUMNS}] FROM daily_cell
-         WHERE center_code = $1 AND day = $2 AND procedure_code = $3 FOR UPDATE"
-    ))
-    .bind(&cell.center_code)
-    .bind(cell.day)
-    .bind(&cell.procedure_code)
-    .fetch_one(&mut **tx)
-    .await?;
-    if old == new {
-        return Ok(CellOutcome::Unchanged);
-    }
-    sqlx::query(
-        "UPDATE daily_cell SET
-             received_direct = m[1], received_online = m[2], received_postal = m[3], resolved_early = m[4],
-             resolved_on_time = m[5], resolved_late = m[6], withdrawn_or_returned = m[7],
-             results_returned_by_post = m[8], apology_notices_issued = m[9], pending_in_time = m[10],
-             pending_overdue = m[11], computed_at = $5, sender = $6, updated_at = now()
-         FROM (SELECT $4::bigint[] AS m) AS given
-         WHERE center_code = $1 AND day = $2 AND procedure_code = $3",
-    )
-    .bind(&cell.center_code)
-    .bind(cell.day)
-    .bind(&cell.procedure_code)
-    .bind(&new)
-    .bind(cell.computed_at)
-    .bind(sender)
-    .execute(&mut **tx)
-    .await?;
-    record_change(tx, sender, cell, Some(&old), &new).await?;
-    Ok(CellOutcome::Accepted)
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    center_code: String,
+    day: NaiveDate,
+    procedure_code: String,
+    measures: Vec<i64>,
+    computed_at: Option<DateTime<Utc>>,
 }
 
-async fn record_change(
+pub fn measures_of(values: &[i64]) -> Measures {
+    let mut out = [0u64; 11];
+    for (slot, v) in out.iter_mut().zip(values) {
+        *slot = (*v).max(0) as u64;
+    }
+    Measures::from_values(out)
+}
+
+/// Locks the stored cells among `keys`, in key order so that concurrent pushes wait rather than deadlock.
+async fn lock_existing(tx: &mut Transaction<'_, Postgres>, keys: &[&CellKey]) -> ServiceResult<Vec<StoredRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT c.center_code, c.day, c.procedure_code, ARRAY[{MEASURE_COLUMNS}] AS measures, c.computed_at
+         FROM daily_cell c JOIN UNNEST($1::text[], $2::date[], $3::text[]) AS k(center_code, day, procedure_code)
+           USING (center_code, day, procedure_code)
+         ORDER BY c.center_code, c.day, c.procedure_code
+         FOR UPDATE OF c"
+    ))
+    .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Stores `cells` (distinct keys, already checked) in the transaction: a new cell is inserted, an equal one left
+/// alone, one computed earlier than the stored value kept out, any other replaces the stored value. Every
+/// insert and replacement is recorded with its old and new values.
+pub async fn store(
     tx: &mut Transaction<'_, Postgres>,
     sender: &str,
-    cell: &ValidCell,
-    old: Option<&[i64]>,
-    new: &[i64],
-) -> ServiceResult<()> {
-    sqlx::query(
-        "INSERT INTO daily_cell_change (center_code, procedure_code, day, old_measures, new_measures, sender)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&cell.center_code)
-    .bind(&cell.procedure_code)
-    .bind(cell.day)
-    .bind(old)
-    .bind(new)
-    .bind(sender)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    cells: &[ValidCell],
+) -> ServiceResult<Vec<Stored>> {
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by_key(|&i| cells[i].key());
+    let keys: Vec<CellKey> = cells.iter().map(ValidCell::key).collect();
+    let position: HashMap<&CellKey, usize> = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+
+    let mut outcomes: Vec<Option<Stored>> = vec![None; cells.len()];
+    let mut changes: Vec<(usize, Option<Measures>)> = Vec::new(); // (cell, old value)
+    let mut updates: Vec<usize> = Vec::new();
+    let mut touches: Vec<usize> = Vec::new(); // equal values, newer computed_at
+
+    // Cells already stored are compared; the rest are inserted. A cell another push inserts between the two
+    // statements is found on the second round, locked and compared like any stored cell.
+    let mut pending: Vec<usize> = order;
+    for _round in 0..2 {
+        let pending_keys: Vec<&CellKey> = pending.iter().map(|&i| &keys[i]).collect();
+        let existing = lock_existing(tx, &pending_keys).await?;
+        let mut found = HashSet::new();
+        for row in existing {
+            let key = (row.center_code, row.day, row.procedure_code);
+            let i = position[&key];
+            found.insert(i);
+            let cell = &cells[i];
+            let old = measures_of(&row.measures);
+            let newer_stored =
+                matches!((cell.computed_at, row.computed_at), (Some(mine), Some(theirs)) if mine < theirs);
+            outcomes[i] = Some(if newer_stored {
+                Stored::Stale
+            } else if old == cell.measures {
+                if cell.computed_at.is_some() && cell.computed_at > row.computed_at {
+                    touches.push(i);
+                }
+                Stored::Unchanged
+            } else {
+                updates.push(i);
+                changes.push((i, Some(old)));
+                Stored::Accepted
+            });
+        }
+        let absent: Vec<usize> = pending.iter().copied().filter(|i| !found.contains(i)).collect();
+        if absent.is_empty() {
+            break;
+        }
+        let inserted: Vec<(String, NaiveDate, String)> = sqlx::query_as(&format!(
+            "INSERT INTO daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
+             SELECT center_code, procedure_code, day, m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10],
+                    m[11], computed_at, $6
+             FROM (SELECT center_code, procedure_code, day, m::bigint[] AS m, computed_at
+                   FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::timestamptz[])
+                        AS t(center_code, procedure_code, day, m, computed_at)) AS given
+             ON CONFLICT (center_code, day, procedure_code) DO NOTHING
+             RETURNING center_code, day, procedure_code"
+        ))
+        .bind(absent.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(absent.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
+        .bind(absent.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
+        .bind(absent.iter().map(|&i| literal(&cells[i].measures)).collect::<Vec<_>>())
+        .bind(absent.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
+        .bind(sender)
+        .fetch_all(&mut **tx)
+        .await?;
+        for key in inserted {
+            let i = position[&key];
+            outcomes[i] = Some(Stored::Accepted);
+            changes.push((i, None));
+        }
+        pending = absent.into_iter().filter(|&i| outcomes[i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+    }
+    if outcomes.iter().any(Option::is_none) {
+        return Err(ServiceError::Unavailable("a concurrent push kept changing the same cells; retry".into()));
+    }
+
+    if !updates.is_empty() || !touches.is_empty() {
+        let rows: Vec<usize> = updates.iter().chain(&touches).copied().collect();
+        sqlx::query(
+            "UPDATE daily_cell c SET
+                 received_direct = u.m[1], received_online = u.m[2], received_postal = u.m[3],
+                 resolved_early = u.m[4], resolved_on_time = u.m[5], resolved_late = u.m[6],
+                 withdrawn_or_returned = u.m[7], results_returned_by_post = u.m[8],
+                 apology_notices_issued = u.m[9], pending_in_time = u.m[10], pending_overdue = u.m[11],
+                 computed_at = u.computed_at, sender = $6, updated_at = now()
+             FROM (SELECT center_code, day, procedure_code, m::bigint[] AS m, computed_at
+                   FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[], $5::timestamptz[])
+                        AS t(center_code, day, procedure_code, m, computed_at)) AS u
+             WHERE c.center_code = u.center_code AND c.day = u.day AND c.procedure_code = u.procedure_code",
+        )
+        .bind(rows.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
+        .bind(rows.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|&i| literal(&cells[i].measures)).collect::<Vec<_>>())
+        .bind(rows.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
+        .bind(sender)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    if !changes.is_empty() {
+        changes.sort_by_key(|(i, _)| keys[*i].clone());
+        sqlx::query(
+            "INSERT INTO daily_cell_change (center_code, procedure_code, day, old_measures, new_measures, sender,
+                                            computed_at)
+             SELECT center_code, procedure_code, day, old::bigint[], new::bigint[], $7, computed_at
+             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::timestamptz[])
+                  AS t(center_code, procedure_code, day, old, new, computed_at)",
+        )
+        .bind(changes.iter().map(|(i, _)| cells[*i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(i, _)| cells[*i].procedure_code.as_str()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(i, _)| cells[*i].day).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(_, old)| old.as_ref().map(literal)).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(i, _)| literal(&cells[*i].measures)).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(i, _)| cells[*i].computed_at).collect::<Vec<_>>())
+        .bind(sender)
+        .execute(&mut **tx)
+        .await?;
+
+        let mut days: Vec<(&str, NaiveDate)> =
+            changes.iter().map(|(i, _)| (cells[*i].center_code.as_str(), cells[*i].day)).collect();
+        days.sort();
+        days.dedup();
+        sqlx::query(
+            "INSERT INTO center_day_report (center_code, day) SELECT * FROM UNNEST($1::text[], $2::date[])
+             ON CONFLICT (center_code, day) DO UPDATE SET last_changed_at = now()",
+        )
+        .bind(days.iter().map(|d| d.0).collect::<Vec<_>>())
+        .bind(days.iter().map(|d| d.1).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+        onestop_server::notify::notify_on_commit(tx, crate::changes::CHANNEL).await?;
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every cell decided")).collect())
 }
 
 /// Where a page of [`list`] starts: after this (center, day, procedure).
@@ -236,13 +387,13 @@ struct CellRow {
     computed_at: Option<DateTime<Utc>>,
 }
 
-/// One page of the cells of `centers` over `[from, to]`, ordered by center, day and procedure, after `after`.
-/// Returns the cells and the key to continue from, if there may be more.
+/// One page of the cells of `centers` (and `procedures`, when given) over `[from, to]`, ordered by center, day
+/// and procedure, after `after`. Returns the cells and the key to continue from, if there may be more.
 pub async fn list(
     pool: &PgPool,
     centers: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
+    procedures: &[String],
+    (from, to): (NaiveDate, NaiveDate),
     after: Option<PageKey>,
     page_size: usize,
 ) -> ServiceResult<(Vec<DailyCell>, Option<PageKey>)> {
@@ -256,6 +407,7 @@ pub async fn list(
         "SELECT center_code, procedure_code, day, ARRAY[{MEASURE_COLUMNS}] AS measures, computed_at
          FROM daily_cell
          WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3
+           AND (cardinality($8::text[]) = 0 OR procedure_code = ANY($8))
            AND (center_code, day, procedure_code) > ($4, $5, $6)
          ORDER BY center_code, day, procedure_code
          LIMIT $7"
@@ -267,48 +419,85 @@ pub async fn list(
     .bind(after.day)
     .bind(&after.procedure_code)
     .bind(page_size as i64)
+    .bind(procedures)
     .fetch_all(pool)
     .await?;
     let next = (rows.len() == page_size).then(|| {
         let last = rows.last().expect("a full page is not empty");
         PageKey { center_code: last.center_code.clone(), day: last.day, procedure_code: last.procedure_code.clone() }
     });
-    let cells = rows.into_iter().map(to_cell).collect::<Result<_, _>>()?;
+    let cells = rows
+        .into_iter()
+        .map(|row| DailyCell {
+            measures: Some((&measures_of(&row.measures)).into()),
+            center_code: row.center_code,
+            procedure_code: row.procedure_code,
+            day: row.day.to_string(),
+            computed_at: row.computed_at.map(to_wire),
+        })
+        .collect();
     Ok((cells, next))
 }
 
-fn to_cell(row: CellRow) -> ServiceResult<DailyCell> {
-    let values: [u64; 11] = row
-        .measures
-        .iter()
-        .map(|v| u64::try_from(*v).unwrap_or(0))
-        .collect::<Vec<_>>()
-        .try_into()
-        .map_err(|_| ServiceError::Internal(anyhow::anyhow!("a stored cell does not have 11 measures")))?;
-    Ok(DailyCell {
-        center_code: row.center_code,
-        procedure_code: row.procedure_code,
-        day: row.day.to_string(),
-        measures: Some((&Measures::from_values(values)).into()),
-        computed_at: row
-            .computed_at
-            .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }),
-    })
+/// Every accepted value of one cell, oldest first.
+pub async fn history(pool: &PgPool, key: &CellKey) -> ServiceResult<Vec<CellVersion>> {
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(Option<Vec<i64>>, Vec<i64>, String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT old_measures, new_measures, sender, changed_at, computed_at FROM daily_cell_change
+         WHERE center_code = $1 AND day = $2 AND procedure_code = $3 ORDER BY id",
+    )
+    .bind(&key.0)
+    .bind(key.1)
+    .bind(&key.2)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(old, new, sender, changed_at, computed_at)| CellVersion {
+            old_measures: old.map(|m| (&measures_of(&m)).into()),
+            new_measures: Some((&measures_of(&new)).into()),
+            sender,
+            changed_at: Some(to_wire(changed_at)),
+            computed_at: computed_at.map(to_wire),
+        })
+        .collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_tokens_round_trip_any_code() {
-        let key = PageKey {
-            center_code: "C/1 x".into(),
-            day: NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
-            procedure_code: "2.001218.000.00.00.H38".into(),
-        };
-        assert_eq!(PageKey::from_token(&key.to_token()).unwrap(), key);
-        assert!(PageKey::from_token("zz").is_err());
-        assert!(PageKey::from_token("616263").is_err());
+/// When each (center, day) of `centers` over `[from, to]` was first pushed and last changed, with its cells.
+pub async fn completeness(
+    pool: &PgPool,
+    centers: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ServiceResult<Vec<CenterDayReport>> {
+    #[derive(sqlx::FromRow)]
+    struct ReportRow {
+        center_code: String,
+        day: NaiveDate,
+        first_pushed_at: DateTime<Utc>,
+        last_changed_at: DateTime<Utc>,
+        cells: i64,
     }
+    let rows: Vec<ReportRow> = sqlx::query_as(
+        "SELECT r.center_code, r.day, r.first_pushed_at, r.last_changed_at,
+                (SELECT count(*) FROM daily_cell c WHERE c.center_code = r.center_code AND c.day = r.day) AS cells
+         FROM center_day_report r
+         WHERE r.center_code = ANY($1) AND r.day BETWEEN $2 AND $3
+         ORDER BY r.center_code, r.day",
+    )
+    .bind(centers)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CenterDayReport {
+            center_code: r.center_code,
+            day: r.day.to_string(),
+            first_pushed_at: Some(to_wire(r.first_pushed_at)),
+            last_changed_at: Some(to_wire(r.last_changed_at)),
+            cells: r.cells as u32,
+        })
+        .collect())
 }

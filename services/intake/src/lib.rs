@@ -1,12 +1,20 @@
-//! The intake service: daily case counts pushed by one-stop software.
+//! The intake service: daily case counts and case records pushed by one-stop software.
 //!
 //! - [`api`]: the gRPC surface;
-//! - [`cells`]: validating, storing (as snapshots, with an audit of every change) and listing daily cells;
-//! - [`references`]: checking centers and procedures against the catalogue, over gRPC.
+//! - [`push`]: one push of cells, from request to answer (idempotency keys, all-or-nothing);
+//! - [`cells`]: checking, storing (snapshots, stale protection, audit) and reading daily cells;
+//! - [`cases`], [`findings`]: case records and what the rules say about them;
+//! - [`catalogue_view`]: intake's copy of the catalogue, kept current by its change stream;
+//! - [`changes`]: the stream of every accepted change, for aggregation.
 
 pub mod api;
+pub mod cases;
+pub mod catalogue_view;
 pub mod cells;
-pub mod references;
+pub mod changes;
+pub mod findings;
+pub mod push;
+pub mod timestamp;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,7 +57,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
     let catalogue = client::catalogue(&config.catalogue_url, config.server.request_timeout())?;
-    let api = api::IntakeApi::new(pool.clone(), references::References::new(catalogue));
+    let stopping = serve::Stopping::default();
+    let view = catalogue_view::CatalogueView::start(catalogue, stopping.signal());
+    let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
+    let api = api::IntakeApi::new(pool.clone(), view, notifier, stopping.signal());
     let routes = Routes::new(IntakeServiceServer::new(api));
-    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown).await
+    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
 }

@@ -3,9 +3,8 @@
 
 use chrono::NaiveDate;
 use onestop_domain::{Measure, Measures};
-use onestop_intake::cells::{self, PageKey, ValidCell};
+use onestop_intake::cells::{self, PageKey, Stored, ValidCell};
 use onestop_intake::{MIGRATOR, SCHEMA};
-use onestop_proto::intake::v1::CellOutcome;
 use onestop_server::config::ServerArgs;
 use onestop_server::db;
 use sqlx::PgPool;
@@ -28,6 +27,13 @@ fn cell(center: &str, procedure: &str, d: u32, online: u64) -> ValidCell {
     }
 }
 
+async fn store(pool: &PgPool, sender: &str, cells: &[ValidCell]) -> Vec<Stored> {
+    let mut tx = pool.begin().await.unwrap();
+    let stored = cells::store(&mut tx, sender, cells).await.unwrap();
+    tx.commit().await.unwrap();
+    stored
+}
+
 async fn changes(pool: &PgPool) -> Vec<(Option<Vec<i64>>, Vec<i64>, String)> {
     sqlx::query_as("SELECT old_measures, new_measures, sender FROM daily_cell_change ORDER BY id")
         .fetch_all(pool)
@@ -43,19 +49,19 @@ async fn a_cell_is_a_snapshot_and_every_change_is_audited() {
     let pool = pool(db.url()).await;
     let first = [cell("C1", "P1", 2, 5), cell("C1", "P2", 2, 7)];
 
-    assert_eq!(cells::store(&pool, "vendor-a", &first).await.unwrap(), [CellOutcome::Accepted; 2]);
-    assert_eq!(cells::store(&pool, "vendor-a", &first).await.unwrap(), [CellOutcome::Unchanged; 2]);
+    assert_eq!(store(&pool, "vendor-a", &first).await, [Stored::Accepted; 2]);
+    assert_eq!(store(&pool, "vendor-a", &first).await, [Stored::Unchanged; 2]);
     assert_eq!(changes(&pool).await.len(), 2, "a re-send writes no change");
 
     let corrected = [cell("C1", "P1", 2, 6)];
-    assert_eq!(cells::store(&pool, "vendor-b", &corrected).await.unwrap(), [CellOutcome::Accepted]);
+    assert_eq!(store(&pool, "vendor-b", &corrected).await, [Stored::Accepted]);
     let audit = changes(&pool).await;
     assert_eq!(audit.len(), 3);
     let (old, new, sender) = &audit[2];
     let old_online = old.as_ref().expect("a correction keeps the old value")[1];
     assert_eq!((old_online, new[1], sender.as_str()), (5, 6, "vendor-b"));
 
-    let (listed, _) = cells::list(&pool, &["C1".into()], day(1), day(31), None, 10).await.unwrap();
+    let (listed, _) = cells::list(&pool, &["C1".into()], &[], (day(1), day(31)), None, 10).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].measures.as_ref().unwrap().received_online, 6, "the correction replaced the value");
 }
@@ -69,13 +75,13 @@ async fn concurrent_pushes_of_the_same_cell_store_it_once() {
     let batch: Vec<ValidCell> = (1..=20).map(|d| cell("C1", "P1", d, u64::from(d))).collect();
 
     let reversed: Vec<ValidCell> = batch.iter().rev().cloned().collect();
-    let (a, b) = tokio::join!(cells::store(&pool, "a", &batch), cells::store(&pool, "b", &reversed));
-    let b: Vec<CellOutcome> = b.unwrap().into_iter().rev().collect();
-    let a = a.unwrap();
+    let (a, b) = tokio::join!(store(&pool, "a", &batch), store(&pool, "b", &reversed));
+    let b: Vec<Stored> = b.into_iter().rev().collect();
     for (x, y) in a.iter().zip(&b) {
-        let mut pair = [*x as i32, *y as i32];
-        pair.sort();
-        assert_eq!(pair, [CellOutcome::Accepted as i32, CellOutcome::Unchanged as i32], "exactly one push stores it");
+        assert!(
+            matches!((x, y), (Stored::Accepted, Stored::Unchanged) | (Stored::Unchanged, Stored::Accepted)),
+            "exactly one push stores it: {x:?} {y:?}"
+        );
     }
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_cell").fetch_one(&pool).await.unwrap();
     assert_eq!(stored, 20);
@@ -96,13 +102,13 @@ async fn pages_cover_every_cell_once_in_order() {
             }
         }
     }
-    cells::store(&pool, "a", &batch).await.unwrap();
+    store(&pool, "a", &batch).await;
 
     let wanted = ["C1".to_string(), "C3".to_string()];
     let mut seen = Vec::new();
     let mut after: Option<PageKey> = None;
     loop {
-        let (page, next) = cells::list(&pool, &wanted, day(2), day(4), after, 4).await.unwrap();
+        let (page, next) = cells::list(&pool, &wanted, &[], (day(2), day(4)), after, 4).await.unwrap();
         seen.extend(page.into_iter().map(|c| (c.center_code, c.day, c.procedure_code)));
         match next {
             Some(key) => after = Some(PageKey::from_token(&key.to_token()).unwrap()),
@@ -118,4 +124,22 @@ async fn pages_cover_every_cell_once_in_order() {
         }
     }
     assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn an_older_snapshot_never_replaces_a_newer_one() {
+    let Some(db) = onestop_testkit::database().await else { return };
+    let pool = pool(db.url()).await;
+    let at = |minute: u32| Some(chrono::DateTime::from_timestamp(1_780_000_000 + i64::from(minute) * 60, 0).unwrap());
+    let snapshot = |online: u64, minute: u32| ValidCell { computed_at: at(minute), ..cell("C1", "P1", 5, online) };
+
+    assert_eq!(store(&pool, "a", &[snapshot(5, 10)]).await, [Stored::Accepted]);
+    assert_eq!(store(&pool, "a", &[snapshot(4, 9)]).await, [Stored::Stale], "computed before the stored one");
+    assert_eq!(store(&pool, "a", &[snapshot(5, 12)]).await, [Stored::Unchanged]);
+    // The equal snapshot at minute 12 moved the stored time on, so one from minute 11 is stale too.
+    assert_eq!(store(&pool, "a", &[snapshot(3, 11)]).await, [Stored::Stale]);
+    assert_eq!(store(&pool, "a", &[snapshot(6, 13)]).await, [Stored::Accepted]);
+    let (listed, _) = cells::list(&pool, &["C1".into()], &[], (day(5), day(5)), None, 10).await.unwrap();
+    assert_eq!(listed[0].measures.as_ref().unwrap().received_online, 6);
+    assert_eq!(changes(&pool).await.len(), 2, "stale and unchanged pushes leave no audit");
 }

@@ -1,0 +1,334 @@
+//! Case records: checked, upserted by case code (the same content changes nothing), stored with what intake
+//! found in them, and listed.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use onestop_domain::{today_in_vietnam, FieldViolation, Violations};
+use onestop_proto::intake::v1::*;
+use onestop_server::{paging, ServiceError, ServiceResult};
+use prost::Message;
+use sqlx::PgPool;
+
+use crate::catalogue_view::{CatalogueView, Wanted};
+use crate::findings::{self, CaseDates};
+use crate::timestamp::{from_wire, to_wire};
+
+pub const MAX_CASES_PER_PUSH: usize = 5_000;
+
+/// The day in Vietnam of a moment.
+fn vietnam_day(t: DateTime<Utc>) -> NaiveDate {
+    today_in_vietnam(t)
+}
+
+fn is_set<E: TryFrom<i32> + PartialEq>(value: i32, unspecified: E) -> bool {
+    matches!(E::try_from(value), Ok(e) if e != unspecified)
+}
+
+/// Checks a case's own fields; returns the dates the rules look at.
+fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<FieldViolation>> {
+    let mut v = Violations::new();
+    let field = |name: &str| format!("cases[{i}].{name}");
+    v.code(&field("case_code"), &c.case_code);
+    v.procedure_code(&field("procedure_code"), &c.procedure_code);
+    v.code(&field("receiving_center_code"), &c.receiving_center_code);
+    v.code(&field("resolving_agency_code"), &c.resolving_agency_code);
+    if !is_set(c.filing_channel, Channel::Unspecified) {
+        v.add(field("filing_channel"), "must be DIRECT, ONLINE or POSTAL");
+    }
+    if c.return_channel != 0 && !is_set(c.return_channel, Channel::Unspecified) {
+        v.add(field("return_channel"), "must be DIRECT, ONLINE or POSTAL when given");
+    }
+    let status = CaseStatus::try_from(c.status).ok().filter(|s| *s != CaseStatus::Unspecified);
+    if status.is_none() {
+        v.add(field("status"), "must be IN_PROGRESS, RESOLVED, RETURNED, WITHDRAWN or REJECTED");
+    }
+    let received_at = match c.received_at.map(from_wire) {
+        Some(Some(t)) => Some(t),
+        _ => {
+            v.add(field("received_at"), "is required (a valid time)");
+            None
+        }
+    };
+    let due_date = v.date(&field("due_date"), &c.due_date);
+    if let (Some(received), Some(due)) = (received_at, due_date) {
+        if due < vietnam_day(received) {
+            v.add(field("due_date"), format!("{due} is before the case was received"));
+        }
+    }
+    let resolved_at = match c.resolved_at.map(from_wire) {
+        Some(None) => {
+            v.add(field("resolved_at"), "is not a valid time");
+            None
+        }
+        other => other.flatten(),
+    };
+    match (status, resolved_at) {
+        (Some(CaseStatus::InProgress), Some(_)) => v.add(field("resolved_at"), "must be empty while IN_PROGRESS"),
+        (Some(s), None) if s != CaseStatus::InProgress => {
+            v.add(field("resolved_at"), "is required once the case is closed")
+        }
+        _ => {}
+    }
+    if let (Some(received), Some(resolved)) = (received_at, resolved_at) {
+        if resolved < received {
+            v.add(field("resolved_at"), "is before received_at");
+        }
+    }
+    let mut changes = Vec::new();
+    for (j, change) in c.due_date_changes.iter().enumerate() {
+        let f = |name: &str| field(&format!("due_date_changes[{j}].{name}"));
+        let previous = v.date(&f("previous_due_date"), &change.previous_due_date);
+        let new = v.date(&f("new_due_date"), &change.new_due_date);
+        v.date(&f("changed_on"), &change.changed_on);
+        v.text(&f("reason"), &change.reason, 1000);
+        if let (Some(p), Some(n)) = (previous, new) {
+            changes.push((p, n));
+        }
+    }
+    let mut notices = Vec::new();
+    for (j, notice) in c.apology_notices.iter().enumerate() {
+        let f = |name: &str| field(&format!("apology_notices[{j}].{name}"));
+        v.text(&f("notice_number"), &notice.notice_number, 100);
+        v.code(&f("issuing_agency_code"), &notice.issuing_agency_code);
+        v.text(&f("reason"), &notice.reason, 2000);
+        if !is_set(notice.reason_category, DelayReasonCategory::Unspecified) {
+            v.add(f("reason_category"), "is required");
+        }
+        if !is_set(notice.delivery, NoticeDelivery::Unspecified) {
+            v.add(f("delivery"), "must be AT_CENTER, ELECTRONIC or POSTAL");
+        }
+        let issued = v.date(&f("issued_on"), &notice.issued_on);
+        let original = v.date(&f("original_due_date"), &notice.original_due_date);
+        let new = v.date(&f("new_due_date"), &notice.new_due_date);
+        if let (Some(issued), Some(original), Some(new)) = (issued, original, new) {
+            notices.push((issued, original, new));
+        }
+    }
+    v.into_result()?;
+    let dates = CaseDates {
+        status,
+        due_date: due_date.expect("checked"),
+        resolved_on: resolved_at.map(vietnam_day),
+        due_date_changes: changes,
+        notices,
+    };
+    Ok((dates, vietnam_day(received_at.expect("checked"))))
+}
+
+/// Upserts the cases of one push in one transaction.
+pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesRequest) -> ServiceResult<PushCasesResponse> {
+    let mut v = Violations::new();
+    v.text("sender", &request.sender, 200);
+    if request.cases.is_empty() || request.cases.len() > MAX_CASES_PER_PUSH {
+        v.add("cases", format!("between 1 and {MAX_CASES_PER_PUSH} cases per push"));
+    }
+    v.into_result()?;
+
+    let mut results: Vec<CaseResult> =
+        (0..request.cases.len()).map(|i| CaseResult { index: i as u32, ..Default::default() }).collect();
+    let mut rejected: Vec<FieldViolation> = Vec::new();
+    let mut reject = |results: &mut Vec<CaseResult>, i: usize, problems: Vec<FieldViolation>| {
+        results[i].outcome = CaseUpsertOutcome::Rejected as i32;
+        results[i].problems =
+            problems.iter().map(|p| FieldProblem { field: p.field.clone(), reason: p.reason.clone() }).collect();
+        rejected.extend(problems);
+    };
+    let mut candidates: Vec<(usize, CaseDates, NaiveDate)> = Vec::new();
+    let mut seen = HashMap::new();
+    for (i, case) in request.cases.iter().enumerate() {
+        match check_fields(i, case) {
+            Err(problems) => reject(&mut results, i, problems),
+            Ok((dates, received_on)) => {
+                if let Some(first) = seen.insert(case.case_code.clone(), i) {
+                    let reason = format!("case {} also appears at cases[{first}]", case.case_code);
+                    reject(&mut results, i, vec![FieldViolation::new(format!("cases[{i}].case_code"), reason)]);
+                } else {
+                    candidates.push((i, dates, received_on));
+                }
+            }
+        }
+    }
+
+    let mut wanted = Wanted::default();
+    for (i, _, received_on) in &candidates {
+        let c = &request.cases[*i];
+        wanted.centers.insert(c.receiving_center_code.clone());
+        wanted.agencies.insert(c.resolving_agency_code.clone());
+        wanted.agencies.extend(c.apology_notices.iter().map(|n| n.issuing_agency_code.clone()));
+        wanted.procedures.insert((c.procedure_code.clone(), *received_on));
+    }
+    let known = view.check(wanted).await?;
+    let mut accepted = Vec::new();
+    for (i, dates, received_on) in candidates {
+        let c = &request.cases[i];
+        let field = |name: &str| format!("cases[{i}].{name}");
+        let mut problems = Vec::new();
+        if !known.center(&c.receiving_center_code) {
+            problems.push(FieldViolation::new(
+                field("receiving_center_code"),
+                format!("center {} not found", c.receiving_center_code),
+            ));
+        }
+        if !known.agency(&c.resolving_agency_code) {
+            problems.push(FieldViolation::new(
+                field("resolving_agency_code"),
+                format!("agency {} not found", c.resolving_agency_code),
+            ));
+        }
+        for (j, n) in c.apology_notices.iter().enumerate() {
+            if !known.agency(&n.issuing_agency_code) {
+                problems.push(FieldViolation::new(
+                    field(&format!("apology_notices[{j}].issuing_agency_code")),
+                    format!("agency {} not found", n.issuing_agency_code),
+                ));
+            }
+        }
+        if !known.procedure(&c.procedure_code, received_on) {
+            problems.push(FieldViolation::new(
+                field("procedure_code"),
+                format!("procedure {} is not in the catalogue on {received_on}", c.procedure_code),
+            ));
+        }
+        if problems.is_empty() {
+            accepted.push((i, dates, received_on));
+        } else {
+            reject(&mut results, i, problems);
+        }
+    }
+    if request.all_or_nothing && !rejected.is_empty() {
+        return Err(ServiceError::InvalidArgument(rejected));
+    }
+
+    let years: BTreeSet<i32> =
+        accepted.iter().flat_map(|(_, d, _)| d.notices.iter().flat_map(|n| [n.1.year(), n.1.year() - 1])).collect();
+    let calendar = view.calendar(years).await?;
+    let today = today_in_vietnam(Utc::now());
+
+    let mut tx = pool.begin().await?;
+    accepted.sort_by(|a, b| request.cases[a.0].case_code.cmp(&request.cases[b.0].case_code));
+    for (i, dates, received_on) in accepted {
+        let record = &request.cases[i];
+        let found = findings::findings(&dates, today, &calendar);
+        let content = record.encode_to_vec();
+        let stored: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT record FROM case_record WHERE case_code = $1 FOR UPDATE")
+                .bind(&record.case_code)
+                .fetch_optional(&mut *tx)
+                .await?;
+        results[i].findings = Some(found.clone());
+        if stored.as_deref() == Some(content.as_slice()) {
+            results[i].outcome = CaseUpsertOutcome::Unchanged as i32;
+            continue;
+        }
+        results[i].outcome =
+            if stored.is_some() { CaseUpsertOutcome::Updated } else { CaseUpsertOutcome::Created } as i32;
+        sqlx::query(
+            "INSERT INTO case_record (case_code, procedure_code, receiving_center_code, resolving_agency_code,
+                 received_on, due_date, status, outcome, late_without_notice, notice_after_deadline,
+                 rescheduled_more_than_once, record, findings, sender)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (case_code) DO UPDATE SET
+                 procedure_code = EXCLUDED.procedure_code, receiving_center_code = EXCLUDED.receiving_center_code,
+                 resolving_agency_code = EXCLUDED.resolving_agency_code, received_on = EXCLUDED.received_on,
+                 due_date = EXCLUDED.due_date, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
+                 late_without_notice = EXCLUDED.late_without_notice,
+                 notice_after_deadline = EXCLUDED.notice_after_deadline,
+                 rescheduled_more_than_once = EXCLUDED.rescheduled_more_than_once, record = EXCLUDED.record,
+                 findings = EXCLUDED.findings, sender = EXCLUDED.sender, updated_at = now()",
+        )
+        .bind(&record.case_code)
+        .bind(&record.procedure_code)
+        .bind(&record.receiving_center_code)
+        .bind(&record.resolving_agency_code)
+        .bind(received_on)
+        .bind(dates.due_date)
+        .bind(record.status as i16)
+        .bind(found.outcome as i16)
+        .bind(found.late_without_notice)
+        .bind(found.notice_after_deadline)
+        .bind(found.rescheduled_more_than_once)
+        .bind(&content)
+        .bind(found.encode_to_vec())
+        .bind(&request.sender)
+        .execute(&mut *tx)
+        .await?;
+        let stored_case = StoredCase {
+            record: Some(record.clone()),
+            findings: Some(found),
+            sender: request.sender.clone(),
+            updated_at: Some(to_wire(Utc::now())),
+        };
+        sqlx::query("INSERT INTO case_change (case_code, stored) VALUES ($1, $2)")
+            .bind(&record.case_code)
+            .bind(stored_case.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+    }
+    onestop_server::notify::notify_on_commit(&mut tx, crate::changes::CHANNEL).await?;
+    tx.commit().await?;
+
+    let count = |o: CaseUpsertOutcome| results.iter().filter(|r| r.outcome == o as i32).count() as u32;
+    Ok(PushCasesResponse {
+        created: count(CaseUpsertOutcome::Created),
+        updated: count(CaseUpsertOutcome::Updated),
+        unchanged: count(CaseUpsertOutcome::Unchanged),
+        rejected: count(CaseUpsertOutcome::Rejected),
+        results,
+    })
+}
+
+const DEFAULT_PAGE_SIZE: u32 = 500;
+const MAX_PAGE_SIZE: u32 = 5000;
+
+/// Stored cases of some centers received over a date range, paged by case code.
+pub async fn list(pool: &PgPool, request: &ListCasesRequest) -> ServiceResult<ListCasesResponse> {
+    let mut v = Violations::new();
+    if request.center_codes.is_empty() {
+        v.add("center_codes", "at least one center is required");
+    }
+    let from = v.date("received_from", &request.received_from);
+    let to = v.date("received_to", &request.received_to);
+    let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        .map_err(|reason| v.add("page_size", reason))
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let after = match request.page_token.as_str() {
+        "" => String::new(),
+        token => paging::decode(token, 1).map_err(|reason| v.add("page_token", reason)).unwrap_or_default().concat(),
+    };
+    v.into_result()?;
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(String, Vec<u8>, Vec<u8>, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT case_code, record, findings, sender, updated_at FROM case_record
+         WHERE receiving_center_code = ANY($1) AND received_on BETWEEN $2 AND $3
+           AND (cardinality($4::text[]) = 0 OR procedure_code = ANY($4)) AND case_code > $5
+         ORDER BY case_code LIMIT $6",
+    )
+    .bind(&request.center_codes)
+    .bind(from.expect("checked"))
+    .bind(to.expect("checked"))
+    .bind(&request.procedure_codes)
+    .bind(&after)
+    .bind(i64::from(page_size))
+    .fetch_all(pool)
+    .await?;
+    let next_page_token = if rows.len() == page_size as usize {
+        rows.last().map(|r| paging::encode(&[&r.0])).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let decode_error =
+        |e: prost::DecodeError| ServiceError::Internal(anyhow::anyhow!("stored case not decodable: {e}"));
+    let cases = rows
+        .into_iter()
+        .map(|(_, record, findings, sender, updated_at)| {
+            Ok(StoredCase {
+                record: Some(CaseRecord::decode(record.as_slice()).map_err(decode_error)?),
+                findings: Some(CaseFindings::decode(findings.as_slice()).map_err(decode_error)?),
+                sender,
+                updated_at: Some(to_wire(updated_at)),
+            })
+        })
+        .collect::<ServiceResult<Vec<_>>>()?;
+    Ok(ListCasesResponse { cases, next_page_token })
+}

@@ -1,0 +1,208 @@
+//! The stream of every accepted change, cells and cases, for aggregation to keep its roll-ups current.
+//!
+//! Changes are ordered by (transaction id, kind, row id), and a reader only takes changes of transactions older
+//! than every transaction still running (`pg_snapshot_xmin`): those are final, so nothing can later appear
+//! before a change already delivered, and a consumer that keeps the cursor of what it applied resumes with
+//! nothing lost and nothing repeated. The order is that of transactions, not of commits; a cell change carries
+//! its old and new values, so applying differences gives the right totals in any order.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use onestop_proto::intake::v1::watch_changes_response::Change;
+use onestop_proto::intake::v1::{CellChange, StoredCase, WatchChangesResponse};
+use onestop_server::notify::Notifier;
+use onestop_server::serve::StopSignal;
+use onestop_server::{ServiceError, ServiceResult};
+use prost::Message;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+
+use crate::cells;
+use crate::timestamp::to_wire;
+
+/// The channel pushes notify when they commit.
+pub const CHANNEL: &str = "intake_changes";
+const BATCH: i64 = 2000;
+/// Changes of a transaction become deliverable once every older transaction has ended, which a notification
+/// does not announce; so a stream with nothing to send looks again this often.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+const CELL: i16 = 0;
+const CASE: i16 = 1;
+
+/// A position in the stream: (transaction id, kind, row id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Cursor {
+    xid: i64,
+    kind: i16,
+    id: i64,
+}
+
+impl Cursor {
+    pub fn parse(text: &str) -> Result<Cursor, String> {
+        if text.is_empty() {
+            return Ok(Cursor { xid: -1, kind: 0, id: 0 });
+        }
+        let invalid = || "is not a cursor from this stream".to_string();
+        let mut parts = text.split('.').map(|p| p.parse::<i64>().map_err(|_| invalid()));
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(xid)), Some(Ok(kind @ 0..=1)), Some(Ok(id)), None) => Ok(Cursor { xid, kind: kind as i16, id }),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.xid, self.kind, self.id)
+    }
+}
+
+pub type ChangeStream = Pin<Box<dyn Stream<Item = Result<WatchChangesResponse, tonic::Status>> + Send>>;
+
+/// Every change after `after`, then new ones as they become final, until the caller goes away.
+pub fn watch(pool: PgPool, notifier: &Notifier, mut stop: StopSignal, after: Cursor) -> ChangeStream {
+    let (sender, receiver) = mpsc::channel(512);
+    let mut waiter = notifier.waiter();
+    tokio::spawn(async move {
+        let mut cursor = after;
+        loop {
+            waiter.mark_seen();
+            let changes = match read_after(&pool, cursor, BATCH).await {
+                Ok(changes) => changes,
+                Err(error) => {
+                    let _ = sender.send(Err(tonic::Status::from(error))).await;
+                    return;
+                }
+            };
+            let full = changes.len() as i64 == BATCH;
+            for (position, change) in changes {
+                cursor = position;
+                if sender.send(Ok(change)).await.is_err() {
+                    return;
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = waiter.wait(POLL_INTERVAL) => {}
+                _ = sender.closed() => return,
+                _ = stop.stopped() => {
+                    let _ = sender.send(Err(tonic::Status::unavailable("intake is shutting down; resume later"))).await;
+                    return;
+                }
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(receiver))
+}
+
+#[derive(sqlx::FromRow)]
+struct CellRow {
+    xid: i64,
+    id: i64,
+    center_code: String,
+    procedure_code: String,
+    day: NaiveDate,
+    old_measures: Option<Vec<i64>>,
+    new_measures: Vec<i64>,
+    sender: String,
+    changed_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    xid: i64,
+    id: i64,
+    stored: Vec<u8>,
+    changed_at: DateTime<Utc>,
+}
+
+/// Final changes after `after`, at most `limit`, in cursor order.
+pub async fn read_after(
+    pool: &PgPool,
+    after: Cursor,
+    limit: i64,
+) -> ServiceResult<Vec<(Cursor, WatchChangesResponse)>> {
+    // Rows of the cursor's own transaction sort by kind, then id.
+    let after_in_xid = |kind: i16| {
+        if after.kind == kind {
+            after.id
+        } else if after.kind < kind {
+            0
+        } else {
+            i64::MAX
+        }
+    };
+    let cells: Vec<CellRow> = sqlx::query_as(
+        "SELECT xid::text::bigint AS xid, id, center_code, procedure_code, day, old_measures, new_measures, sender,
+                changed_at
+         FROM daily_cell_change
+         WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+           AND (xid > $1::text::xid8 OR (xid = $1::text::xid8 AND id > $2))
+         ORDER BY xid, id LIMIT $3",
+    )
+    .bind(after.xid.max(0).to_string())
+    .bind(if after.xid < 0 { -1 } else { after_in_xid(CELL) })
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let cases: Vec<CaseRow> = sqlx::query_as(
+        "SELECT xid::text::bigint AS xid, id, stored, changed_at
+         FROM case_change
+         WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+           AND (xid > $1::text::xid8 OR (xid = $1::text::xid8 AND id > $2))
+         ORDER BY xid, id LIMIT $3",
+    )
+    .bind(after.xid.max(0).to_string())
+    .bind(if after.xid < 0 { -1 } else { after_in_xid(CASE) })
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+
+    let mut out: Vec<(Cursor, WatchChangesResponse)> = Vec::with_capacity(cells.len() + cases.len());
+    for row in cells {
+        let change = CellChange {
+            center_code: row.center_code,
+            procedure_code: row.procedure_code,
+            day: row.day.to_string(),
+            old_measures: row.old_measures.map(|m| (&cells::measures_of(&m)).into()),
+            new_measures: Some((&cells::measures_of(&row.new_measures)).into()),
+            sender: row.sender,
+        };
+        let cursor = Cursor { xid: row.xid, kind: CELL, id: row.id };
+        out.push((cursor, response(cursor, row.changed_at, Change::Cell(change))));
+    }
+    for row in cases {
+        let stored = StoredCase::decode(row.stored.as_slice())
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("case change {} is not decodable: {e}", row.id)))?;
+        let cursor = Cursor { xid: row.xid, kind: CASE, id: row.id };
+        out.push((cursor, response(cursor, row.changed_at, Change::CaseRecord(stored))));
+    }
+    out.sort_by_key(|(cursor, _)| *cursor);
+    out.truncate(limit as usize);
+    Ok(out)
+}
+
+fn response(cursor: Cursor, changed_at: DateTime<Utc>, change: Change) -> WatchChangesResponse {
+    WatchChangesResponse { cursor: cursor.to_string(), changed_at: Some(to_wire(changed_at)), change: Some(change) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_order() {
+        let c = Cursor { xid: 7450, kind: 1, id: 12 };
+        assert_eq!(Cursor::parse(&c.to_string()), Ok(c));
+        assert!(Cursor::parse("").unwrap() < Cursor { xid: 0, kind: 0, id: 0 });
+        assert!(Cursor::parse("1.2.3").is_err());
+        assert!(Cursor { xid: 5, kind: 1, id: 1 } < Cursor { xid: 6, kind: 0, id: 0 });
+    }
+}

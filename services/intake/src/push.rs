@@ -1,0 +1,170 @@
+//! One push of cells, from request to answer, in one transaction: request checks, the idempotency key, each
+//! cell's fields and references, pending-stock warnings, storage, and the answer per cell.
+
+use std::collections::HashMap;
+
+use onestop_domain::{today_in_vietnam, FieldViolation, Violations};
+use onestop_proto::intake::v1::{CellOutcome, CellResult, FieldProblem, PushCellsRequest, PushCellsResponse};
+use onestop_server::{ServiceError, ServiceResult};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::catalogue_view::CatalogueView;
+use crate::cells::{self, Stored, ValidCell, MAX_CELLS_PER_PUSH};
+
+fn problems(violations: Vec<FieldViolation>) -> Vec<FieldProblem> {
+    violations.into_iter().map(|v| FieldProblem { field: v.field, reason: v.reason }).collect()
+}
+
+fn check_request(request: &PushCellsRequest) -> ServiceResult<()> {
+    let mut v = Violations::new();
+    v.text("sender", &request.sender, 200);
+    if request.cells.is_empty() {
+        v.add("cells", "at least one cell is required");
+    }
+    if request.cells.len() > MAX_CELLS_PER_PUSH {
+        v.add("cells", format!("at most {MAX_CELLS_PER_PUSH} cells per push"));
+    }
+    if request.idempotency_key.chars().count() > 200 {
+        v.add("idempotency_key", "is longer than 200 characters");
+    }
+    Ok(v.into_result()?)
+}
+
+/// Pushes one batch. With an idempotency key, the same key and content get the first answer again.
+pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCellsRequest) -> ServiceResult<PushCellsResponse> {
+    check_request(request)?;
+    let mut tx = pool.begin().await?;
+    let digest = Sha256::digest(request.encode_to_vec()).to_vec();
+    if !request.idempotency_key.is_empty() {
+        if let Some(earlier) = claim_key(&mut tx, request, &digest).await? {
+            return Ok(earlier);
+        }
+    }
+    let response = push_cells(pool, &mut tx, view, request).await?;
+    if !request.idempotency_key.is_empty() {
+        sqlx::query("UPDATE push_batch SET response = $3 WHERE sender = $1 AND idempotency_key = $2")
+            .bind(&request.sender)
+            .bind(&request.idempotency_key)
+            .bind(response.encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(response)
+}
+
+/// Claims the request's idempotency key, or returns the answer already given for it. A push with the same key
+/// still in flight is waited for.
+async fn claim_key(
+    tx: &mut Transaction<'_, Postgres>,
+    request: &PushCellsRequest,
+    digest: &[u8],
+) -> ServiceResult<Option<PushCellsResponse>> {
+    let claimed = sqlx::query(
+        "INSERT INTO push_batch (sender, idempotency_key, request_digest, response) VALUES ($1, $2, $3, '')
+         ON CONFLICT (sender, idempotency_key) DO NOTHING",
+    )
+    .bind(&request.sender)
+    .bind(&request.idempotency_key)
+    .bind(digest)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if claimed {
+        return Ok(None);
+    }
+    let (stored_digest, response): (Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT request_digest, response FROM push_batch WHERE sender = $1 AND idempotency_key = $2 FOR UPDATE",
+    )
+    .bind(&request.sender)
+    .bind(&request.idempotency_key)
+    .fetch_one(&mut **tx)
+    .await?;
+    if stored_digest != digest {
+        return Err(ServiceError::AlreadyExists(format!(
+            "idempotency_key: {:?} was used for a push with other content",
+            request.idempotency_key
+        )));
+    }
+    let mut earlier = PushCellsResponse::decode(response.as_slice())
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored answer is not decodable: {e}")))?;
+    earlier.replayed = true;
+    Ok(Some(earlier))
+}
+
+async fn push_cells(
+    pool: &PgPool,
+    tx: &mut Transaction<'_, Postgres>,
+    view: &CatalogueView,
+    request: &PushCellsRequest,
+) -> ServiceResult<PushCellsResponse> {
+    let today = today_in_vietnam(chrono::Utc::now());
+    let mut rejected: HashMap<usize, Vec<FieldViolation>> = HashMap::new();
+    let mut candidates: Vec<(usize, ValidCell)> = Vec::with_capacity(request.cells.len());
+    let mut first_of_key = HashMap::new();
+    for (i, cell) in request.cells.iter().enumerate() {
+        match cells::check_fields(i, cell, today) {
+            Err(violations) => {
+                rejected.insert(i, violations);
+            }
+            Ok(valid) => match first_of_key.get(&valid.key()) {
+                Some(first) => {
+                    let reason = format!("the same center, procedure and day as cells[{first}]");
+                    rejected.insert(i, vec![FieldViolation::new(format!("cells[{i}].day"), reason)]);
+                }
+                None => {
+                    first_of_key.insert(valid.key(), i);
+                    candidates.push((i, valid));
+                }
+            },
+        }
+    }
+    let known = view.check(cells::wanted(&candidates)).await?;
+    candidates.retain(|(i, cell)| {
+        let wrong = cells::check_references(*i, cell, &known);
+        if wrong.is_empty() {
+            true
+        } else {
+            rejected.insert(*i, wrong);
+            false
+        }
+    });
+    if request.all_or_nothing && !rejected.is_empty() {
+        let mut all: Vec<(usize, Vec<FieldViolation>)> = rejected.into_iter().collect();
+        all.sort_by_key(|(i, _)| *i);
+        return Err(ServiceError::InvalidArgument(all.into_iter().flat_map(|(_, v)| v).collect()));
+    }
+
+    let warnings = cells::pending_warnings(pool, &candidates).await?;
+    let valid: Vec<ValidCell> = candidates.iter().map(|(_, c)| c.clone()).collect();
+    let stored = cells::store(tx, &request.sender, &valid).await?;
+
+    let mut results: Vec<CellResult> =
+        (0..request.cells.len()).map(|i| CellResult { index: i as u32, ..Default::default() }).collect();
+    for (i, violations) in rejected {
+        results[i].outcome = CellOutcome::Rejected as i32;
+        results[i].problems = problems(violations);
+    }
+    for ((i, _), outcome) in candidates.iter().zip(stored) {
+        results[*i].outcome = match outcome {
+            Stored::Accepted => CellOutcome::Accepted,
+            Stored::Unchanged => CellOutcome::Unchanged,
+            Stored::Stale => CellOutcome::Stale,
+        } as i32;
+        if let Some(warning) = warnings.get(i) {
+            results[*i].warnings = problems(vec![warning.clone()]);
+        }
+    }
+    let count = |o: CellOutcome| results.iter().filter(|r| r.outcome == o as i32).count() as u32;
+    Ok(PushCellsResponse {
+        accepted: count(CellOutcome::Accepted),
+        unchanged: count(CellOutcome::Unchanged),
+        stale: count(CellOutcome::Stale),
+        rejected: count(CellOutcome::Rejected),
+        results,
+        replayed: false,
+    })
+}
