@@ -4,6 +4,8 @@
 use std::sync::OnceLock;
 
 use onestop_local::{Addresses, Stack};
+use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
+use onestop_proto::catalogue::v1::*;
 use onestop_server::config::ServerArgs;
 pub use onestop_testkit::fixtures::*;
 use onestop_testkit::TestDatabase;
@@ -23,6 +25,26 @@ impl TestSystem {
         server.health_check_interval_ms = 200;
         let stack = Stack::start_with(server, Addresses::any_free_port()).await.expect("starting the stack");
         Some(TestSystem { stack, database })
+    }
+}
+
+impl TestSystem {
+    /// Starts the system with the fixture province loaded: units, sectors, centers and what they receive,
+    /// agencies, the decision of three procedures, and the 2025–2026 calendars.
+    pub async fn start_with_province() -> Option<TestSystem> {
+        let system = TestSystem::start().await?;
+        let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+        catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
+        catalogue.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.unwrap();
+        catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
+        catalogue.upsert_agencies(UpsertAgenciesRequest { agencies: agencies() }).await.unwrap();
+        catalogue.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await.unwrap();
+        for center in [COMMUNE_CENTER, PROVINCIAL_CENTER] {
+            catalogue.set_center_procedures(center_procedures(center)).await.unwrap();
+        }
+        let calendar = onestop_generator::calendar::to_csv([2025, 2026]);
+        catalogue.load_calendar_csv(LoadCalendarCsvRequest { content: calendar.into_bytes() }).await.unwrap();
+        Some(system)
     }
 }
 

@@ -109,3 +109,21 @@ pub fn center_procedures(center: &str) -> SetCenterProceduresRequest {
         source: "Quyết định 126/QĐ-UBND".into(),
     }
 }
+
+/// The agencies that resolve the fixture procedures.
+pub fn agencies() -> Vec<Agency> {
+    vec![
+        Agency {
+            code: "STP-46".into(),
+            name: "Sở Tư pháp".into(),
+            unit_code: PROVINCE.into(),
+            kind: AgencyKind::ProvincialDepartment as i32,
+        },
+        Agency {
+            code: "UBND-19753".into(),
+            name: "UBND phường Đồng Hới".into(),
+            unit_code: COMMUNE.into(),
+            kind: AgencyKind::PeoplesCommittee as i32,
+        },
+    ]
+}
