@@ -38,7 +38,7 @@ fn rate(cells: usize, took: Duration) -> String {
 async fn system(province: &Province) -> anyhow::Result<(onestop_testkit::TestDatabase, Stack)> {
     let db = onestop_testkit::database().await.ok_or_else(|| anyhow::anyhow!("no database"))?;
     let stack = Stack::start(db.url(), Addresses::any_free_port()).await?;
-    crate::province::load(stack.catalogue_url(), province).await?;
+    onestop_local::demo::load_reference_data(stack.catalogue_url(), province).await?;
     // Intake follows the catalogue's change stream; give it a moment to apply the province.
     tokio::time::sleep(Duration::from_secs(3)).await;
     Ok((db, stack))
@@ -91,7 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     let mut text = String::with_capacity(cells.len() * 80);
     for c in &cells {
-        let m = c.measures.clone().unwrap_or_default();
+        let m = c.measures.unwrap_or_default();
         text.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             c.center_code,

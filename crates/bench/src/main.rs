@@ -7,7 +7,6 @@
 //! local PostgreSQL binaries.
 
 mod ingest;
-mod province;
 
 use clap::Parser;
 

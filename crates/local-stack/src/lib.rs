@@ -2,6 +2,8 @@
 //! own schema of one database, talking to each other over gRPC as they would across machines. The local run
 //! command and the system tests both start it.
 
+pub mod demo;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

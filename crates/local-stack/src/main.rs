@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use onestop_local::{Addresses, Stack};
+use onestop_generator::province::{Province, PROVINCE_YEAR};
+use onestop_local::{demo, Addresses, Stack};
 use onestop_localdb::{Lifetime, LocalCluster};
 use onestop_server::config::TelemetryArgs;
 use onestop_server::{serve, telemetry};
@@ -31,6 +32,10 @@ struct Args {
 
     #[arg(long, env = "AGGREGATION_ADDR", default_value_t = Addresses::defaults().aggregation)]
     aggregation_addr: SocketAddr,
+
+    /// Load a generated demonstration province (151 centers, ~2,000 procedures) with its last N days of cases.
+    #[arg(long, value_name = "DAYS", num_args = 0..=1, default_missing_value = "60")]
+    demo: Option<u32>,
 
     #[command(flatten)]
     telemetry: TelemetryArgs,
@@ -65,6 +70,16 @@ async fn main() -> anyhow::Result<()> {
     println!("catalogue:   {}", stack.catalogue_url());
     println!("intake:      {}", stack.intake_url());
     println!("aggregation: {}", stack.aggregation_url());
+    if let Some(days) = args.demo {
+        let province = Province::new(46, PROVINCE_YEAR);
+        println!("loading the demonstration province {}...", onestop_generator::province::PROVINCE_CODE);
+        demo::load_reference_data(stack.catalogue_url(), &province).await?;
+        // Intake follows the catalogue's changes; the first pushes may otherwise wait on lookups.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let today = onestop_domain::today_in_vietnam(chrono::Utc::now());
+        let (cells, cases) = demo::push_recent_days(stack.intake_url(), &province, today, days).await?;
+        println!("loaded {cells} daily cells and {cases} late case records of the last {days} days");
+    }
     println!("ready; Ctrl-C stops");
 
     serve::shutdown_signal().await;
