@@ -271,3 +271,36 @@ async fn bad_requests_name_the_field() {
 
     system.stack.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_push_checks_its_cells_without_calling_the_catalogue() {
+    recorded_spans();
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let cells = pushed_cells();
+
+    // Once intake's copy of the catalogue has caught up (it follows the change stream), a push of 24 cells
+    // makes no call to the catalogue at all.
+    let mut catalogue_calls = usize::MAX;
+    for attempt in 0..50u32 {
+        let trace = format!("{:032x}", 0xabc0_0000 + attempt);
+        let mut push = tonic::Request::new(PushCellsRequest {
+            sender: "egov-46".into(),
+            cells: cells.clone(),
+            ..Default::default()
+        });
+        push.metadata_mut().insert("traceparent", format!("00-{trace}-00f067aa0ba902b7-01").parse().unwrap());
+        let answer = intake.push_cells(push).await.unwrap().into_inner();
+        assert_eq!(answer.rejected, 0);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let spans = spans_of_trace(TraceId::from_hex(&trace).unwrap());
+        assert!(spans.iter().any(|s| s.name.starts_with("onestop.intake.v1.IntakeService/PushCells")));
+        catalogue_calls = spans.iter().filter(|s| s.name.starts_with("onestop.catalogue.v1.")).count();
+        assert!(catalogue_calls <= 1 + 4 + 8, "at most one lookup per kind, day and center-day, never one per cell");
+        if catalogue_calls == 0 {
+            break;
+        }
+    }
+    assert_eq!(catalogue_calls, 0);
+    system.stack.shutdown().await.unwrap();
+}
