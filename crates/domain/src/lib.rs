@@ -2,12 +2,16 @@
 //!
 //! - [`calendar`]: working days, holidays and make-up days.
 //! - [`measures`]: the eleven measures of a daily cell (DOMAIN §5) and how they add up over a period.
+//! - [`period`]: reporting periods under the cut-off rules (calendar, 15th → 14th, ...).
+//! - [`form06`]: the 13 columns of the official periodic report and its identities.
 //! - [`indicator`]: indicator formulas as sums of measures, and their results with numerator and denominator.
 //! - [`validate`]: field-level validation that names the field it rejects.
 
 pub mod calendar;
+pub mod form06;
 pub mod indicator;
 pub mod measures;
+pub mod period;
 pub mod validate;
 
 pub use indicator::{Formula, IndicatorDefinition, IndicatorResult, Term};
