@@ -66,6 +66,21 @@ fn indicator<'a>(results: &'a [IndicatorResult], id: &str) -> &'a IndicatorResul
     results.iter().find(|r| r.indicator_id == id).unwrap_or_else(|| panic!("no indicator {id}"))
 }
 
+/// Polls `probe` until it answers, for at most ten seconds.
+async fn eventually<T, F, Fut>(mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("not reached within ten seconds")
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test]
@@ -147,16 +162,20 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
 
     // Aggregation: form-06 on-time rate and online case share for the province in March, from sums.
     let march = DayRange { from_day: "2026-03-01".into(), to_day: "2026-03-31".into() };
-    let answer = aggregation
-        .get_indicators(GetIndicatorsRequest {
-            unit_code: PROVINCE.into(),
-            period: Some(march.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    // Aggregation keeps its roll-ups from intake's change stream: wait until it has applied the pushes.
     let both = [COMMUNE_CENTER, PROVINCIAL_CENTER];
+    let all_received = brute_force(&cells, &both, |m| (0, m.received_direct + m.received_online + m.received_postal)).1;
+    let request =
+        GetIndicatorsRequest { unit_code: PROVINCE.into(), period: Some(march.clone()), ..Default::default() };
+    let answer = eventually(|| {
+        let (mut aggregation, request) = (aggregation.clone(), request.clone());
+        async move {
+            let answer = aggregation.get_indicators(request).await.unwrap().into_inner();
+            (indicator(&answer.indicators, "online_case_share").denominator == all_received).then_some(answer)
+        }
+    })
+    .await;
+    assert!(!answer.intake_cursor.is_empty(), "the answer says how fresh it is");
     let on_time = indicator(&answer.indicators, "on_time_rate_form06");
     let expected = brute_force(&cells, &both, |m| {
         (m.resolved_early + m.resolved_on_time, m.resolved_early + m.resolved_on_time + m.resolved_late)

@@ -29,6 +29,16 @@ impl TestSystem {
 }
 
 impl TestSystem {
+    /// Stops every service gracefully and starts them again on the same database, on new ports.
+    pub async fn restart(self) -> TestSystem {
+        let TestSystem { stack, database } = self;
+        stack.shutdown().await.expect("a clean shutdown");
+        let mut server = ServerArgs::for_database(database.url());
+        server.health_check_interval_ms = 200;
+        let stack = Stack::start_with(server, Addresses::any_free_port()).await.expect("restarting the stack");
+        TestSystem { stack, database }
+    }
+
     /// Starts the system with the fixture province loaded: units, sectors, centers and what they receive,
     /// agencies, the decision of three procedures, and the 2025–2026 calendars.
     pub async fn start_with_province() -> Option<TestSystem> {

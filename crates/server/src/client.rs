@@ -14,19 +14,19 @@ pub type CatalogueClient = CatalogueServiceClient<TracedChannel>;
 pub type IntakeClient = IntakeServiceClient<TracedChannel>;
 
 /// A channel that connects on first use, so a service starts even while the one it calls is still starting.
-pub fn lazy_channel(url: &str, request_timeout: Duration) -> anyhow::Result<TracedChannel> {
-    let channel = Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(request_timeout)
-        .tcp_nodelay(true)
-        .connect_lazy();
-    Ok(InterceptedService::new(channel, TraceContextInjector))
+/// `request_timeout` bounds each call; `None` is for following change streams, which never end by themselves.
+pub fn lazy_channel(url: &str, request_timeout: Option<Duration>) -> anyhow::Result<TracedChannel> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?.connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
+    if let Some(timeout) = request_timeout {
+        endpoint = endpoint.timeout(timeout);
+    }
+    Ok(InterceptedService::new(endpoint.connect_lazy(), TraceContextInjector))
 }
 
-pub fn catalogue(url: &str, request_timeout: Duration) -> anyhow::Result<CatalogueClient> {
+pub fn catalogue(url: &str, request_timeout: Option<Duration>) -> anyhow::Result<CatalogueClient> {
     Ok(CatalogueServiceClient::new(lazy_channel(url, request_timeout)?))
 }
 
-pub fn intake(url: &str, request_timeout: Duration) -> anyhow::Result<IntakeClient> {
+pub fn intake(url: &str, request_timeout: Option<Duration>) -> anyhow::Result<IntakeClient> {
     Ok(IntakeServiceClient::new(lazy_channel(url, request_timeout)?))
 }

@@ -7,8 +7,8 @@ use onestop_server::ServiceResult;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::definitions;
 use crate::rollup::{Rollup, Scope};
+use crate::{consumer, definitions};
 
 /// The longest period one request may cover.
 const MAX_PERIOD_DAYS: i64 = 3 * 366;
@@ -57,13 +57,15 @@ impl AggregationApi {
             (scope.expect("validated"), first_day.expect("validated"), last_day.expect("validated"));
 
         let centers = self.rollup.centers(&scope, last_day).await?;
-        let totals = self.rollup.totals(centers.clone(), first_day, last_day).await?;
+        // Read the cursor first: the totals then include at least everything up to it.
+        let intake_cursor = consumer::cursor(&self.pool, consumer::INTAKE).await?;
+        let totals = self.rollup.totals(&self.pool, &centers, first_day, last_day).await?;
         let indicators = all
             .iter()
             .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
             .map(|d| d.evaluate(&totals).into())
             .collect();
-        Ok(GetIndicatorsResponse { indicators, center_codes: centers })
+        Ok(GetIndicatorsResponse { indicators, center_codes: centers, intake_cursor })
     }
 }
 

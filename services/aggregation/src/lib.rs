@@ -3,9 +3,11 @@
 //!
 //! - [`api`]: the gRPC surface;
 //! - [`definitions`]: the versioned indicator definitions this service stores;
-//! - [`rollup`]: summing the cells of a scope and period.
+//! - [`consumer`]: the roll-ups, kept from intake's change stream exactly once;
+//! - [`rollup`]: the totals of a scope and period, from the roll-ups.
 
 pub mod api;
+pub mod consumer;
 pub mod definitions;
 pub mod rollup;
 
@@ -54,10 +56,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
     let timeout = config.server.request_timeout();
-    let rollup = rollup::Rollup::new(
-        client::catalogue(&config.catalogue_url, timeout)?,
-        client::intake(&config.intake_url, timeout)?,
-    );
+    let rollup = rollup::Rollup::new(client::catalogue(&config.catalogue_url, Some(timeout))?);
+    let stopping = serve::Stopping::default();
+    let intake = client::intake(&config.intake_url, None)?;
+    tokio::spawn(consumer::follow_intake(pool.clone(), intake, stopping.signal()));
     let routes = Routes::new(AggregationServiceServer::new(api::AggregationApi::new(pool.clone(), rollup)));
-    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, serve::Stopping::default()).await
+    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
 }

@@ -1,20 +1,15 @@
 //! Sums the cells of a scope (a unit with the units under it, or one center) over a period.
 //!
-//! Centers come from the catalogue as of the last day of the period; cells come from intake, page by page,
-//! from the day before the period (for the stock carried over) to its last day.
+//! Centers come from the catalogue as of the last day of the period; their day totals from the roll-up this
+//! service keeps from intake's change stream ([`crate::consumer`]).
 
 use chrono::NaiveDate;
-use onestop_domain::measures::DayPosition;
-use onestop_domain::{Measures, PeriodTotals};
+use onestop_domain::{Measure, PeriodTotals};
 use onestop_proto::catalogue::v1::ListCentersRequest;
-use onestop_proto::convert::measures_from_wire;
-use onestop_proto::intake::v1::ListCellsRequest;
-use onestop_server::client::{CatalogueClient, IntakeClient};
+use onestop_server::client::CatalogueClient;
 use onestop_server::{ServiceError, ServiceResult};
+use sqlx::PgPool;
 use tonic::Code;
-
-/// Cells read from intake per page.
-const PAGE_SIZE: u32 = 10_000;
 
 /// Whose cells to sum.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +21,11 @@ pub enum Scope {
 #[derive(Debug, Clone)]
 pub struct Rollup {
     catalogue: CatalogueClient,
-    intake: IntakeClient,
 }
 
 impl Rollup {
-    pub fn new(catalogue: CatalogueClient, intake: IntakeClient) -> Self {
-        Rollup { catalogue, intake }
+    pub fn new(catalogue: CatalogueClient) -> Self {
+        Rollup { catalogue }
     }
 
     /// The centers of `scope` on `as_of`.
@@ -56,49 +50,40 @@ impl Rollup {
         Ok(centers)
     }
 
-    /// The totals of `centers` over `[first_day, last_day]`.
+    /// The totals of `centers` over `[first_day, last_day]`, from the roll-up kept from intake's changes.
     pub async fn totals(
         &self,
-        centers: Vec<String>,
+        pool: &PgPool,
+        centers: &[String],
         first_day: NaiveDate,
         last_day: NaiveDate,
     ) -> ServiceResult<PeriodTotals> {
-        let mut totals = PeriodTotals::default();
-        if centers.is_empty() {
-            return Ok(totals);
-        }
         let day_before = first_day.pred_opt().unwrap_or(first_day);
-        let mut intake = self.intake.clone();
-        let mut page_token = String::new();
-        loop {
-            let request = ListCellsRequest {
-                center_codes: centers.clone(),
-                from_day: day_before.to_string(),
-                to_day: last_day.to_string(),
-                page_size: PAGE_SIZE,
-                page_token,
-                procedure_codes: vec![],
-            };
-            let page = intake.list_cells(request).await.map_err(|s| upstream_error("intake", s))?.into_inner();
-            for cell in &page.cells {
-                let day: NaiveDate = cell
-                    .day
-                    .parse()
-                    .map_err(|_| ServiceError::Internal(anyhow::anyhow!("intake sent day {:?}", cell.day)))?;
-                let measures = match cell.measures.as_ref().map(measures_from_wire) {
-                    Some(Ok(measures)) => measures,
-                    None => Measures::default(),
-                    Some(Err(_)) => {
-                        return Err(ServiceError::Internal(anyhow::anyhow!("intake sent negative counts")));
-                    }
-                };
-                totals.add_cell(DayPosition::of(day, first_day, last_day), &measures);
-            }
-            if page.next_page_token.is_empty() {
-                return Ok(totals);
-            }
-            page_token = page.next_page_token;
+        let row: Vec<Option<i64>> = sqlx::query_scalar(
+            "SELECT unnest(ARRAY[
+                 sum(received_direct) FILTER (WHERE day >= $2), sum(received_online) FILTER (WHERE day >= $2),
+                 sum(received_postal) FILTER (WHERE day >= $2), sum(resolved_early) FILTER (WHERE day >= $2),
+                 sum(resolved_on_time) FILTER (WHERE day >= $2), sum(resolved_late) FILTER (WHERE day >= $2),
+                 sum(withdrawn_or_returned) FILTER (WHERE day >= $2),
+                 sum(results_returned_by_post) FILTER (WHERE day >= $2),
+                 sum(apology_notices_issued) FILTER (WHERE day >= $2),
+                 sum(pending_in_time) FILTER (WHERE day = $3), sum(pending_overdue) FILTER (WHERE day = $3),
+                 sum(pending_in_time + pending_overdue) FILTER (WHERE day = $4)]::bigint[])
+             FROM center_day WHERE center_code = ANY($1) AND day BETWEEN $4 AND $3",
+        )
+        .bind(centers)
+        .bind(first_day)
+        .bind(last_day)
+        .bind(day_before)
+        .fetch_all(pool)
+        .await?;
+        let value = |i: usize| row.get(i).copied().flatten().unwrap_or(0).max(0) as u64;
+        let mut totals = PeriodTotals::default();
+        for (i, measure) in Measure::ALL.into_iter().enumerate() {
+            totals.measures.set(measure, value(i));
         }
+        totals.carried_over = value(11);
+        Ok(totals)
     }
 }
 

@@ -179,22 +179,23 @@ pub struct CatalogueView {
 
 impl CatalogueView {
     /// Starts following the catalogue's changes in the background, until `stop`.
-    pub fn start(catalogue: CatalogueClient, mut stop: StopSignal) -> CatalogueView {
+    /// `catalogue` answers lookups (with a request timeout); `changes` follows the change stream (without one).
+    pub fn start(catalogue: CatalogueClient, changes: CatalogueClient, mut stop: StopSignal) -> CatalogueView {
         let view = CatalogueView { state: Arc::default(), catalogue };
         let follower = view.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = follower.follow() => {}
+                _ = follower.follow(changes) => {}
                 _ = stop.stopped() => {}
             }
         });
         view
     }
 
-    async fn follow(self) {
+    async fn follow(self, mut changes: CatalogueClient) {
         loop {
             let after_cursor = self.state.read().expect("catalogue view").cursor;
-            let stream = self.catalogue.clone().watch_changes(WatchChangesRequest { after_cursor }).await;
+            let stream = changes.watch_changes(WatchChangesRequest { after_cursor }).await;
             match stream {
                 Ok(stream) => {
                     let mut stream = stream.into_inner();

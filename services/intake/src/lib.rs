@@ -56,9 +56,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
-    let catalogue = client::catalogue(&config.catalogue_url, config.server.request_timeout())?;
+    let lookups = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()))?;
+    let changes = client::catalogue(&config.catalogue_url, None)?;
     let stopping = serve::Stopping::default();
-    let view = catalogue_view::CatalogueView::start(catalogue, stopping.signal());
+    let view = catalogue_view::CatalogueView::start(lookups, changes, stopping.signal());
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
     let api = api::IntakeApi::new(pool.clone(), view, notifier, stopping.signal());
     let routes = Routes::new(IntakeServiceServer::new(api));
