@@ -121,3 +121,111 @@ async fn roll_ups_survive_restarts_exactly() {
     settles_at(&system, expected(&corrected)).await;
     system.stack.shutdown().await.unwrap();
 }
+
+/// Numerator and denominator of the online case share of `center` over `[first, last]`, summed directly.
+fn online_share(cells: &[DailyCell], center: &str, first: &str, last: &str) -> (u64, u64) {
+    let (mut online, mut all) = (0, 0);
+    for c in cells.iter().filter(|c| c.center_code == center && (first..=last).contains(&c.day.as_str())) {
+        let m = c.measures.unwrap();
+        online += m.received_online;
+        all += m.received_direct + m.received_online + m.received_postal;
+    }
+    (online as u64, all as u64)
+}
+
+fn pair(results: &[IndicatorResult], id: &str) -> (u64, u64) {
+    let r = results.iter().find(|r| r.indicator_id == id).unwrap();
+    (r.numerator, r.denominator)
+}
+
+#[tokio::test]
+async fn reporting_periods_breakdowns_and_rankings() {
+    use onestop_proto::aggregation::v1::{Breakdown, CutOffRule, PeriodKind, RankUnitsRequest, ReportingPeriod};
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let pushed = cells(2);
+    intake
+        .push_cells(PushCellsRequest { sender: "s".into(), cells: pushed.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    settles_at(&system, expected(&pushed)).await;
+    let mut aggregation = AggregationServiceClient::connect(system.stack.aggregation_url()).await.unwrap();
+
+    // March under Decree 09 runs 15 February to 14 March.
+    let march = ReportingPeriod {
+        kind: PeriodKind::Month as i32,
+        year: 2026,
+        number: 3,
+        cut_off: CutOffRule::Decree09 as i32,
+        month_starts_on: 0,
+    };
+    let by_child = aggregation
+        .get_indicators(GetIndicatorsRequest {
+            unit_code: PROVINCE.into(),
+            reporting_period: Some(march),
+            breakdown: Breakdown::ChildUnit as i32,
+            indicator_ids: vec!["online_case_share".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let days = by_child.days.clone().unwrap();
+    assert_eq!((days.from_day.as_str(), days.to_day.as_str()), ("2026-02-15", "2026-03-14"));
+    let keys: Vec<&str> = by_child.groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, [COMMUNE, PROVINCE], "the commune, then the province's own centers");
+    assert_eq!(
+        pair(&by_child.groups[0].indicators, "online_case_share"),
+        online_share(&pushed, COMMUNE_CENTER, "2026-02-15", "2026-03-14")
+    );
+    assert_eq!(
+        pair(&by_child.groups[1].indicators, "online_case_share"),
+        online_share(&pushed, PROVINCIAL_CENTER, "2026-02-15", "2026-03-14")
+    );
+    let sum = |i: usize| pair(&by_child.groups[i].indicators, "online_case_share");
+    assert_eq!(pair(&by_child.indicators, "online_case_share"), (sum(0).0 + sum(1).0, sum(0).1 + sum(1).1));
+
+    // Quarter I by month: December 15 – March 14, three reporting months.
+    let quarter = ReportingPeriod { kind: PeriodKind::Quarter as i32, number: 1, ..march };
+    let by_month = aggregation
+        .get_indicators(GetIndicatorsRequest {
+            center_code: COMMUNE_CENTER.into(),
+            reporting_period: Some(quarter),
+            breakdown: Breakdown::Month as i32,
+            indicator_ids: vec!["online_case_share".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let months: Vec<&str> = by_month.groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(months, ["2026-01", "2026-02", "2026-03"]);
+    assert_eq!(pair(&by_month.groups[1].indicators, "online_case_share"), (0, 0), "no cells before March");
+    assert_eq!(
+        pair(&by_month.groups[2].indicators, "online_case_share"),
+        online_share(&pushed, COMMUNE_CENTER, "2026-02-15", "2026-03-14")
+    );
+
+    let ranking = aggregation
+        .rank_units(RankUnitsRequest {
+            unit_code: PROVINCE.into(),
+            reporting_period: Some(march),
+            indicator_id: "on_time_rate_form06".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ranking.units.len(), 1);
+    assert_eq!((ranking.units[0].rank, ranking.units[0].unit_code.as_str()), (1, COMMUNE));
+
+    let bad = GetIndicatorsRequest {
+        unit_code: PROVINCE.into(),
+        reporting_period: Some(ReportingPeriod { number: 5, ..quarter }),
+        ..Default::default()
+    };
+    let error = aggregation.get_indicators(bad).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().contains("reporting_period"), "{}", error.message());
+    system.stack.shutdown().await.unwrap();
+}
