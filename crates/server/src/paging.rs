@@ -36,6 +36,22 @@ pub fn page_size(requested: u32, default: u32, max: u32) -> Result<u32, String> 
     }
 }
 
+/// For pages keyed by one code: the page size and the code to continue after (empty for the first page), with
+/// any problem recorded against `page_size` or `page_token` in `v`.
+pub fn code_page(
+    v: &mut onestop_domain::Violations,
+    requested_size: u32,
+    token: &str,
+    (default, max): (u32, u32),
+) -> (u32, String) {
+    let size = page_size(requested_size, default, max).map_err(|reason| v.add("page_size", reason)).unwrap_or(default);
+    let after = match token {
+        "" => String::new(),
+        token => decode(token, 1).map_err(|reason| v.add("page_token", reason)).unwrap_or_default().concat(),
+    };
+    (size, after)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

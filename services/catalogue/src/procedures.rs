@@ -191,13 +191,8 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
             0
         }
     };
-    let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        .map_err(|reason| v.add("page_size", reason))
-        .unwrap_or(DEFAULT_PAGE_SIZE);
-    let after = match request.page_token.as_str() {
-        "" => String::new(),
-        token => paging::decode(token, 1).map_err(|reason| v.add("page_token", reason)).unwrap_or_default().concat(),
-    };
+    let (page_size, after) =
+        paging::code_page(&mut v, request.page_size, &request.page_token, (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE));
     v.into_result()?;
     let as_of = as_of.expect("validated");
     if !request.center_code.is_empty() {

@@ -279,13 +279,8 @@ pub async fn list(pool: &PgPool, request: &ListUnitsRequest) -> ServiceResult<Li
         v.code("parent_code", &request.parent_code);
     }
     let level = UnitLevel::try_from(request.level).unwrap_or(UnitLevel::Unspecified);
-    let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        .map_err(|reason| v.add("page_size", reason))
-        .unwrap_or(DEFAULT_PAGE_SIZE);
-    let after = match request.page_token.as_str() {
-        "" => String::new(),
-        token => paging::decode(token, 1).map_err(|reason| v.add("page_token", reason)).unwrap_or_default().concat(),
-    };
+    let (page_size, after) =
+        paging::code_page(&mut v, request.page_size, &request.page_token, (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE));
     v.into_result()?;
     let rows: Vec<UnitRow> = sqlx::query_as(&format!(
         "SELECT {UNIT_COLUMNS} FROM unit u

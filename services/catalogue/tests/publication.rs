@@ -145,23 +145,8 @@ async fn history_shows_each_version_and_the_decision_that_made_it() {
     service.stop().await.unwrap();
 }
 
-const FILE_HEADER: [&str; 15] = [
-    "action",
-    "code",
-    "name",
-    "sector_code",
-    "implementing_levels",
-    "implementing_agency",
-    "processing_time_value",
-    "processing_time_unit",
-    "has_fees",
-    "online_level",
-    "legacy_online_level",
-    "postal_filing",
-    "postal_return",
-    "replaces_code",
-    "channel_processing_times",
-];
+/// The columns of a decision file, as documented.
+const FILE_HEADER: [&str; 15] = onestop_catalogue::decision_file::COLUMNS;
 
 fn file_rows(bad_online_level_in_row: Option<usize>) -> Vec<[String; 15]> {
     (0..50)

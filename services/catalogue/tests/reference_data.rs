@@ -131,20 +131,7 @@ async fn agencies_centers_branches_and_what_each_center_receives() {
     client.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
     client.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await.unwrap();
 
-    let agencies = vec![
-        Agency {
-            code: "STP-46".into(),
-            name: "Sở Tư pháp".into(),
-            unit_code: PROVINCE.into(),
-            kind: AgencyKind::ProvincialDepartment as i32,
-        },
-        Agency {
-            code: "UBND-19753".into(),
-            name: "UBND phường Đồng Hới".into(),
-            unit_code: COMMUNE.into(),
-            kind: AgencyKind::PeoplesCommittee as i32,
-        },
-    ];
+    let agencies = agencies();
     assert_eq!(
         client.upsert_agencies(UpsertAgenciesRequest { agencies: agencies.clone() }).await.unwrap().get_ref().changed,
         2

@@ -289,13 +289,8 @@ pub async fn list(pool: &PgPool, request: &ListCasesRequest) -> ServiceResult<Li
     }
     let from = v.date("received_from", &request.received_from);
     let to = v.date("received_to", &request.received_to);
-    let page_size = paging::page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        .map_err(|reason| v.add("page_size", reason))
-        .unwrap_or(DEFAULT_PAGE_SIZE);
-    let after = match request.page_token.as_str() {
-        "" => String::new(),
-        token => paging::decode(token, 1).map_err(|reason| v.add("page_token", reason)).unwrap_or_default().concat(),
-    };
+    let (page_size, after) =
+        paging::code_page(&mut v, request.page_size, &request.page_token, (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE));
     v.into_result()?;
     #[allow(clippy::type_complexity)]
     let rows: Vec<(String, Vec<u8>, Vec<u8>, String, DateTime<Utc>)> = sqlx::query_as(
