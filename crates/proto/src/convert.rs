@@ -1,9 +1,24 @@
 //! Conversions between wire messages and domain types, written once for every service.
 
+use chrono::{DateTime, Utc};
 use onestop_domain::{Measure, Measures};
 
 use crate::aggregation::v1 as aggregation;
 use crate::intake::v1 as intake;
+
+/// Whether an enum field holds a known value other than its UNSPECIFIED.
+pub fn is_set<E: TryFrom<i32> + PartialEq>(value: i32, unspecified: E) -> bool {
+    matches!(E::try_from(value), Ok(e) if e != unspecified)
+}
+
+pub fn timestamp_to_wire(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+/// `None` for a timestamp outside chrono's range or with invalid nanoseconds.
+pub fn timestamp_from_wire(t: prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
 
 /// Wire measures as domain counts, or the measures that are negative (which no count can be).
 pub fn measures_from_wire(m: &intake::Measures) -> Result<Measures, Vec<Measure>> {

@@ -54,6 +54,19 @@ impl ServiceError {
     }
 }
 
+impl ServiceError {
+    /// What another onestop service's failure means to our caller: retryable when that service is away or busy
+    /// (the caller did nothing wrong), otherwise ours.
+    pub fn from_upstream(service: &str, status: Status) -> Self {
+        match status.code() {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
+                ServiceError::Unavailable(format!("{service}: {}", status.message()))
+            }
+            _ => ServiceError::Internal(anyhow::anyhow!("{service} answered {status:?}")),
+        }
+    }
+}
+
 impl From<Vec<FieldViolation>> for ServiceError {
     fn from(violations: Vec<FieldViolation>) -> Self {
         ServiceError::InvalidArgument(violations)

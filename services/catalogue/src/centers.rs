@@ -134,13 +134,7 @@ pub async fn of_unit(
     include_descendants: bool,
     as_of: NaiveDate,
 ) -> ServiceResult<Vec<Center>> {
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM unit WHERE code = $1)")
-        .bind(unit_code)
-        .fetch_one(pool)
-        .await?;
-    if !exists {
-        return Err(ServiceError::not_found("unit_code", format!("unit {unit_code}")));
-    }
+    crate::units::ensure_unit(pool, "unit_code", unit_code).await?;
     let rows: Vec<CenterRow> = sqlx::query_as(&format!(
         "WITH RECURSIVE scope (code) AS (
              SELECT code FROM unit WHERE code = $1
@@ -159,7 +153,7 @@ pub async fn of_unit(
     Ok(rows.into_iter().map(Center::from).collect())
 }
 
-async fn ensure_center(pool: &PgPool, code: &str) -> ServiceResult<()> {
+pub async fn ensure_center(pool: &PgPool, code: &str) -> ServiceResult<()> {
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM center WHERE code = $1)").bind(code).fetch_one(pool).await?;
     if exists {

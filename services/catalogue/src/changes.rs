@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use onestop_proto::catalogue::v1::watch_changes_response::Change;
 use onestop_proto::catalogue::v1::WatchChangesResponse;
+use onestop_proto::convert::timestamp_to_wire;
 use onestop_server::notify::{self, Notifier};
 use onestop_server::serve::StopSignal;
 use onestop_server::{ServiceError, ServiceResult};
@@ -110,9 +111,6 @@ fn decode(row: LogRow) -> ServiceResult<WatchChangesResponse> {
     let mut change = WatchChangesResponse::decode(row.change.as_slice())
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("change {} is not decodable: {e}", row.cursor)))?;
     change.cursor = row.cursor as u64;
-    change.committed_at = Some(prost_types::Timestamp {
-        seconds: row.committed_at.timestamp(),
-        nanos: row.committed_at.timestamp_subsec_nanos() as i32,
-    });
+    change.committed_at = Some(timestamp_to_wire(row.committed_at));
     Ok(change)
 }

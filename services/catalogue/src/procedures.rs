@@ -196,13 +196,7 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
     v.into_result()?;
     let as_of = as_of.expect("validated");
     if !request.center_code.is_empty() {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM center WHERE code = $1)")
-            .bind(&request.center_code)
-            .fetch_one(pool)
-            .await?;
-        if !exists {
-            return Err(ServiceError::not_found("center_code", format!("center {}", request.center_code)));
-        }
+        crate::centers::ensure_center(pool, &request.center_code).await?;
     }
     let rows: Vec<ProcedureRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM procedure_version p

@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use onestop_domain::Violations;
 use onestop_proto::catalogue::v1::watch_changes_response::Change;
 use onestop_proto::catalogue::v1::*;
+use onestop_proto::convert::{is_set, timestamp_to_wire};
 use onestop_server::{ServiceError, ServiceResult};
 use prost::Message;
 use sqlx::PgPool;
@@ -126,11 +127,6 @@ fn validate<'a>(decision: Option<&'a PublicationDecision>, at: &Locator) -> Serv
         effective_from: effective_from.expect("validated"),
         items,
     })
-}
-
-/// Whether an enum field holds a known value other than its UNSPECIFIED.
-fn is_set<E: TryFrom<i32> + PartialEq>(value: i32, unspecified: E) -> bool {
-    matches!(E::try_from(value), Ok(e) if e != unspecified)
 }
 
 fn validate_procedure(v: &mut Violations, field: &dyn Fn(&str) -> String, p: &Procedure) {
@@ -375,11 +371,5 @@ pub async fn get(pool: &PgPool, number: &str) -> ServiceResult<GetDecisionRespon
     };
     let decision = PublicationDecision::decode(content.as_slice())
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored decision {number} is not decodable: {e}")))?;
-    Ok(GetDecisionResponse {
-        decision: Some(decision),
-        published_at: Some(prost_types::Timestamp {
-            seconds: published_at.timestamp(),
-            nanos: published_at.timestamp_subsec_nanos() as i32,
-        }),
-    })
+    Ok(GetDecisionResponse { decision: Some(decision), published_at: Some(timestamp_to_wire(published_at)) })
 }

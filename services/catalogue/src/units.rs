@@ -335,18 +335,23 @@ struct SuccessionRow {
     successor: UnitRow,
 }
 
+/// NOT_FOUND naming `field` unless unit `code` exists (on any date).
+pub async fn ensure_unit(pool: &PgPool, field: &str, code: &str) -> ServiceResult<()> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM unit WHERE code = $1)").bind(code).fetch_one(pool).await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(ServiceError::not_found(field, format!("unit {code}")))
+    }
+}
+
 /// The units that took over `code`, directly or through later merges, in the order they took over.
 pub async fn successors(pool: &PgPool, request: &GetUnitSuccessorsRequest) -> ServiceResult<GetUnitSuccessorsResponse> {
     let mut v = Violations::new();
     v.code("code", &request.code);
     v.into_result()?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM unit WHERE code = $1)")
-        .bind(&request.code)
-        .fetch_one(pool)
-        .await?;
-    if !exists {
-        return Err(ServiceError::not_found("code", format!("unit {}", request.code)));
-    }
+    ensure_unit(pool, "code", &request.code).await?;
     let rows: Vec<SuccessionRow> = sqlx::query_as(&format!(
         "WITH RECURSIVE line (predecessor_code, successor_code, effective_from, depth) AS (
              SELECT s.predecessor_code, s.successor_code, p.valid_to, 1

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onestop_domain::{today_in_vietnam, FieldViolation, Violations};
+use onestop_proto::convert::is_set;
 use onestop_proto::intake::v1::*;
 use onestop_server::{paging, ServiceError, ServiceResult};
 use prost::Message;
@@ -12,17 +13,13 @@ use sqlx::PgPool;
 
 use crate::catalogue_view::{CatalogueView, Wanted};
 use crate::findings::{self, CaseDates};
-use crate::timestamp::{from_wire, to_wire};
+use onestop_proto::convert::{timestamp_from_wire as from_wire, timestamp_to_wire as to_wire};
 
 pub const MAX_CASES_PER_PUSH: usize = 5_000;
 
 /// The day in Vietnam of a moment.
 fn vietnam_day(t: DateTime<Utc>) -> NaiveDate {
     today_in_vietnam(t)
-}
-
-fn is_set<E: TryFrom<i32> + PartialEq>(value: i32, unspecified: E) -> bool {
-    matches!(E::try_from(value), Ok(e) if e != unspecified)
 }
 
 /// Checks a case's own fields; returns the dates the rules look at.

@@ -271,11 +271,18 @@ impl CatalogueView {
         if !missing.centers.is_empty() {
             let request =
                 ListCentersRequest { center_codes: missing.centers.into_iter().collect(), ..Default::default() };
-            let found = catalogue.list_centers(request).await.map_err(catalogue_error)?.into_inner();
+            let found = catalogue
+                .list_centers(request)
+                .await
+                .map_err(|s| ServiceError::from_upstream("catalogue", s))?
+                .into_inner();
             known.centers.extend(found.centers.into_iter().map(|c| c.code));
         }
         if !missing.agencies.is_empty() {
-            let found = catalogue.list_agencies(ListAgenciesRequest::default()).await.map_err(catalogue_error)?;
+            let found = catalogue
+                .list_agencies(ListAgenciesRequest::default())
+                .await
+                .map_err(|s| ServiceError::from_upstream("catalogue", s))?;
             known.agencies.extend(
                 found.into_inner().agencies.into_iter().map(|a| a.code).filter(|c| missing.agencies.contains(c)),
             );
@@ -286,7 +293,11 @@ impl CatalogueView {
         }
         for (day, codes) in by_day {
             let request = GetProceduresRequest { codes, as_of: day.to_string() };
-            let found = catalogue.get_procedures(request).await.map_err(catalogue_error)?.into_inner();
+            let found = catalogue
+                .get_procedures(request)
+                .await
+                .map_err(|s| ServiceError::from_upstream("catalogue", s))?
+                .into_inner();
             known.procedures.extend(found.procedures.into_iter().map(|p| (p.code, day)));
         }
         let mut lists: BTreeMap<(String, NaiveDate), Vec<String>> = BTreeMap::new();
@@ -298,7 +309,7 @@ impl CatalogueView {
             let received: HashSet<String> = match catalogue.list_center_procedures(request).await {
                 Ok(list) => list.into_inner().procedure_codes.into_iter().collect(),
                 Err(status) if status.code() == Code::NotFound => HashSet::new(),
-                Err(status) => return Err(catalogue_error(status)),
+                Err(status) => return Err(ServiceError::from_upstream("catalogue", status)),
             };
             for code in codes.into_iter().filter(|c| received.contains(c)) {
                 known.received.insert((center.clone(), code, day));
@@ -330,19 +341,9 @@ impl CatalogueView {
                     );
                 }
                 Err(status) if status.code() == Code::NotFound => {}
-                Err(status) => return Err(catalogue_error(status)),
+                Err(status) => return Err(ServiceError::from_upstream("catalogue", status)),
             }
         }
         Ok(WorkingCalendar::new(have, exceptions))
-    }
-}
-
-/// The catalogue's failure is ours to report as unavailable: the sender did nothing wrong and may retry.
-fn catalogue_error(status: tonic::Status) -> ServiceError {
-    match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
-            ServiceError::Unavailable(format!("catalogue: {}", status.message()))
-        }
-        _ => ServiceError::Internal(anyhow::anyhow!("catalogue answered {status:?}")),
     }
 }

@@ -11,7 +11,7 @@ use onestop_server::{paging, ServiceError, ServiceResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::catalogue_view::{Known, Wanted};
-use crate::timestamp::{from_wire, to_wire};
+use onestop_proto::convert::{timestamp_from_wire as from_wire, timestamp_to_wire as to_wire};
 
 /// Most cells in one push.
 pub const MAX_CELLS_PER_PUSH: usize = 10_000;

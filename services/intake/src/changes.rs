@@ -22,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 
 use crate::cells;
-use crate::timestamp::to_wire;
+use onestop_proto::convert::timestamp_to_wire as to_wire;
 
 /// The channel pushes notify when they commit.
 pub const CHANNEL: &str = "intake_changes";

@@ -14,7 +14,6 @@ pub mod cells;
 pub mod changes;
 pub mod findings;
 pub mod push;
-pub mod timestamp;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
