@@ -97,6 +97,17 @@ async fn each_cell_gets_its_own_answer() {
         .await
         .unwrap();
 
+    // Intake follows the catalogue's changes a moment behind: wait until its copy knows the June list.
+    for attempt in 0.. {
+        let probe = cell(COMMUNE_CENTER, PARTIAL_PROCEDURE, "2026-06-04", measures(1, 0, 1));
+        let answer = intake.push_cells(push(vec![probe])).await.unwrap().into_inner();
+        if answer.rejected == 1 {
+            break;
+        }
+        assert!(attempt < 100, "intake never learned the June list");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let good = cell(COMMUNE_CENTER, FULL_PROCEDURE, "2026-06-02", measures(5, 2, 3));
     let cells = vec![
         good.clone(),

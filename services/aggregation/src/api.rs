@@ -135,9 +135,12 @@ impl AggregationApi {
 
         let centers = self.rollup.centers(&scope, last).await?;
         let codes: Vec<String> = centers.iter().map(|c| c.code.clone()).collect();
-        // Read the cursor first: the totals then include at least everything up to it.
-        let intake_cursor = consumer::cursor(&self.pool, consumer::INTAKE).await?;
-        let rows = self.rollup.center_days(&self.pool, &codes, first, last).await?;
+        // The cursor and the totals from one snapshot: the answer includes exactly the changes up to the cursor.
+        let mut snapshot = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *snapshot).await?;
+        let intake_cursor = consumer::cursor(&mut *snapshot, consumer::INTAKE).await?;
+        let rows = self.rollup.center_days(&mut *snapshot, &codes, first, last).await?;
+        snapshot.commit().await?;
         let whole = Group { key: String::new(), first_day: first, last_day: last };
         let total = fold(&rows, std::slice::from_ref(&whole), |_, _| vec![0]).remove(0);
 

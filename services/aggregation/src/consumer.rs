@@ -22,7 +22,7 @@ const BATCH: usize = 5000;
 const LINGER: Duration = Duration::from_millis(20);
 
 /// The cursor of the last intake change applied, empty before any.
-pub async fn cursor(pool: &PgPool, source: &str) -> Result<String, sqlx::Error> {
+pub async fn cursor(pool: impl sqlx::PgExecutor<'_>, source: &str) -> Result<String, sqlx::Error> {
     let stored: Option<String> = sqlx::query_scalar("SELECT cursor FROM stream_cursor WHERE source = $1")
         .bind(source)
         .fetch_optional(pool)

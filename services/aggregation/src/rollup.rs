@@ -11,7 +11,6 @@ use onestop_domain::{Measure, Measures, PeriodTotals};
 use onestop_proto::catalogue::v1::{Center, GetUnitAncestorsRequest, ListCentersRequest, ListUnitsRequest};
 use onestop_server::client::CatalogueClient;
 use onestop_server::{ServiceError, ServiceResult};
-use sqlx::PgPool;
 use tonic::Code;
 
 /// Whose cells to sum.
@@ -44,7 +43,7 @@ impl Rollup {
         };
         let response = self.catalogue.clone().list_centers(request).await.map_err(|status| match status.code() {
             Code::NotFound => ServiceError::not_found("unit_code", status.message()),
-            _ => upstream_error("catalogue", status),
+            _ => ServiceError::from_upstream("catalogue", status),
         })?;
         let centers = response.into_inner().centers;
         if let (Scope::Center(code), true) = (scope, centers.is_empty()) {
@@ -56,7 +55,7 @@ impl Rollup {
     /// The day totals of `centers` from the day before `first_day` to `last_day`, from the roll-up.
     pub async fn center_days(
         &self,
-        pool: &PgPool,
+        db: impl sqlx::PgExecutor<'_>,
         centers: &[String],
         first_day: NaiveDate,
         last_day: NaiveDate,
@@ -71,7 +70,7 @@ impl Rollup {
         .bind(centers)
         .bind(day_before)
         .bind(last_day)
-        .fetch_all(pool)
+        .fetch_all(db)
         .await?;
         Ok(rows
             .into_iter()
@@ -104,7 +103,11 @@ impl Rollup {
                 page_token,
                 ..Default::default()
             };
-            let page = catalogue.list_units(request).await.map_err(|s| upstream_error("catalogue", s))?.into_inner();
+            let page = catalogue
+                .list_units(request)
+                .await
+                .map_err(|s| ServiceError::from_upstream("catalogue", s))?
+                .into_inner();
             children.extend(page.units.into_iter().map(|u| u.code));
             if page.next_page_token.is_empty() {
                 break;
@@ -124,8 +127,10 @@ impl Rollup {
                 } else {
                     // Deeper down (a commune under a district): the child is the ancestor just under `unit`.
                     let request = GetUnitAncestorsRequest { code: unit_code.clone(), as_of: as_of.to_string() };
-                    let chain =
-                        catalogue.get_unit_ancestors(request).await.map_err(|s| upstream_error("catalogue", s))?;
+                    let chain = catalogue
+                        .get_unit_ancestors(request)
+                        .await
+                        .map_err(|s| ServiceError::from_upstream("catalogue", s))?;
                     chain.into_inner().units.into_iter().map(|u| u.code).find(|code| child_set.contains(code))
                 };
                 by_unit.insert(unit_code.clone(), child);
@@ -168,13 +173,4 @@ pub fn fold(
         }
     }
     totals
-}
-
-fn upstream_error(service: &str, status: tonic::Status) -> ServiceError {
-    match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
-            ServiceError::Unavailable(format!("{service}: {}", status.message()))
-        }
-        _ => ServiceError::Internal(anyhow::anyhow!("{service} answered {status:?}")),
-    }
 }
