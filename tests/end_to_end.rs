@@ -66,21 +66,6 @@ fn indicator<'a>(results: &'a [IndicatorResult], id: &str) -> &'a IndicatorResul
     results.iter().find(|r| r.indicator_id == id).unwrap_or_else(|| panic!("no indicator {id}"))
 }
 
-/// Polls `probe` until it answers, for at most ten seconds.
-async fn eventually<T, F, Fut>(mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..200 {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("not reached within ten seconds")
-}
-
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test]
@@ -175,7 +160,9 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
         }
     })
     .await;
-    assert!(!answer.intake_cursor.is_empty(), "the answer says how fresh it is");
+    let freshness = answer.freshness.clone().unwrap();
+    assert!(!freshness.intake_cursor.is_empty(), "the answer says how fresh it is");
+    assert!(freshness.catalogue_cursor > 0, "and up to which catalogue change");
     let on_time = indicator(&answer.indicators, "on_time_rate_form06");
     let expected = brute_force(&cells, &both, |m| {
         (m.resolved_early + m.resolved_on_time, m.resolved_early + m.resolved_on_time + m.resolved_late)

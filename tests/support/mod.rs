@@ -1,6 +1,8 @@
 //! Shared pieces of the system tests: the reference data of a small province, a running stack on a fresh
 //! database, and spans recorded in memory so a test can follow a trace across services.
 
+pub mod model;
+
 use std::sync::OnceLock;
 
 use onestop_local::{Addresses, Stack};
@@ -77,4 +79,19 @@ pub fn spans_of_trace(trace_id: opentelemetry::trace::TraceId) -> Vec<SpanData> 
         .into_iter()
         .filter(|span| span.span_context.trace_id() == trace_id)
         .collect()
+}
+
+/// Polls `probe` until it returns something, for at most about twenty seconds.
+pub async fn eventually<T, F, Fut>(mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..400 {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("not reached within twenty seconds")
 }

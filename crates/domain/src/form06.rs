@@ -62,6 +62,36 @@ impl Form06Counts {
         }
     }
 
+    /// Adds another row's counts: subtotals and totals are sums of rows.
+    pub fn add(&mut self, other: &Form06Counts) {
+        let Form06Counts {
+            received_total,
+            received_online,
+            received_direct_or_postal,
+            carried_over,
+            resolved_total,
+            resolved_early,
+            resolved_on_time,
+            resolved_late,
+            pending_total,
+            pending_in_time,
+            pending_overdue,
+            withdrawn_or_returned,
+        } = *other;
+        self.received_total += received_total;
+        self.received_online += received_online;
+        self.received_direct_or_postal += received_direct_or_postal;
+        self.carried_over += carried_over;
+        self.resolved_total += resolved_total;
+        self.resolved_early += resolved_early;
+        self.resolved_on_time += resolved_on_time;
+        self.resolved_late += resolved_late;
+        self.pending_total += pending_total;
+        self.pending_in_time += pending_in_time;
+        self.pending_overdue += pending_overdue;
+        self.withdrawn_or_returned += withdrawn_or_returned;
+    }
+
     /// Columns 3 to 13 in order.
     pub fn columns(&self) -> [u64; 11] {
         [

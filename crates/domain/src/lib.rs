@@ -4,17 +4,20 @@
 //! - [`measures`]: the eleven measures of a daily cell (DOMAIN §5) and how they add up over a period.
 //! - [`period`]: reporting periods under the cut-off rules (calendar, 15th → 14th, ...).
 //! - [`form06`]: the 13 columns of the official periodic report and its identities.
-//! - [`indicator`]: indicator formulas as sums of measures, and their results with numerator and denominator.
+//! - [`facts`]: everything an indicator is computed from over one scope and period.
+//! - [`indicator`]: indicator formulas as sums of terms, and their results with numerator and denominator.
 //! - [`validate`]: field-level validation that names the field it rejects.
 
 pub mod calendar;
+pub mod facts;
 pub mod form06;
 pub mod indicator;
 pub mod measures;
 pub mod period;
 pub mod validate;
 
-pub use indicator::{Formula, IndicatorDefinition, IndicatorResult, Term};
+pub use facts::Facts;
+pub use indicator::{Fact, Formula, IndicatorDefinition, IndicatorResult, Needs, Term};
 pub use measures::{Measure, Measures, PeriodTotals};
 pub use validate::{FieldViolation, Violations};
 

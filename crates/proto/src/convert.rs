@@ -88,6 +88,9 @@ impl From<onestop_domain::IndicatorResult> for aggregation::IndicatorResult {
             numerator: r.numerator,
             denominator: r.denominator,
             value: r.value,
+            target: r.target,
+            score: r.score,
+            unavailable: r.unavailable.unwrap_or_default(),
         }
     }
 }

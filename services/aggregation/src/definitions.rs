@@ -1,6 +1,9 @@
-//! The indicator definitions stored by this service, latest version of each.
+//! The indicator definitions stored by this service: every version of each, the latest answering.
+//!
+//! Defining is data, not code: a province adds its own variant, or changes a target, by storing a new version.
 
-use onestop_domain::{Formula, IndicatorDefinition};
+use onestop_domain::{Formula, IndicatorDefinition, Violations};
+use onestop_proto::aggregation::v1 as wire;
 use onestop_server::{ServiceError, ServiceResult};
 use sqlx::PgPool;
 
@@ -10,22 +13,123 @@ struct DefinitionRow {
     version: i32,
     numerator: String,
     denominator: String,
+    description: String,
+    target: Option<f64>,
+    max_points: Option<f64>,
+}
+
+impl DefinitionRow {
+    fn to_domain(&self) -> ServiceResult<IndicatorDefinition> {
+        let formula = Formula::parse(&self.numerator, &self.denominator).map_err(|reason| {
+            ServiceError::Internal(anyhow::anyhow!("stored indicator {} is malformed: {reason}", self.id))
+        })?;
+        let mut definition = IndicatorDefinition::new(&self.id, self.version.unsigned_abs(), formula);
+        definition.target = self.target;
+        definition.max_points = self.max_points;
+        Ok(definition)
+    }
+
+    fn to_wire(&self) -> wire::IndicatorDefinition {
+        wire::IndicatorDefinition {
+            id: self.id.clone(),
+            version: self.version.unsigned_abs(),
+            numerator: self.numerator.clone(),
+            denominator: self.denominator.clone(),
+            description: self.description.clone(),
+            target: self.target,
+            max_points: self.max_points,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, version, numerator, denominator, description, target, max_points";
+
+async fn latest_rows(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<DefinitionRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT DISTINCT ON (id) {COLUMNS} FROM indicator_definition ORDER BY id, version DESC"))
+        .fetch_all(db)
+        .await
 }
 
 /// The latest version of every indicator, ordered by id.
 pub async fn latest(pool: &PgPool) -> ServiceResult<Vec<IndicatorDefinition>> {
-    let rows: Vec<DefinitionRow> = sqlx::query_as(
-        "SELECT DISTINCT ON (id) id, version, numerator, denominator
-         FROM indicator_definition ORDER BY id, version DESC",
-    )
-    .fetch_all(pool)
+    latest_rows(pool).await?.iter().map(DefinitionRow::to_domain).collect()
+}
+
+pub async fn list(
+    pool: &PgPool,
+    request: wire::ListIndicatorDefinitionsRequest,
+) -> ServiceResult<wire::ListIndicatorDefinitionsResponse> {
+    let rows = if request.all_versions {
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM indicator_definition ORDER BY id, version"))
+            .fetch_all(pool)
+            .await?
+    } else {
+        latest_rows(pool).await?
+    };
+    Ok(wire::ListIndicatorDefinitionsResponse { definitions: rows.iter().map(DefinitionRow::to_wire).collect() })
+}
+
+/// Stores `request.definition` as the next version of its id, unless the latest version already says the same.
+pub async fn define(
+    pool: &PgPool,
+    request: wire::DefineIndicatorRequest,
+) -> ServiceResult<wire::DefineIndicatorResponse> {
+    let d = request.definition.unwrap_or_default();
+    let mut v = Violations::new();
+    if v.code("definition.id", &d.id) && !d.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        v.add("definition.id", "only lowercase letters, digits and underscores");
+    }
+    v.text("definition.description", &d.description, 1000);
+    let formula = (
+        d.numerator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.numerator", e)),
+        d.denominator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.denominator", e)),
+    );
+    if d.target.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
+        v.add("definition.target", "must be in (0, 1]");
+    }
+    if d.max_points.is_some_and(|p| !(p > 0.0 && p.is_finite())) {
+        v.add("definition.max_points", "must be positive");
+    }
+    v.into_result()?;
+    let (Ok(numerator), Ok(denominator)) = formula else { unreachable!("validated") };
+    // Stored in canonical form, so the same formula written differently is the same version.
+    let (numerator, denominator) = (numerator.to_string(), denominator.to_string());
+
+    let mut tx = pool.begin().await?;
+    // One definer per id at a time, so two concurrent definitions get consecutive versions.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('indicator_definition:' || $1))")
+        .bind(&d.id)
+        .execute(&mut *tx)
+        .await?;
+    let latest: Option<DefinitionRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM indicator_definition WHERE id = $1 ORDER BY version DESC LIMIT 1"
+    ))
+    .bind(&d.id)
+    .fetch_optional(&mut *tx)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let formula = Formula::parse(&row.numerator, &row.denominator).map_err(|reason| {
-                ServiceError::Internal(anyhow::anyhow!("stored indicator {} is malformed: {reason}", row.id))
-            })?;
-            Ok(IndicatorDefinition { id: row.id, version: row.version.unsigned_abs(), formula })
-        })
-        .collect()
+    if let Some(latest) = &latest {
+        let same = latest.numerator == numerator
+            && latest.denominator == denominator
+            && latest.description == d.description
+            && latest.target == d.target
+            && latest.max_points == d.max_points;
+        if same {
+            return Ok(wire::DefineIndicatorResponse { definition: Some(latest.to_wire()), created: false });
+        }
+    }
+    let row: DefinitionRow = sqlx::query_as(&format!(
+        "INSERT INTO indicator_definition ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    ))
+    .bind(&d.id)
+    .bind(latest.map_or(1, |l| l.version + 1))
+    .bind(&numerator)
+    .bind(&denominator)
+    .bind(&d.description)
+    .bind(d.target)
+    .bind(d.max_points)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(wire::DefineIndicatorResponse { definition: Some(row.to_wire()), created: true })
 }

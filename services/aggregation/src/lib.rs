@@ -1,21 +1,26 @@
-//! The aggregation service: indicators over units and periods, computed from intake's cells and catalogue's
-//! reference data, both read over gRPC.
+//! The aggregation service: indicators, form 06 and late-case monitoring over units and periods, from roll-ups
+//! it keeps of intake's change stream and a copy it keeps of the catalogue's.
 //!
 //! - [`api`]: the gRPC surface;
+//! - [`feeds`]: the two change streams, applied exactly once;
+//! - [`scope`]: whose cells an answer covers (units, merges, centers);
+//! - [`totals`]: the facts of a scope and period, whole and by group;
 //! - [`definitions`]: the versioned indicator definitions this service stores;
-//! - [`consumer`]: the roll-ups, kept from intake's change stream exactly once;
-//! - [`rollup`]: the totals of a scope and period, from the roll-ups.
+//! - [`export`]: form 06 as CSV and XLSX.
 
 pub mod api;
-pub mod consumer;
 pub mod definitions;
-pub mod rollup;
+pub mod export;
+pub mod feeds;
+pub mod scope;
+pub mod totals;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationServiceServer;
 use onestop_server::config::ServerArgs;
+use onestop_server::notify::Notifier;
 use onestop_server::{client, db, serve};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
@@ -55,11 +60,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
-    let timeout = config.server.request_timeout();
-    let rollup = rollup::Rollup::new(client::catalogue(&config.catalogue_url, Some(timeout))?);
     let stopping = serve::Stopping::default();
+    let catalogue = client::catalogue(&config.catalogue_url, None)?;
+    tokio::spawn(feeds::catalogue::follow(pool.clone(), catalogue, stopping.signal()));
+    let catalogue = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()))?;
     let intake = client::intake(&config.intake_url, None)?;
-    tokio::spawn(consumer::follow_intake(pool.clone(), intake, stopping.signal()));
-    let routes = Routes::new(AggregationServiceServer::new(api::AggregationApi::new(pool.clone(), rollup)));
+    tokio::spawn(feeds::intake::follow(pool.clone(), intake, stopping.signal()));
+    let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await?;
+    let routes = Routes::new(AggregationServiceServer::new(api::AggregationApi::new(
+        pool.clone(),
+        catalogue,
+        applied,
+        stopping.signal(),
+    )));
     serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
 }

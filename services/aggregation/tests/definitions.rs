@@ -1,7 +1,9 @@
-//! Aggregation's stored indicator definitions against a fresh PostgreSQL database.
+//! Aggregation's stored indicator definitions against a fresh PostgreSQL database: variants are data, each a
+//! new version, and malformed ones are refused naming the field.
 
 use onestop_aggregation::{definitions, MIGRATOR, SCHEMA};
-use onestop_domain::{Measure, Measures, PeriodTotals};
+use onestop_domain::{Facts, Measure, Measures, PeriodTotals};
+use onestop_proto::aggregation::v1::{DefineIndicatorRequest, IndicatorDefinition, ListIndicatorDefinitionsRequest};
 use onestop_server::config::ServerArgs;
 use onestop_server::db;
 
@@ -14,29 +16,84 @@ async fn definitions_are_data_and_the_latest_version_wins() {
 
     let seeded = definitions::latest(&pool).await.unwrap();
     let ids: Vec<&str> = seeded.iter().map(|d| d.id.as_str()).collect();
-    for id in ["online_case_share", "on_time_rate_form06", "on_time_rate_766", "late_rate_gia_lai"] {
+    for id in [
+        "online_case_share",
+        "full_online_case_share",
+        "postal_filing_share",
+        "postal_return_share",
+        "on_time_rate_form06",
+        "on_time_rate_766",
+        "late_rate_gia_lai",
+        "procedures_offered_online",
+        "procedures_offered_fully_online",
+        "procedures_with_online_cases",
+        "apology_coverage",
+        "apology_timeliness",
+        "reporting_completeness",
+    ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
 
     // A province counts withdrawn cases as resolved: a new version of the form-06 rate, without code.
-    sqlx::query(
-        "INSERT INTO indicator_definition (id, version, numerator, denominator, description) VALUES
-         ('on_time_rate_form06', 2, 'resolved_early + resolved_on_time',
-          'resolved_early + resolved_on_time + resolved_late + withdrawn_or_returned', 'variant')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    let variant = IndicatorDefinition {
+        id: "on_time_rate_form06".into(),
+        numerator: "resolved_early + resolved_on_time".into(),
+        denominator: "resolved_early+resolved_on_time + resolved_late + withdrawn_or_returned".into(),
+        description: "variant counting withdrawn cases".into(),
+        target: Some(0.95),
+        max_points: Some(10.0),
+        ..Default::default()
+    };
+    let stored =
+        definitions::define(&pool, DefineIndicatorRequest { definition: Some(variant.clone()) }).await.unwrap();
+    assert!(stored.created);
+    assert_eq!(stored.definition.as_ref().unwrap().version, 2);
+    assert_eq!(
+        stored.definition.unwrap().denominator,
+        "resolved_early + resolved_on_time + resolved_late + withdrawn_or_returned",
+        "stored in canonical form"
+    );
+    let again = definitions::define(&pool, DefineIndicatorRequest { definition: Some(variant) }).await.unwrap();
+    assert!(!again.created, "the same definition again stores nothing");
+    assert_eq!(again.definition.unwrap().version, 2);
+
     let latest = definitions::latest(&pool).await.unwrap();
     let form06 = latest.iter().find(|d| d.id == "on_time_rate_form06").unwrap();
-    let totals = PeriodTotals {
+    let facts: Facts = PeriodTotals {
         measures: Measures::default()
             .with(Measure::ResolvedEarly, 2)
             .with(Measure::ResolvedOnTime, 6)
             .with(Measure::ResolvedLate, 1)
             .with(Measure::WithdrawnOrReturned, 1),
         carried_over: 0,
-    };
-    let result = form06.evaluate(&totals);
+    }
+    .into();
+    let result = form06.evaluate(&facts);
     assert_eq!((result.definition_version, result.numerator, result.denominator), (2, 8, 10));
+    assert_eq!(result.target, Some(0.95));
+    let score = result.score.unwrap();
+    assert!((score - 10.0 * (0.8 / 0.95)).abs() < 1e-9, "766 rule: P × min(1, R / T), got {score}");
+
+    let all = definitions::list(&pool, ListIndicatorDefinitionsRequest { all_versions: true }).await.unwrap();
+    let versions: Vec<u32> =
+        all.definitions.iter().filter(|d| d.id == "on_time_rate_form06").map(|d| d.version).collect();
+    assert_eq!(versions, [1, 2], "every version is kept");
+
+    let bad = IndicatorDefinition {
+        id: "broken".into(),
+        numerator: "received_online".into(),
+        denominator: "received_everything".into(),
+        description: "x".into(),
+        target: Some(1.5),
+        ..Default::default()
+    };
+    let error = definitions::define(&pool, DefineIndicatorRequest { definition: Some(bad) }).await.unwrap_err();
+    let status = tonic::Status::from(error);
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("definition.denominator"), "{}", status.message());
+    assert!(status.message().contains("definition.target"), "{}", status.message());
+    assert!(
+        definitions::latest(&pool).await.unwrap().iter().all(|d| d.id != "broken"),
+        "nothing stored from a refused definition"
+    );
 }

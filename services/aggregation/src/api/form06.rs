@@ -1,0 +1,163 @@
+//! GetForm06 and ExportForm06: the official periodic report, rows by sector grouped by the level of the
+//! receiving center's unit, each row checked against the form's identities.
+
+use std::collections::{BTreeSet, HashMap};
+
+use onestop_domain::form06::{Form06Counts, HEADINGS};
+use onestop_domain::{Needs, Violations};
+use onestop_proto::aggregation::v1::*;
+use onestop_server::{ServiceError, ServiceResult};
+
+use super::{period, target, AggregationApi, ResponseStream};
+use crate::export;
+use crate::scope::level_name;
+use crate::totals::{Computation, Group, Split};
+
+/// How the form labels each level's rows.
+fn level_label(level: i16) -> &'static str {
+    match level {
+        1 => "Cấp tỉnh",
+        2 => "Cấp huyện",
+        _ => "Cấp xã",
+    }
+}
+
+fn row(number: u32, label: &str, sector_code: &str, counts: &Form06Counts) -> Form06Row {
+    Form06Row {
+        number,
+        label: label.to_owned(),
+        sector_code: sector_code.to_owned(),
+        columns: counts.columns().to_vec(),
+        withdrawn_or_returned: counts.withdrawn_or_returned,
+        broken_identities: counts.broken_identities(),
+    }
+}
+
+impl AggregationApi {
+    pub(super) async fn form06(&self, request: GetForm06Request) -> ServiceResult<GetForm06Response> {
+        let mut v = Violations::new();
+        let target = target(&mut v, &request.unit_code, &request.center_code);
+        let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
+        v.into_result()?;
+        let (target, (first_day, last_day, _)) = (target.expect("validated"), period.expect("validated"));
+
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let level_of = scope.center_levels();
+        // The (level, sector) rows that have cells, in level then sector order.
+        let present: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT c.center_code, coalesce(v.sector_code, '') FROM cell c
+             LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
+             WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3",
+        )
+        .bind(scope.center_codes())
+        .bind(first_day)
+        .bind(last_day)
+        .fetch_all(&mut *snapshot)
+        .await?;
+        let keys: BTreeSet<(i16, String)> =
+            present.into_iter().map(|(center, sector)| (level_of[&center], sector)).collect();
+        let names: HashMap<String, String> =
+            sqlx::query_as("SELECT code, name FROM sector").fetch_all(&mut *snapshot).await?.into_iter().collect();
+
+        let whole = Group {
+            key: String::new(),
+            name: String::new(),
+            first_day,
+            last_day,
+            level: scope.unit.level,
+            sector: None,
+            procedure: None,
+        };
+        let mut groups = vec![whole.clone()];
+        groups.extend(keys.iter().map(|(level, sector)| Group {
+            key: sector.clone(),
+            level: *level,
+            sector: Some(sector.clone()),
+            ..whole.clone()
+        }));
+        let index = keys.iter().cloned().enumerate().map(|(i, k)| (k, i + 1)).collect();
+        let computation = Computation {
+            scope: &scope,
+            groups,
+            split: Split::LevelSector { level_of, index },
+            needs: Needs::default(),
+            today: (self.clock)(),
+        };
+        let (facts, _) = computation.run(&mut snapshot).await?;
+        snapshot.commit().await?;
+
+        // Sections in level order, each with its rows and their sum.
+        let mut sections: Vec<(i16, Vec<Form06Row>, Form06Counts)> = Vec::new();
+        for ((level, sector), facts) in keys.iter().zip(&facts[1..]) {
+            if sections.last().is_none_or(|(l, _, _)| l != level) {
+                sections.push((*level, vec![], Form06Counts::default()));
+            }
+            let (_, rows, sum) = sections.last_mut().expect("just pushed");
+            let label = match names.get(sector) {
+                Some(name) => name.clone(),
+                None if sector.is_empty() => "Chưa xác định lĩnh vực".to_owned(),
+                None => sector.clone(),
+            };
+            let counts = Form06Counts::from_totals(&facts.cells);
+            sum.add(&counts);
+            rows.push(row(rows.len() as u32 + 1, &label, sector, &counts));
+        }
+        let sections = sections
+            .into_iter()
+            .map(|(level, rows, sum)| Form06Section {
+                level: level_name(level).to_owned(),
+                subtotal: Some(row(0, level_label(level), "", &sum)),
+                rows,
+            })
+            .collect();
+        let total = Form06Counts::from_totals(&facts[0].cells);
+        Ok(GetForm06Response {
+            reporting_unit_code: match &target {
+                crate::scope::Target::Unit(code) | crate::scope::Target::Center(code) => code.clone(),
+            },
+            reporting_unit_name: match &target {
+                crate::scope::Target::Unit(_) => scope.unit.name.clone(),
+                crate::scope::Target::Center(_) => scope.centers[0].name.clone(),
+            },
+            days: Some(DayRange { from_day: first_day.to_string(), to_day: last_day.to_string() }),
+            headings: HEADINGS.iter().map(|h| h.to_string()).collect(),
+            sections,
+            total: Some(row(0, "Tổng cộng", "", &total)),
+            freshness: Some(freshness),
+        })
+    }
+
+    pub(super) async fn export_form06_file(
+        &self,
+        request: ExportForm06Request,
+    ) -> ServiceResult<ResponseStream<ExportForm06Response>> {
+        let format = FileFormat::try_from(request.format).unwrap_or(FileFormat::Unspecified);
+        if format == FileFormat::Unspecified {
+            return Err(ServiceError::invalid("format", "must be CSV or XLSX"));
+        }
+        let report = self.form06(request.report.unwrap_or_default()).await?;
+        let (bytes, extension, content_type) = match format {
+            FileFormat::Csv => (export::form06_csv(&report), "csv", "text/csv; charset=utf-8"),
+            _ => (
+                export::form06_xlsx(&report).map_err(|e| ServiceError::Internal(e.into()))?,
+                "xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+        };
+        let days = report.days.unwrap_or_default();
+        let file_name = format!("bieu-06-{}-{}-{}.{extension}", report.reporting_unit_code, days.from_day, days.to_day);
+        let chunks: Vec<Result<ExportForm06Response, tonic::Status>> = bytes
+            .chunks(export::CHUNK_BYTES)
+            .enumerate()
+            .map(|(i, chunk)| {
+                Ok(ExportForm06Response {
+                    file_name: if i == 0 { file_name.clone() } else { String::new() },
+                    content_type: if i == 0 { content_type.to_owned() } else { String::new() },
+                    chunk: chunk.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Box::pin(tokio_stream::iter(chunks)))
+    }
+}

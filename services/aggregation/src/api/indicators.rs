@@ -1,0 +1,225 @@
+//! GetIndicators and RankUnits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use onestop_domain::{IndicatorDefinition, Needs, Violations};
+use onestop_proto::aggregation::v1::*;
+use onestop_server::{ServiceError, ServiceResult};
+
+use super::{period, target, AggregationApi};
+use crate::definitions;
+use crate::scope::{level_name, Scope, Target};
+use crate::totals::{Computation, Group, Split};
+
+fn evaluate(
+    definitions: &[IndicatorDefinition],
+    facts: &onestop_domain::Facts,
+    reporting_unavailable: Option<&str>,
+) -> Vec<IndicatorResult> {
+    definitions
+        .iter()
+        .map(|d| match reporting_unavailable {
+            Some(reason) if Needs::of([d]).reporting => onestop_domain::IndicatorResult::unavailable(d, reason),
+            _ => d.evaluate(facts),
+        })
+        .map(Into::into)
+        .collect()
+}
+
+/// The groups of a breakdown after group 0 (the whole), and how rows are assigned to them.
+async fn breakdown_groups(
+    db: &mut sqlx::PgConnection,
+    breakdown: Breakdown,
+    scope: &Scope,
+    whole: &Group,
+    cut_off: onestop_domain::period::CutOff,
+) -> ServiceResult<(Vec<Group>, Split)> {
+    let group = |key: &str, name: &str, level: i16| Group {
+        key: key.to_owned(),
+        name: name.to_owned(),
+        level,
+        ..whole.clone()
+    };
+    // Keys map to group numbers 1.. in order.
+    let index = |keys: Vec<&String>| -> HashMap<String, usize> {
+        keys.into_iter().enumerate().map(|(i, k)| (k.clone(), i + 1)).collect()
+    };
+    let levels = scope.center_levels();
+    Ok(match breakdown {
+        Breakdown::Unspecified => (vec![], Split::Whole),
+        Breakdown::Center => {
+            let groups: Vec<Group> = scope.centers.iter().map(|c| group(&c.code, &c.name, levels[&c.code])).collect();
+            let split = index(scope.centers.iter().map(|c| &c.code).collect());
+            (groups, Split::Center(split))
+        }
+        Breakdown::ChildUnit => {
+            let (children, child_of) = scope.children(whole.last_day);
+            let child_level = |code: &str| scope.units.get(code).map_or(scope.unit.level, |u| u.level);
+            let mut groups: Vec<Group> =
+                children.iter().map(|(code, name)| group(code, name, child_level(code))).collect();
+            groups.push(group(&scope.unit.code, &scope.unit.name, scope.unit.level)); // the unit's own centers
+            let position: HashMap<&str, usize> =
+                groups.iter().enumerate().map(|(i, g)| (g.key.as_str(), i + 1)).collect();
+            let own = groups.len();
+            let split = scope
+                .centers
+                .iter()
+                .map(|c| (c.code.clone(), child_of.get(&c.code).map_or(own, |child| position[child.as_str()])))
+                .collect();
+            (groups, Split::Center(split))
+        }
+        Breakdown::Level => {
+            let mut present: Vec<i16> = levels.values().copied().collect();
+            present.sort_unstable();
+            present.dedup();
+            let groups: Vec<Group> = present.iter().map(|l| group(level_name(*l), "", *l)).collect();
+            let split = levels
+                .iter()
+                .map(|(center, l)| (center.clone(), present.binary_search(l).expect("present") + 1))
+                .collect();
+            (groups, Split::Center(split))
+        }
+        Breakdown::Month => {
+            let groups = period::months(whole.first_day, whole.last_day, cut_off)
+                .into_iter()
+                .map(|(key, first_day, last_day)| Group { key, first_day, last_day, ..whole.clone() })
+                .collect();
+            (groups, Split::Month)
+        }
+        Breakdown::Sector => {
+            let sectors: BTreeMap<String, String> = sqlx::query_as(
+                "SELECT DISTINCT v.sector_code, coalesce(s.name, '') FROM cell c
+                 JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                         AND (v.valid_to IS NULL OR c.day < v.valid_to)
+                 LEFT JOIN sector s ON s.code = v.sector_code
+                 WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3",
+            )
+            .bind(scope.center_codes())
+            .bind(whole.first_day)
+            .bind(whole.last_day)
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect();
+            let groups = sectors
+                .iter()
+                .map(|(code, name)| Group { sector: Some(code.clone()), ..group(code, name, scope.unit.level) })
+                .collect();
+            (groups, Split::Sector(index(sectors.keys().collect())))
+        }
+        Breakdown::Procedure => {
+            let procedures: BTreeMap<String, String> = sqlx::query_as(
+                "SELECT DISTINCT ON (c.procedure_code) c.procedure_code, coalesce(v.name, '') FROM cell c
+                 LEFT JOIN procedure_version v ON v.code = c.procedure_code
+                 WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
+                 ORDER BY c.procedure_code, v.valid_from DESC",
+            )
+            .bind(scope.center_codes())
+            .bind(whole.first_day)
+            .bind(whole.last_day)
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect();
+            let groups = procedures
+                .iter()
+                .map(|(code, name)| Group { procedure: Some(code.clone()), ..group(code, name, scope.unit.level) })
+                .collect();
+            (groups, Split::Procedure(index(procedures.keys().collect())))
+        }
+    })
+}
+
+impl AggregationApi {
+    pub(super) async fn indicators(&self, request: GetIndicatorsRequest) -> ServiceResult<GetIndicatorsResponse> {
+        let mut v = Violations::new();
+        let target = target(&mut v, &request.unit_code, &request.center_code);
+        let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
+        let breakdown = Breakdown::try_from(request.breakdown).unwrap_or(Breakdown::Unspecified);
+        if breakdown == Breakdown::ChildUnit && matches!(target, Some(Target::Center(_))) {
+            v.add("breakdown", "a center has no child units");
+        }
+        let all = definitions::latest(&self.pool).await?;
+        for (i, id) in request.indicator_ids.iter().enumerate() {
+            if !all.iter().any(|d| &d.id == id) {
+                v.add(format!("indicator_ids[{i}]"), format!("no indicator {id:?}"));
+            }
+        }
+        v.into_result()?;
+        let (target, (first_day, last_day, cut_off)) = (target.expect("validated"), period.expect("validated"));
+        let wanted: Vec<IndicatorDefinition> = all
+            .into_iter()
+            .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
+            .collect();
+
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let whole = Group {
+            key: String::new(),
+            name: String::new(),
+            first_day,
+            last_day,
+            level: scope.unit.level,
+            sector: None,
+            procedure: None,
+        };
+        let (breakdown_groups, split) = breakdown_groups(&mut snapshot, breakdown, &scope, &whole, cut_off).await?;
+        let mut groups = vec![whole];
+        groups.extend(breakdown_groups);
+        let computation =
+            Computation { scope: &scope, groups, split, needs: Needs::of(&wanted), today: (self.clock)() };
+        let (facts, reporting_unavailable) = computation.run(&mut snapshot).await?;
+        snapshot.commit().await?;
+
+        let mut results = computation.groups.iter().zip(&facts).map(|(group, facts)| IndicatorGroup {
+            key: group.key.clone(),
+            name: group.name.clone(),
+            indicators: evaluate(&wanted, facts, reporting_unavailable.as_deref()),
+        });
+        let whole = results.next().expect("group 0 is the whole");
+        Ok(GetIndicatorsResponse {
+            indicators: whole.indicators,
+            center_codes: scope.center_codes(),
+            freshness: Some(freshness),
+            days: Some(DayRange { from_day: first_day.to_string(), to_day: last_day.to_string() }),
+            groups: results.collect(),
+        })
+    }
+
+    pub(super) async fn rank(&self, request: RankUnitsRequest) -> ServiceResult<RankUnitsResponse> {
+        if request.indicator_id.is_empty() {
+            return Err(ServiceError::invalid("indicator_id", "is required"));
+        }
+        let answer = self
+            .indicators(GetIndicatorsRequest {
+                unit_code: request.unit_code.clone(),
+                period: request.period,
+                reporting_period: request.reporting_period,
+                indicator_ids: vec![request.indicator_id.clone()],
+                breakdown: Breakdown::ChildUnit as i32,
+                ..Default::default()
+            })
+            .await?;
+        let mut units: Vec<(String, IndicatorResult)> = answer
+            .groups
+            .into_iter()
+            .filter(|g| g.key != request.unit_code)
+            .filter_map(|g| g.indicators.into_iter().next().map(|r| (g.key, r)))
+            .collect();
+        // Best first; no value last; ties by code so the order is stable.
+        units.sort_by(|(a_code, a), (b_code, b)| match (a.value, b.value) {
+            (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| a_code.cmp(b_code)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a_code.cmp(b_code),
+        });
+        let mut ranked: Vec<RankedUnit> = Vec::with_capacity(units.len());
+        for (i, (unit_code, result)) in units.into_iter().enumerate() {
+            let rank = match ranked.last() {
+                Some(previous) if previous.result.as_ref().and_then(|r| r.value) == result.value => previous.rank,
+                _ => i as u32 + 1,
+            };
+            ranked.push(RankedUnit { rank, unit_code, result: Some(result) });
+        }
+        Ok(RankUnitsResponse { units: ranked, days: answer.days, freshness: answer.freshness })
+    }
+}

@@ -1,0 +1,421 @@
+//! Late-case monitoring (DOMAIN §8): lists, counts per unit, the watch, and reconciliation of the late counts in
+//! the cells with the late case records.
+//!
+//! Open cases are judged on the day asked (today in Vietnam by default), not on the day intake stored them: a
+//! case pushed in time becomes overdue without a new push. Lateness counts against the original due date
+//! (policy default, as intake's findings).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use onestop_domain::calendar::WorkingCalendar;
+use onestop_domain::Violations;
+use onestop_proto::aggregation::v1::*;
+use onestop_server::{paging, ServiceError, ServiceResult};
+
+use super::{period, target, AggregationApi, ResponseStream};
+use crate::scope::Target;
+use crate::totals::load_calendar;
+
+const MAX_DUE_WITHIN: u32 = 30;
+/// How often a watch looks again without a wake-up (the day can change with no push).
+const WATCH_POLL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, sqlx::FromRow)]
+struct CaseRow {
+    case_code: String,
+    procedure_code: String,
+    center_code: String,
+    resolving_agency_code: String,
+    received_on: NaiveDate,
+    due_date: NaiveDate,
+    current_due_date: NaiveDate,
+    resolved_on: Option<NaiveDate>,
+    open: bool,
+    reschedules: i32,
+    notices: i32,
+    late: bool,
+    notice_after_deadline: bool,
+    missed_new_due_date: bool,
+}
+
+const CASE_COLUMNS: &str = "case_code, procedure_code, center_code, resolving_agency_code, received_on, due_date,
+    current_due_date, resolved_on, open, reschedules, notices, late, notice_after_deadline, missed_new_due_date";
+
+/// The SQL condition of each list. Parameters: $2 the day asked, $3 the last due date of DUE_SOON, $4/$5 the
+/// period (either may be NULL).
+fn condition(list: LateCaseList) -> &'static str {
+    match list {
+        LateCaseList::PendingOverdue => "open AND due_date < $2",
+        LateCaseList::DueSoon => "open AND due_date >= $2 AND due_date <= $3",
+        LateCaseList::ResolvedLate => "late AND ($4::date IS NULL OR resolved_on BETWEEN $4 AND $5)",
+        LateCaseList::LateWithoutNotice => {
+            "notices = 0 AND (late OR (open AND due_date < $2)) AND ($4::date IS NULL OR due_date BETWEEN $4 AND $5)"
+        }
+        LateCaseList::NoticeAfterDeadline => {
+            "notice_after_deadline AND ($4::date IS NULL OR due_date BETWEEN $4 AND $5)"
+        }
+        LateCaseList::MissedNewDueDate => {
+            "(missed_new_due_date OR (open AND current_due_date <> due_date AND current_due_date < $2))
+             AND ($4::date IS NULL OR due_date BETWEEN $4 AND $5)"
+        }
+        LateCaseList::RescheduledMoreThanOnce => "reschedules > 1 AND ($4::date IS NULL OR due_date BETWEEN $4 AND $5)",
+        LateCaseList::Unspecified => "false",
+    }
+}
+
+const LISTS: [LateCaseList; 7] = [
+    LateCaseList::PendingOverdue,
+    LateCaseList::DueSoon,
+    LateCaseList::ResolvedLate,
+    LateCaseList::LateWithoutNotice,
+    LateCaseList::NoticeAfterDeadline,
+    LateCaseList::MissedNewDueDate,
+    LateCaseList::RescheduledMoreThanOnce,
+];
+
+fn monitored(row: &CaseRow, as_of: NaiveDate, calendar: &WorkingCalendar) -> MonitoredCase {
+    let working_days_left = if row.open {
+        match row.due_date.cmp(&as_of) {
+            std::cmp::Ordering::Less => -calendar.count_working_days(row.due_date, as_of).unwrap_or(0),
+            _ => calendar.count_working_days(as_of, row.due_date).unwrap_or(0),
+        }
+    } else {
+        0
+    };
+    MonitoredCase {
+        case_code: row.case_code.clone(),
+        procedure_code: row.procedure_code.clone(),
+        center_code: row.center_code.clone(),
+        resolving_agency_code: row.resolving_agency_code.clone(),
+        received_on: row.received_on.to_string(),
+        due_date: row.due_date.to_string(),
+        current_due_date: row.current_due_date.to_string(),
+        resolved_on: row.resolved_on.map(|d| d.to_string()).unwrap_or_default(),
+        reschedules: row.reschedules as u32,
+        notices: row.notices as u32,
+        late_without_notice: row.notices == 0 && (row.late || (row.open && row.due_date < as_of)),
+        notice_after_deadline: row.notice_after_deadline,
+        missed_new_due_date: row.missed_new_due_date
+            || (row.open && row.current_due_date != row.due_date && row.current_due_date < as_of),
+        working_days_left,
+    }
+}
+
+/// The day asked (default today) and, when `due_within` is given, the last due date it covers.
+struct Judgement {
+    as_of: NaiveDate,
+    due_limit: NaiveDate,
+    calendar: WorkingCalendar,
+}
+
+async fn judgement(db: &mut sqlx::PgConnection, as_of: NaiveDate, due_within: u32) -> ServiceResult<Judgement> {
+    let horizon = as_of + chrono::Days::new(u64::from(due_within) * 3 + 60);
+    let calendar = load_calendar(db, as_of, horizon).await?;
+    let due_limit = if due_within == 0 {
+        as_of
+    } else {
+        calendar.add_working_days(as_of, due_within as i32).map_err(|missing| {
+            ServiceError::precondition("due_within_working_days", format!("no working-day calendar for {}", missing.0))
+        })?
+    };
+    Ok(Judgement { as_of, due_limit, calendar })
+}
+
+fn check_due_within(v: &mut Violations, field: &str, value: u32, required: bool) {
+    if (required || value != 0) && !(1..=MAX_DUE_WITHIN).contains(&value) {
+        v.add(field, format!("must be 1 to {MAX_DUE_WITHIN} working days"));
+    }
+}
+
+fn as_of_day(v: &mut Violations, given: &str, today: NaiveDate) -> Option<NaiveDate> {
+    if given.is_empty() {
+        Some(today)
+    } else {
+        v.date("as_of_day", given)
+    }
+}
+
+fn optional_range(v: &mut Violations, range: Option<&DayRange>) -> Option<(NaiveDate, NaiveDate)> {
+    let range = range?;
+    let (first, last) = (v.date("period.from_day", &range.from_day)?, v.date("period.to_day", &range.to_day)?);
+    if last < first {
+        v.add("period.to_day", "is before period.from_day");
+    }
+    Some((first, last))
+}
+
+impl AggregationApi {
+    pub(super) async fn late_cases(&self, request: ListLateCasesRequest) -> ServiceResult<ListLateCasesResponse> {
+        let mut v = Violations::new();
+        let target = target(&mut v, &request.unit_code, &request.center_code);
+        let list = LateCaseList::try_from(request.list).unwrap_or(LateCaseList::Unspecified);
+        if list == LateCaseList::Unspecified {
+            v.add("list", "name one of the lists");
+        }
+        check_due_within(
+            &mut v,
+            "due_within_working_days",
+            request.due_within_working_days,
+            list == LateCaseList::DueSoon,
+        );
+        let as_of = as_of_day(&mut v, &request.as_of_day, (self.clock)());
+        let range = optional_range(&mut v, request.period.as_ref());
+        let page_size = paging::page_size(request.page_size, 100, 1000).map_err(|e| v.add("page_size", e)).ok();
+        let after = if request.page_token.is_empty() {
+            Some(String::new())
+        } else {
+            paging::decode(&request.page_token, 1).map_err(|e| v.add("page_token", e)).ok().map(|mut k| k.remove(0))
+        };
+        v.into_result()?;
+        let (target, as_of, page_size, after) =
+            (target.expect("validated"), as_of.expect("validated"), page_size.expect("validated"), after.unwrap());
+
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let due_within = if list == LateCaseList::DueSoon { request.due_within_working_days } else { 0 };
+        let judged = judgement(&mut snapshot, as_of, due_within).await?;
+        let mut rows: Vec<CaseRow> = sqlx::query_as(&format!(
+            "SELECT {CASE_COLUMNS} FROM case_record
+             WHERE center_code = ANY($1) AND ({})
+               AND ($6 = '' OR procedure_code = $6) AND ($7 = '' OR resolving_agency_code = $7)
+               AND case_code > $8
+             ORDER BY case_code LIMIT $9",
+            condition(list)
+        ))
+        .bind(scope.center_codes())
+        .bind(judged.as_of)
+        .bind(judged.due_limit)
+        .bind(range.map(|r| r.0))
+        .bind(range.map(|r| r.1))
+        .bind(&request.procedure_code)
+        .bind(&request.resolving_agency_code)
+        .bind(&after)
+        .bind(i64::from(page_size) + 1)
+        .fetch_all(&mut *snapshot)
+        .await?;
+        snapshot.commit().await?;
+        let next_page_token = if rows.len() > page_size as usize {
+            rows.truncate(page_size as usize);
+            paging::encode(&[&rows.last().expect("a full page").case_code])
+        } else {
+            String::new()
+        };
+        Ok(ListLateCasesResponse {
+            cases: rows.iter().map(|r| monitored(r, as_of, &judged.calendar)).collect(),
+            next_page_token,
+            freshness: Some(freshness),
+        })
+    }
+
+    pub(super) async fn late_case_counts(
+        &self,
+        request: CountLateCasesRequest,
+    ) -> ServiceResult<CountLateCasesResponse> {
+        let mut v = Violations::new();
+        let target = target(&mut v, &request.unit_code, &request.center_code);
+        check_due_within(&mut v, "due_within_working_days", request.due_within_working_days, false);
+        let as_of = as_of_day(&mut v, &request.as_of_day, (self.clock)());
+        let range = optional_range(&mut v, request.period.as_ref());
+        v.into_result()?;
+        let (target, as_of) = (target.expect("validated"), as_of.expect("validated"));
+        let due_within = if request.due_within_working_days == 0 { 3 } else { request.due_within_working_days };
+
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let judged = judgement(&mut snapshot, as_of, due_within).await?;
+        let filters: Vec<String> = LISTS.iter().map(|l| format!("count(*) FILTER (WHERE {})", condition(*l))).collect();
+        let rows: Vec<(String, Vec<i64>)> = sqlx::query_as(&format!(
+            "SELECT center_code, ARRAY[{}]::bigint[] FROM case_record WHERE center_code = ANY($1)
+             GROUP BY center_code",
+            filters.join(", ")
+        ))
+        .bind(scope.center_codes())
+        .bind(judged.as_of)
+        .bind(judged.due_limit)
+        .bind(range.map(|r| r.0))
+        .bind(range.map(|r| r.1))
+        .fetch_all(&mut *snapshot)
+        .await?;
+        snapshot.commit().await?;
+
+        let add = |counts: &mut LateCaseCounts, values: &[i64]| {
+            let fields = [
+                &mut counts.pending_overdue,
+                &mut counts.due_soon,
+                &mut counts.resolved_late,
+                &mut counts.late_without_notice,
+                &mut counts.notice_after_deadline,
+                &mut counts.missed_new_due_date,
+                &mut counts.rescheduled_more_than_once,
+            ];
+            for (field, value) in fields.into_iter().zip(values) {
+                *field += *value as u64;
+            }
+        };
+        let key = match &target {
+            Target::Unit(code) | Target::Center(code) => code.clone(),
+        };
+        let mut total = LateCaseCounts { key: key.clone(), ..Default::default() };
+        let mut units: BTreeMap<String, LateCaseCounts> = BTreeMap::new();
+        let (children, child_of) = match &target {
+            Target::Unit(_) => scope.children(as_of),
+            Target::Center(_) => Default::default(),
+        };
+        for child in children.keys() {
+            units.insert(child.clone(), LateCaseCounts { key: child.clone(), ..Default::default() });
+        }
+        for (center, values) in &rows {
+            add(&mut total, values);
+            if let Target::Unit(unit) = &target {
+                let key = child_of.get(center).cloned().unwrap_or_else(|| unit.clone());
+                add(units.entry(key.clone()).or_insert_with(|| LateCaseCounts { key, ..Default::default() }), values);
+            }
+        }
+        // Children first in code order, then the unit's own centers.
+        let own = units.remove(&key);
+        let mut units: Vec<LateCaseCounts> = units.into_values().collect();
+        units.extend(own);
+        Ok(CountLateCasesResponse { total: Some(total), units, freshness: Some(freshness) })
+    }
+
+    pub(super) async fn watch(
+        &self,
+        request: WatchLateCasesRequest,
+    ) -> ServiceResult<ResponseStream<WatchLateCasesResponse>> {
+        let mut v = Violations::new();
+        let target = target(&mut v, &request.unit_code, &request.center_code);
+        check_due_within(&mut v, "due_within_working_days", request.due_within_working_days, true);
+        v.into_result()?;
+        let target = target.expect("validated");
+        let (snapshot, _, scope) = self.scoped_snapshot(&target).await?;
+        snapshot.commit().await?;
+        let centers = scope.center_codes();
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        let api = self.clone();
+        let due_within = request.due_within_working_days;
+        tokio::spawn(async move {
+            let mut stop = api.stop.clone();
+            let mut waiter = api.applied.waiter();
+            // What each case was last emitted as, so a case is emitted again only when its state changes.
+            let mut emitted: HashMap<String, (LateCaseEventKind, NaiveDate)> = HashMap::new();
+            loop {
+                waiter.mark_seen();
+                match api.sweep(&centers, due_within, &mut emitted).await {
+                    Ok(events) => {
+                        for event in events {
+                            if sender.send(Ok(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(error.into())).await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = waiter.wait(WATCH_POLL) => {}
+                    _ = sender.closed() => return,
+                    _ = stop.stopped() => return,
+                }
+            }
+        });
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+    }
+
+    /// The open cases of `centers` that are overdue or due soon today and were not yet emitted in that state.
+    pub async fn sweep(
+        &self,
+        centers: &[String],
+        due_within: u32,
+        emitted: &mut HashMap<String, (LateCaseEventKind, NaiveDate)>,
+    ) -> ServiceResult<Vec<WatchLateCasesResponse>> {
+        let today = (self.clock)();
+        let mut db = self.pool.acquire().await?;
+        let judged = judgement(&mut db, today, due_within).await?;
+        let rows: Vec<CaseRow> = sqlx::query_as(&format!(
+            "SELECT {CASE_COLUMNS} FROM case_record
+             WHERE center_code = ANY($1) AND open AND due_date <= $2 ORDER BY due_date, case_code"
+        ))
+        .bind(centers)
+        .bind(judged.due_limit)
+        .fetch_all(&mut *db)
+        .await?;
+        let still_open: HashSet<&str> = rows.iter().map(|r| r.case_code.as_str()).collect();
+        emitted.retain(|code, _| still_open.contains(code.as_str()));
+        let mut events = Vec::new();
+        for row in &rows {
+            let kind = if row.due_date < today { LateCaseEventKind::Overdue } else { LateCaseEventKind::DueSoon };
+            if emitted.get(&row.case_code) == Some(&(kind, row.due_date)) {
+                continue;
+            }
+            emitted.insert(row.case_code.clone(), (kind, row.due_date));
+            events.push(WatchLateCasesResponse {
+                kind: kind as i32,
+                case: Some(monitored(row, today, &judged.calendar)),
+                as_of_day: today.to_string(),
+            });
+        }
+        Ok(events)
+    }
+
+    pub(super) async fn reconcile(
+        &self,
+        request: ReconcileLateCountsRequest,
+    ) -> ServiceResult<ReconcileLateCountsResponse> {
+        let mut v = Violations::new();
+        let target = target(&mut v, &request.unit_code, &request.center_code);
+        let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
+        v.into_result()?;
+        let (target, (first, last, _)) = (target.expect("validated"), period.expect("validated"));
+
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let centers = scope.center_codes();
+        let cells: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT center_code, sum(resolved_late)::bigint,
+                    coalesce(sum(pending_overdue) FILTER (WHERE day = $3), 0)::bigint
+             FROM center_day WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY center_code",
+        )
+        .bind(&centers)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *snapshot)
+        .await?;
+        let records: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT center_code,
+                    count(*) FILTER (WHERE late AND resolved_on BETWEEN $2 AND $3),
+                    count(*) FILTER (WHERE received_on <= $3 AND due_date < $3
+                                       AND (resolved_on IS NULL OR resolved_on > $3))
+             FROM case_record WHERE center_code = ANY($1) GROUP BY center_code",
+        )
+        .bind(&centers)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *snapshot)
+        .await?;
+        snapshot.commit().await?;
+        let cells: HashMap<String, (i64, i64)> = cells.into_iter().map(|(c, a, b)| (c, (a, b))).collect();
+        let records: HashMap<String, (i64, i64)> = records.into_iter().map(|(c, a, b)| (c, (a, b))).collect();
+        let mut out: Vec<LateCountReconciliation> = centers
+            .iter()
+            .map(|center| {
+                let (late_cells, overdue_cells) = cells.get(center).copied().unwrap_or_default();
+                let (late_records, overdue_records) = records.get(center).copied().unwrap_or_default();
+                LateCountReconciliation {
+                    center_code: center.clone(),
+                    resolved_late_in_cells: late_cells as u64,
+                    resolved_late_in_records: late_records as u64,
+                    pending_overdue_in_cells: overdue_cells as u64,
+                    pending_overdue_in_records: overdue_records as u64,
+                    agrees: late_cells == late_records && overdue_cells == overdue_records,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.agrees.cmp(&b.agrees).then_with(|| a.center_code.cmp(&b.center_code)));
+        Ok(ReconcileLateCountsResponse {
+            centers: out,
+            days: Some(DayRange { from_day: first.to_string(), to_day: last.to_string() }),
+            freshness: Some(freshness),
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! Applies the catalogue's changes to aggregation's copy of it.
+//!
+//! Decisions become procedure versions the way the catalogue applies them: NEW opens a version, AMENDED closes
+//! the open one and opens another, REPLACED closes the replaced procedure and opens the new one, ABOLISHED
+//! closes. When a decision touches procedures that already have cells on or after its effective day, the
+//! full-online roll-up of those days is recomputed from `cell`, so the split follows the catalogue even when
+//! the catalogue speaks after the cells arrived.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use onestop_proto::catalogue::v1::watch_changes_response::Change;
+use onestop_proto::catalogue::v1::{
+    AdministrativeUnit, DecisionAction, Procedure, PublicationDecision, SetCalendarYearRequest, WatchChangesRequest,
+    WatchChangesResponse,
+};
+use onestop_server::client::CatalogueClient;
+use onestop_server::serve::StopSignal;
+use sqlx::PgPool;
+
+use super::{advance, cursor, keep_following, lock_rollups, next_batch, CATALOGUE};
+
+const BATCH: usize = 500;
+const LINGER: Duration = Duration::from_millis(10);
+
+/// Follows the catalogue's changes until `stop`, reconnecting after any failure.
+pub async fn follow(pool: PgPool, catalogue: CatalogueClient, stop: StopSignal) {
+    keep_following("catalogue", stop, || follow_once(&pool, catalogue.clone())).await
+}
+
+/// The catalogue cursor the copy is current to; 0 before any change.
+pub async fn applied_cursor(db: impl sqlx::PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    Ok(cursor(db, CATALOGUE).await?.parse().unwrap_or(0))
+}
+
+async fn follow_once(pool: &PgPool, mut catalogue: CatalogueClient) -> anyhow::Result<()> {
+    let after_cursor = applied_cursor(pool).await?;
+    let mut stream = catalogue.watch_changes(WatchChangesRequest { after_cursor }).await?.into_inner();
+    while let Some(batch) = next_batch(&mut stream, BATCH, LINGER).await {
+        apply(pool, &batch?).await?;
+    }
+    Ok(())
+}
+
+/// Applies a batch of changes in order and records its last cursor, in one transaction.
+pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    lock_rollups(&mut tx).await?;
+    for change in batch {
+        match &change.change {
+            Some(Change::Unit(unit)) => store_unit(&mut tx, unit).await?,
+            Some(Change::Center(center)) => {
+                sqlx::query(
+                    "INSERT INTO center (code, name, unit_code) VALUES ($1, $2, $3)
+                     ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, unit_code = EXCLUDED.unit_code",
+                )
+                .bind(&center.code)
+                .bind(&center.name)
+                .bind(&center.unit_code)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(Change::Sector(sector)) => {
+                sqlx::query(
+                    "INSERT INTO sector (code, name) VALUES ($1, $2)
+                     ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name",
+                )
+                .bind(&sector.code)
+                .bind(&sector.name)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(Change::Decision(decision)) => apply_decision(&mut tx, decision).await?,
+            Some(Change::CalendarYear(year)) => store_calendar_year(&mut tx, year).await?,
+            Some(Change::Agency(_)) | Some(Change::CenterProcedures(_)) | None => {}
+        }
+    }
+    let last = batch.last().expect("a batch is not empty").cursor;
+    advance(&mut tx, CATALOGUE, &last.to_string()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn optional_day(s: &str) -> anyhow::Result<Option<NaiveDate>> {
+    Ok(if s.is_empty() { None } else { Some(s.parse()?) })
+}
+
+async fn store_unit(tx: &mut sqlx::PgConnection, unit: &AdministrativeUnit) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO unit (code, name, level, parent_code, valid_from, valid_to, predecessor_codes)
+         VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7)
+         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,
+             parent_code = EXCLUDED.parent_code, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+             predecessor_codes = EXCLUDED.predecessor_codes",
+    )
+    .bind(&unit.code)
+    .bind(&unit.name)
+    .bind(unit.level as i16)
+    .bind(&unit.parent_code)
+    .bind(unit.valid_from.parse::<NaiveDate>()?)
+    .bind(optional_day(&unit.valid_to)?)
+    .bind(&unit.predecessor_codes)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn store_calendar_year(tx: &mut sqlx::PgConnection, year: &SetCalendarYearRequest) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM calendar_exception WHERE extract(year FROM day) = $1")
+        .bind(year.year as f64)
+        .execute(&mut *tx)
+        .await?;
+    let days: Vec<NaiveDate> = year.exceptions.iter().map(|e| e.day.parse()).collect::<Result<_, _>>()?;
+    let kinds: Vec<i16> = year.exceptions.iter().map(|e| e.kind as i16).collect();
+    sqlx::query("INSERT INTO calendar_exception (day, kind) SELECT * FROM UNNEST($1::date[], $2::smallint[])")
+        .bind(&days)
+        .bind(&kinds)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO calendar_year (year) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(year.year)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn close_version(tx: &mut sqlx::PgConnection, code: &str, day: NaiveDate) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE procedure_version SET valid_to = $2 WHERE code = $1 AND valid_to IS NULL AND valid_from < $2")
+        .bind(code)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn open_version(tx: &mut sqlx::PgConnection, procedure: &Procedure, day: NaiveDate) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO procedure_version (code, valid_from, valid_to, name, sector_code, implementing_levels,
+             online_level)
+         VALUES ($1, $2, NULL, $3, $4, $5, $6)
+         ON CONFLICT (code, valid_from) DO UPDATE SET valid_to = NULL, name = EXCLUDED.name,
+             sector_code = EXCLUDED.sector_code, implementing_levels = EXCLUDED.implementing_levels,
+             online_level = EXCLUDED.online_level",
+    )
+    .bind(&procedure.code)
+    .bind(day)
+    .bind(&procedure.name)
+    .bind(&procedure.sector_code)
+    .bind(procedure.implementing_levels.iter().map(|l| *l as i16).collect::<Vec<_>>())
+    .bind(procedure.online_level as i16)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn apply_decision(tx: &mut sqlx::PgConnection, decision: &PublicationDecision) -> anyhow::Result<()> {
+    let day: NaiveDate = decision.effective_from.parse()?;
+    let mut touched: Vec<String> = Vec::new();
+    for item in &decision.items {
+        let Some(procedure) = &item.procedure else { continue };
+        match DecisionAction::try_from(item.action) {
+            Ok(DecisionAction::New) => open_version(tx, procedure, day).await?,
+            Ok(DecisionAction::Amended) => {
+                close_version(tx, &procedure.code, day).await?;
+                open_version(tx, procedure, day).await?;
+            }
+            Ok(DecisionAction::Replaced) => {
+                close_version(tx, &item.replaces_code, day).await?;
+                open_version(tx, procedure, day).await?;
+                touched.push(item.replaces_code.clone());
+            }
+            Ok(DecisionAction::Abolished) => close_version(tx, &procedure.code, day).await?,
+            _ => continue,
+        }
+        touched.push(procedure.code.clone());
+    }
+    recompute_full_online(tx, &touched, day).await?;
+    Ok(())
+}
+
+/// Recomputes the full-online day totals of every (center, day) from `from_day` on that has cells of
+/// `procedures`. Cheap in the usual case: a decision takes effect today or later, before any of its cells.
+pub async fn recompute_full_online(
+    tx: &mut sqlx::PgConnection,
+    procedures: &[String],
+    from_day: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    let keys: Vec<(String, NaiveDate)> = sqlx::query_as(
+        "SELECT DISTINCT center_code, day FROM cell WHERE procedure_code = ANY($1) AND day >= $2
+         ORDER BY center_code, day",
+    )
+    .bind(procedures)
+    .bind(from_day)
+    .fetch_all(&mut *tx)
+    .await?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let centers: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let days: Vec<NaiveDate> = keys.iter().map(|k| k.1).collect();
+    sqlx::query(
+        "DELETE FROM center_day_full_online f USING UNNEST($1::text[], $2::date[]) AS k(center_code, day)
+         WHERE f.center_code = k.center_code AND f.day = k.day",
+    )
+    .bind(&centers)
+    .bind(&days)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO center_day_full_online (center_code, day, received_direct, received_online, received_postal,
+             resolved_early, resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post,
+             apology_notices_issued, pending_in_time, pending_overdue)
+         SELECT c.center_code, c.day, sum(c.received_direct), sum(c.received_online), sum(c.received_postal),
+             sum(c.resolved_early), sum(c.resolved_on_time), sum(c.resolved_late), sum(c.withdrawn_or_returned),
+             sum(c.results_returned_by_post), sum(c.apology_notices_issued), sum(c.pending_in_time),
+             sum(c.pending_overdue)
+         FROM UNNEST($1::text[], $2::date[]) AS k(center_code, day)
+         JOIN cell c ON c.center_code = k.center_code AND c.day = k.day
+         JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                 AND (v.valid_to IS NULL OR c.day < v.valid_to)
+         WHERE v.online_level = 3
+         GROUP BY c.center_code, c.day",
+    )
+    .bind(&centers)
+    .bind(&days)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Applies intake's changes: cells into `cell`, `center_day`, `center_day_full_online` and `center_day_report`;
+//! case records into `case_record`.
+//!
+//! A cell change carries its old and new values. The day roll-ups add the difference (new − old), so they come
+//! out exact whatever order two writers of one cell committed in; `cell` keeps the newest value.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use onestop_domain::{today_in_vietnam, Measure};
+use onestop_proto::convert::{measures_from_wire, timestamp_from_wire};
+use onestop_proto::intake::v1::watch_changes_response::Change;
+use onestop_proto::intake::v1::{
+    CaseOutcome, CaseStatus, Measures, StoredCase, WatchChangesRequest, WatchChangesResponse,
+};
+use onestop_server::client::IntakeClient;
+use onestop_server::serve::StopSignal;
+use sqlx::PgPool;
+
+use super::{advance, cursor, keep_following, lock_rollups, next_batch, INTAKE};
+
+/// Most changes applied in one transaction.
+const BATCH: usize = 5000;
+/// How long a batch waits for more changes before it is applied.
+const LINGER: Duration = Duration::from_millis(20);
+
+/// Follows intake's changes until `stop`, reconnecting after any failure.
+pub async fn follow(pool: PgPool, intake: IntakeClient, stop: StopSignal) {
+    keep_following("intake", stop, || follow_once(&pool, intake.clone())).await
+}
+
+async fn follow_once(pool: &PgPool, mut intake: IntakeClient) -> anyhow::Result<()> {
+    let after_cursor = cursor(pool, INTAKE).await?;
+    let mut stream = intake.watch_changes(WatchChangesRequest { after_cursor }).await?.into_inner();
+    while let Some(batch) = next_batch(&mut stream, BATCH, LINGER).await {
+        apply(pool, &batch?).await?;
+    }
+    Ok(())
+}
+
+fn signed(measures: Option<&Measures>) -> [i64; 11] {
+    let mut out = [0i64; 11];
+    if let Some(Ok(m)) = measures.map(measures_from_wire) {
+        for (slot, measure) in out.iter_mut().zip(Measure::ALL) {
+            *slot = m.get(measure) as i64;
+        }
+    }
+    out
+}
+
+fn array_literal(values: &[i64; 11]) -> String {
+    format!("{{{}}}", values.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+}
+
+type CellKey = (String, NaiveDate, String);
+
+/// What one batch does to the cells.
+#[derive(Default)]
+struct CellChanges {
+    /// Summed difference per cell.
+    deltas: BTreeMap<CellKey, [i64; 11]>,
+    /// The newest value per cell.
+    latest: BTreeMap<CellKey, [i64; 11]>,
+    /// The first push seen per (center, day).
+    first_pushed: BTreeMap<(String, NaiveDate), DateTime<Utc>>,
+}
+
+/// Applies a batch of changes and records its last cursor, in one transaction.
+pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Result<()> {
+    let mut cells = CellChanges::default();
+    let mut cases: BTreeMap<String, CaseRow> = BTreeMap::new();
+    for change in batch {
+        match &change.change {
+            Some(Change::Cell(cell)) => {
+                let key = (cell.center_code.clone(), cell.day.parse()?, cell.procedure_code.clone());
+                let (old, new) = (signed(cell.old_measures.as_ref()), signed(cell.new_measures.as_ref()));
+                let delta = cells.deltas.entry(key.clone()).or_default();
+                for i in 0..11 {
+                    delta[i] += new[i] - old[i];
+                }
+                cells.latest.insert(key.clone(), new);
+                if let Some(at) = change.changed_at.and_then(timestamp_from_wire) {
+                    let first = cells.first_pushed.entry((key.0, key.1)).or_insert(at);
+                    *first = (*first).min(at);
+                }
+            }
+            Some(Change::CaseRecord(stored)) => {
+                if let Some(row) = CaseRow::of(stored) {
+                    cases.insert(row.case_code.clone(), row);
+                }
+            }
+            None => {}
+        }
+    }
+    let mut tx = pool.begin().await?;
+    lock_rollups(&mut tx).await?;
+    store_cells(&mut tx, &cells).await?;
+    if !cases.is_empty() {
+        store_cases(&mut tx, cases.into_values().collect()).await?;
+        onestop_server::notify::notify_on_commit(&mut tx, super::CASES_APPLIED).await?;
+    }
+    advance(&mut tx, INTAKE, &batch.last().expect("a batch is not empty").cursor).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+const MEASURE_COLUMNS: &str = "received_direct, received_online, received_postal, resolved_early, resolved_on_time,
+    resolved_late, withdrawn_or_returned, results_returned_by_post, apology_notices_issued, pending_in_time,
+    pending_overdue";
+
+/// `INSERT ... ON CONFLICT` into a day roll-up, adding the summed deltas of `source` (which has center_code, day
+/// and the measures as d[1..11]).
+fn add_to_day_rollup(table: &str, source: &str) -> String {
+    let sums = (1..=11).map(|i| format!("sum(d[{i}])")).collect::<Vec<_>>().join(", ");
+    let updates = MEASURE_COLUMNS
+        .split(',')
+        .map(|c| c.trim())
+        .map(|c| format!("{c} = r.{c} + EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} AS r (center_code, day, {MEASURE_COLUMNS})
+         SELECT center_code, day, {sums} FROM ({source}) AS s GROUP BY center_code, day ORDER BY center_code, day
+         ON CONFLICT (center_code, day) DO UPDATE SET {updates}"
+    )
+}
+
+async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result<(), sqlx::Error> {
+    if cells.deltas.is_empty() {
+        return Ok(());
+    }
+    let centers: Vec<&str> = cells.deltas.keys().map(|k| k.0.as_str()).collect();
+    let days: Vec<NaiveDate> = cells.deltas.keys().map(|k| k.1).collect();
+    let procedures: Vec<&str> = cells.deltas.keys().map(|k| k.2.as_str()).collect();
+    let deltas: Vec<String> = cells.deltas.values().map(array_literal).collect();
+    let latest: Vec<String> = cells.latest.values().map(array_literal).collect();
+    let given = "SELECT center_code, day, procedure_code, d::bigint[] AS d
+                 FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) AS t(center_code, day, procedure_code, d)";
+    sqlx::query(&add_to_day_rollup("center_day", given))
+        .bind(&centers)
+        .bind(&days)
+        .bind(&procedures)
+        .bind(&deltas)
+        .execute(&mut *tx)
+        .await?;
+    // Only procedures FULL online on the cell's day; a procedure the copy does not know yet is counted when its
+    // decision arrives (the catalogue feed recomputes the days it covers).
+    let full_online = format!(
+        "SELECT g.center_code, g.day, g.d FROM ({given}) AS g
+         JOIN procedure_version v ON v.code = g.procedure_code AND v.valid_from <= g.day
+                                 AND (v.valid_to IS NULL OR g.day < v.valid_to)
+         WHERE v.online_level = 3"
+    );
+    sqlx::query(&add_to_day_rollup("center_day_full_online", &full_online))
+        .bind(&centers)
+        .bind(&days)
+        .bind(&procedures)
+        .bind(&deltas)
+        .execute(&mut *tx)
+        .await?;
+    let values = (1..=11).map(|i| format!("d[{i}]")).collect::<Vec<_>>().join(", ");
+    let updates =
+        MEASURE_COLUMNS.split(',').map(|c| c.trim()).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>();
+    sqlx::query(&format!(
+        "INSERT INTO cell (center_code, day, procedure_code, {MEASURE_COLUMNS})
+         SELECT center_code, day, procedure_code, {values} FROM ({given}) AS g
+         ON CONFLICT (center_code, day, procedure_code) DO UPDATE SET {}",
+        updates.join(", ")
+    ))
+    .bind(&centers)
+    .bind(&days)
+    .bind(&procedures)
+    .bind(&latest)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO center_day_report (center_code, day, first_pushed_at)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::timestamptz[])
+         ON CONFLICT (center_code, day) DO UPDATE
+         SET first_pushed_at = least(center_day_report.first_pushed_at, EXCLUDED.first_pushed_at)",
+    )
+    .bind(cells.first_pushed.keys().map(|k| k.0.as_str()).collect::<Vec<_>>())
+    .bind(cells.first_pushed.keys().map(|k| k.1).collect::<Vec<_>>())
+    .bind(cells.first_pushed.values().copied().collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A case record as monitoring stores it.
+#[derive(Debug, Clone)]
+struct CaseRow {
+    case_code: String,
+    procedure_code: String,
+    center_code: String,
+    resolving_agency_code: String,
+    received_on: NaiveDate,
+    due_date: NaiveDate,
+    current_due_date: NaiveDate,
+    resolved_on: Option<NaiveDate>,
+    open: bool,
+    late: bool,
+    reschedules: i32,
+    notices: i32,
+    late_without_notice: bool,
+    notice_after_deadline: bool,
+    notice_assessed: bool,
+    missed_new_due_date: bool,
+    rescheduled_more_than_once: bool,
+}
+
+impl CaseRow {
+    /// `None` for a record intake could not have stored (intake validates every date).
+    fn of(stored: &StoredCase) -> Option<CaseRow> {
+        let record = stored.record.as_ref()?;
+        let findings = stored.findings.clone().unwrap_or_default();
+        let day = |s: &str| s.parse::<NaiveDate>().ok();
+        let due_date = day(&record.due_date)?;
+        let latest_new = record
+            .due_date_changes
+            .last()
+            .and_then(|c| day(&c.new_due_date))
+            .into_iter()
+            .chain(record.apology_notices.iter().filter_map(|n| day(&n.new_due_date)))
+            .max();
+        let received_on = today_in_vietnam(record.received_at.and_then(timestamp_from_wire)?);
+        Some(CaseRow {
+            case_code: record.case_code.clone(),
+            procedure_code: record.procedure_code.clone(),
+            center_code: record.receiving_center_code.clone(),
+            resolving_agency_code: record.resolving_agency_code.clone(),
+            received_on,
+            due_date,
+            current_due_date: latest_new.unwrap_or(due_date),
+            resolved_on: record.resolved_at.and_then(timestamp_from_wire).map(today_in_vietnam),
+            open: record.status == CaseStatus::InProgress as i32,
+            late: findings.outcome == CaseOutcome::Late as i32,
+            reschedules: record.due_date_changes.len() as i32,
+            notices: record.apology_notices.len() as i32,
+            late_without_notice: findings.late_without_notice,
+            notice_after_deadline: findings.notice_after_deadline,
+            notice_assessed: !findings.not_assessed.iter().any(|n| n.starts_with("notice_after_deadline")),
+            missed_new_due_date: findings.missed_new_due_date,
+            rescheduled_more_than_once: findings.rescheduled_more_than_once,
+        })
+    }
+}
+
+async fn store_cases(tx: &mut sqlx::PgConnection, cases: Vec<CaseRow>) -> Result<(), sqlx::Error> {
+    let col = |f: fn(&CaseRow) -> String| cases.iter().map(f).collect::<Vec<_>>();
+    let date = |f: fn(&CaseRow) -> NaiveDate| cases.iter().map(f).collect::<Vec<_>>();
+    let flag = |f: fn(&CaseRow) -> bool| cases.iter().map(f).collect::<Vec<_>>();
+    let int = |f: fn(&CaseRow) -> i32| cases.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO case_record (case_code, procedure_code, center_code, resolving_agency_code, received_on,
+             due_date, current_due_date, resolved_on, open, late, reschedules, notices, late_without_notice,
+             notice_after_deadline, notice_assessed, missed_new_due_date, rescheduled_more_than_once)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], $7::date[],
+             $8::date[], $9::bool[], $10::bool[], $11::int[], $12::int[], $13::bool[], $14::bool[], $15::bool[],
+             $16::bool[], $17::bool[])
+         ON CONFLICT (case_code) DO UPDATE SET procedure_code = EXCLUDED.procedure_code,
+             center_code = EXCLUDED.center_code, resolving_agency_code = EXCLUDED.resolving_agency_code,
+             received_on = EXCLUDED.received_on, due_date = EXCLUDED.due_date,
+             current_due_date = EXCLUDED.current_due_date, resolved_on = EXCLUDED.resolved_on,
+             open = EXCLUDED.open, late = EXCLUDED.late, reschedules = EXCLUDED.reschedules,
+             notices = EXCLUDED.notices, late_without_notice = EXCLUDED.late_without_notice,
+             notice_after_deadline = EXCLUDED.notice_after_deadline, notice_assessed = EXCLUDED.notice_assessed,
+             missed_new_due_date = EXCLUDED.missed_new_due_date,
+             rescheduled_more_than_once = EXCLUDED.rescheduled_more_than_once",
+    )
+    .bind(col(|c| c.case_code.clone()))
+    .bind(col(|c| c.procedure_code.clone()))
+    .bind(col(|c| c.center_code.clone()))
+    .bind(col(|c| c.resolving_agency_code.clone()))
+    .bind(date(|c| c.received_on))
+    .bind(date(|c| c.due_date))
+    .bind(date(|c| c.current_due_date))
+    .bind(cases.iter().map(|c| c.resolved_on).collect::<Vec<_>>())
+    .bind(flag(|c| c.open))
+    .bind(flag(|c| c.late))
+    .bind(int(|c| c.reschedules))
+    .bind(int(|c| c.notices))
+    .bind(flag(|c| c.late_without_notice))
+    .bind(flag(|c| c.notice_after_deadline))
+    .bind(flag(|c| c.notice_assessed))
+    .bind(flag(|c| c.missed_new_due_date))
+    .bind(flag(|c| c.rescheduled_more_than_once))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

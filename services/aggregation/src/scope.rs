@@ -1,0 +1,182 @@
+//! Whose cells an answer sums, from aggregation's copy of the catalogue.
+//!
+//! A unit covers its own centers and those of every unit under it, and, since a merged unit's successor
+//! carries its predecessors' history, those of every unit merged into any of them, recursively. Groups of a
+//! breakdown by child unit are the unit's children as of the period's last day; a center of a unit that no
+//! longer exists then is counted in the child its unit was merged into.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use onestop_server::{ServiceError, ServiceResult};
+
+/// What a request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Unit(String),
+    Center(String),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UnitRow {
+    pub code: String,
+    pub name: String,
+    pub level: i16,
+    pub parent_code: Option<String>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub predecessor_codes: Vec<String>,
+}
+
+impl UnitRow {
+    pub fn exists_on(&self, day: NaiveDate) -> bool {
+        self.valid_from <= day && self.valid_to.is_none_or(|to| day < to)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CenterRow {
+    pub code: String,
+    pub name: String,
+    pub unit_code: String,
+}
+
+/// The centers an answer covers, with the units they lie in.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub target: Target,
+    /// The unit asked for, or the unit of the center asked for.
+    pub unit: UnitRow,
+    pub centers: Vec<CenterRow>,
+    /// Every unit of the scope by code.
+    pub units: HashMap<String, UnitRow>,
+}
+
+/// The name of a unit level, as breakdowns and form 06 key it.
+pub fn level_name(level: i16) -> &'static str {
+    match level {
+        1 => "PROVINCE",
+        2 => "DISTRICT",
+        _ => "COMMUNE",
+    }
+}
+
+/// The catalogue's implementing level of procedures resolved at a unit level.
+pub fn implementing_level(unit_level: i16) -> i16 {
+    unit_level + 1
+}
+
+const UNIT_COLUMNS: &str = "code, name, level, parent_code, valid_from, valid_to, predecessor_codes";
+
+impl Scope {
+    /// Resolves `target` in one read of the copy.
+    pub async fn resolve(db: &mut sqlx::PgConnection, target: &Target) -> ServiceResult<Scope> {
+        match target {
+            Target::Center(code) => {
+                let center: Option<CenterRow> =
+                    sqlx::query_as("SELECT code, name, unit_code FROM center WHERE code = $1")
+                        .bind(code)
+                        .fetch_optional(&mut *db)
+                        .await?;
+                let center = center.ok_or_else(|| ServiceError::not_found("center_code", format!("center {code}")))?;
+                let unit: UnitRow = sqlx::query_as(&format!("SELECT {UNIT_COLUMNS} FROM unit WHERE code = $1"))
+                    .bind(&center.unit_code)
+                    .fetch_optional(&mut *db)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::precondition("center_code", format!("the unit of center {code} is not known yet"))
+                    })?;
+                let units = HashMap::from([(unit.code.clone(), unit.clone())]);
+                Ok(Scope { target: target.clone(), unit, centers: vec![center], units })
+            }
+            Target::Unit(code) => {
+                let units: Vec<UnitRow> = sqlx::query_as(&format!(
+                    "WITH RECURSIVE tree (code) AS (
+                         SELECT code FROM unit WHERE code = $1
+                         UNION
+                         SELECT next.code FROM tree
+                         CROSS JOIN LATERAL (
+                             SELECT u.code FROM unit u WHERE u.parent_code = tree.code
+                             UNION ALL
+                             SELECT p FROM unit u, unnest(u.predecessor_codes) AS p WHERE u.code = tree.code
+                         ) AS next
+                     )
+                     SELECT {UNIT_COLUMNS} FROM unit WHERE code IN (SELECT code FROM tree)"
+                ))
+                .bind(code)
+                .fetch_all(&mut *db)
+                .await?;
+                let units: HashMap<String, UnitRow> = units.into_iter().map(|u| (u.code.clone(), u)).collect();
+                let unit = units
+                    .get(code)
+                    .cloned()
+                    .ok_or_else(|| ServiceError::not_found("unit_code", format!("unit {code}")))?;
+                let codes: Vec<&String> = units.keys().collect();
+                let centers: Vec<CenterRow> =
+                    sqlx::query_as("SELECT code, name, unit_code FROM center WHERE unit_code = ANY($1) ORDER BY code")
+                        .bind(codes)
+                        .fetch_all(&mut *db)
+                        .await?;
+                Ok(Scope { target: target.clone(), unit, centers, units })
+            }
+        }
+    }
+
+    pub fn center_codes(&self) -> Vec<String> {
+        self.centers.iter().map(|c| c.code.clone()).collect()
+    }
+
+    /// The level of each center's unit.
+    pub fn center_levels(&self) -> HashMap<String, i16> {
+        self.centers
+            .iter()
+            .map(|c| (c.code.clone(), self.units.get(&c.unit_code).map_or(self.unit.level, |u| u.level)))
+            .collect()
+    }
+
+    /// The children of the unit on `as_of` (code → name, in code order), and the child each center counts in
+    /// (absent for the unit's own centers).
+    pub fn children(&self, as_of: NaiveDate) -> (BTreeMap<String, String>, HashMap<String, String>) {
+        let unit = &self.unit.code;
+        let children: BTreeMap<String, String> = self
+            .units
+            .values()
+            .filter(|u| u.parent_code.as_ref() == Some(unit) && u.exists_on(as_of))
+            .map(|u| (u.code.clone(), u.name.clone()))
+            .collect();
+        let mut successor: HashMap<&str, &str> = HashMap::new();
+        let mut by_code: Vec<&UnitRow> = self.units.values().collect();
+        by_code.sort_by(|a, b| a.code.cmp(&b.code));
+        for u in by_code {
+            for p in &u.predecessor_codes {
+                successor.entry(p.as_str()).or_insert(u.code.as_str());
+            }
+        }
+        let mut child_of_center = HashMap::new();
+        for center in &self.centers {
+            let mut current = center.unit_code.as_str();
+            // Each unit is visited at most once, so a malformed cycle cannot loop.
+            let mut seen = std::collections::HashSet::new();
+            let child = loop {
+                if children.contains_key(current) {
+                    break Some(current);
+                }
+                if current == unit || !seen.insert(current) {
+                    break None;
+                }
+                let Some(row) = self.units.get(current) else { break None };
+                current = match (row.exists_on(as_of), successor.get(current)) {
+                    (false, Some(next)) => next,
+                    _ => match row.parent_code.as_deref() {
+                        Some(parent) => parent,
+                        None => break None,
+                    },
+                };
+            };
+            if let Some(child) = child {
+                child_of_center.insert(center.code.clone(), child.to_owned());
+            }
+        }
+        (children, child_of_center)
+    }
+}

@@ -1,0 +1,441 @@
+//! The facts of a scope over a period, whole and for each group of a breakdown, read from one snapshot of the
+//! roll-ups and of aggregation's catalogue copy.
+//!
+//! Group 0 is always the whole answer. Sources, each read only when an indicator asked needs it:
+//! - `center_day` (and `center_day_full_online`): whole, center, child unit, level and month groups;
+//! - `cell` joined with the procedure versions in force on each cell's day: sector and procedure groups;
+//! - `procedure_version` as of each group's last day: catalogue counts, for the group's level;
+//! - `cell` again, for the procedures with at least one case received online;
+//! - `case_record`: late cases and apology notices, by original due date;
+//! - `center_day_report` and the calendar: reporting completeness.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use onestop_domain::calendar::{DayKind, MissingYear, WorkingCalendar};
+use onestop_domain::facts::{CaseCounts, CatalogueCounts, ReportingCounts};
+use onestop_domain::measures::DayPosition;
+use onestop_domain::{Facts, Measure, Measures, Needs};
+use onestop_server::{ServiceError, ServiceResult};
+use sqlx::PgConnection;
+
+use crate::scope::{implementing_level, Scope};
+
+/// A group of an answer: its key and name, its days, and what its catalogue counts are taken over.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub key: String,
+    pub name: String,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    /// The unit level whose procedures the catalogue counts cover.
+    pub level: i16,
+    pub sector: Option<String>,
+    pub procedure: Option<String>,
+}
+
+/// How rows are assigned to groups beyond group 0 (the whole).
+#[derive(Debug, Clone, Default)]
+pub enum Split {
+    #[default]
+    Whole,
+    /// By center code (center, child unit and level breakdowns).
+    Center(HashMap<String, usize>),
+    /// By day: groups 1.. tile the period in order.
+    Month,
+    Sector(HashMap<String, usize>),
+    Procedure(HashMap<String, usize>),
+    /// By the level of the center's unit and the sector (the rows of form 06).
+    LevelSector {
+        level_of: HashMap<String, i16>,
+        index: HashMap<(i16, String), usize>,
+    },
+}
+
+impl Split {
+    fn by_procedure(&self) -> bool {
+        matches!(self, Split::Sector(_) | Split::Procedure(_) | Split::LevelSector { .. })
+    }
+}
+
+/// What a row is about; `None` where the source does not know.
+#[derive(Debug, Clone, Copy)]
+struct Row<'a> {
+    center: &'a str,
+    day: Option<NaiveDate>,
+    sector: Option<&'a str>,
+    procedure: Option<&'a str>,
+}
+
+/// The groups (besides 0) a row counts in.
+fn group_of(split: &Split, groups: &[Group], row: Row) -> Option<usize> {
+    match split {
+        Split::Whole => None,
+        Split::Center(index) => index.get(row.center).copied(),
+        Split::Month => {
+            let day = row.day?;
+            (1..groups.len()).find(|&g| (groups[g].first_day..=groups[g].last_day).contains(&day))
+        }
+        Split::Sector(index) => index.get(row.sector?).copied(),
+        Split::Procedure(index) => index.get(row.procedure?).copied(),
+        Split::LevelSector { level_of, index } => {
+            index.get(&(*level_of.get(row.center)?, row.sector?.to_owned())).copied()
+        }
+    }
+}
+
+/// A procedure in force on a day.
+#[derive(sqlx::FromRow)]
+struct InForce {
+    code: String,
+    sector_code: String,
+    online_level: i16,
+    implementing_levels: Vec<i16>,
+}
+
+/// Case records of one center, procedure and due date.
+#[derive(sqlx::FromRow)]
+struct CaseGroupRow {
+    center_code: String,
+    procedure_code: String,
+    sector_code: String,
+    due_date: NaiveDate,
+    late: i64,
+    late_with_notice: i64,
+    noticed: i64,
+    noticed_in_time: i64,
+}
+
+pub struct Computation<'a> {
+    pub scope: &'a Scope,
+    /// Group 0 is the whole; the others are the breakdown's.
+    pub groups: Vec<Group>,
+    pub split: Split,
+    pub needs: Needs,
+    pub today: NaiveDate,
+}
+
+const MEASURE_SUMS: &str = "ARRAY[sum(received_direct), sum(received_online), sum(received_postal),
+    sum(resolved_early), sum(resolved_on_time), sum(resolved_late), sum(withdrawn_or_returned),
+    sum(results_returned_by_post), sum(apology_notices_issued), sum(pending_in_time), sum(pending_overdue)]::bigint[]";
+
+fn measures(values: Vec<i64>) -> Measures {
+    let mut m = Measures::default();
+    for (measure, value) in Measure::ALL.into_iter().zip(values) {
+        m.set(measure, value.max(0) as u64);
+    }
+    m
+}
+
+impl Computation<'_> {
+    fn whole(&self) -> &Group {
+        &self.groups[0]
+    }
+
+    /// The facts of every group, in group order, and why reporting counts could not be computed if so.
+    pub async fn run(&self, db: &mut PgConnection) -> ServiceResult<(Vec<Facts>, Option<String>)> {
+        let mut facts = vec![Facts::default(); self.groups.len()];
+        let centers = self.scope.center_codes();
+        if self.split.by_procedure() {
+            self.cells_by_procedure(db, &centers, &mut facts).await?;
+        } else {
+            self.cells_by_center_day(db, "center_day", &centers, &mut facts, false).await?;
+            if self.needs.full_online_cells {
+                self.cells_by_center_day(db, "center_day_full_online", &centers, &mut facts, true).await?;
+            }
+        }
+        if self.needs.catalogue {
+            self.catalogue_counts(db, &centers, &mut facts).await?;
+        }
+        if self.needs.cases {
+            self.case_counts(db, &centers, &mut facts).await?;
+        }
+        let mut reporting_unavailable = None;
+        if self.needs.reporting {
+            if let Err(missing) = self.reporting_counts(db, &centers, &mut facts).await? {
+                reporting_unavailable = Some(format!("no working-day calendar for {}", missing.0));
+            }
+        }
+        Ok((facts, reporting_unavailable))
+    }
+
+    async fn cells_by_center_day(
+        &self,
+        db: &mut PgConnection,
+        table: &str,
+        centers: &[String],
+        facts: &mut [Facts],
+        full_online: bool,
+    ) -> ServiceResult<()> {
+        let whole = self.whole();
+        let rows: Vec<(String, NaiveDate, Vec<i64>)> = sqlx::query_as(&format!(
+            "SELECT center_code, day, ARRAY[received_direct, received_online, received_postal, resolved_early,
+                    resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post,
+                    apology_notices_issued, pending_in_time, pending_overdue]
+             FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3"
+        ))
+        .bind(centers)
+        .bind(whole.first_day.pred_opt().unwrap_or(whole.first_day))
+        .bind(whole.last_day)
+        .fetch_all(&mut *db)
+        .await?;
+        for (center, day, values) in rows {
+            let m = measures(values);
+            let row = Row { center: &center, day: Some(day), sector: None, procedure: None };
+            let mut targets = vec![0];
+            match &self.split {
+                // A day counts in its month, and as the stock carried over into the next one.
+                Split::Month => targets.extend((1..self.groups.len()).filter(|&g| {
+                    let group = &self.groups[g];
+                    (group.first_day.pred_opt().unwrap_or(group.first_day)..=group.last_day).contains(&day)
+                })),
+                split => targets.extend(group_of(split, &self.groups, row)),
+            }
+            for g in targets {
+                let group = &self.groups[g];
+                let position = DayPosition::of(day, group.first_day, group.last_day);
+                let totals = if full_online { &mut facts[g].full_online_cells } else { &mut facts[g].cells };
+                totals.add_cell(position, &m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Cells summed per (center, procedure, sector on the cell's day, FULL online on the cell's day, position).
+    async fn cells_by_procedure(
+        &self,
+        db: &mut PgConnection,
+        centers: &[String],
+        facts: &mut [Facts],
+    ) -> ServiceResult<()> {
+        let whole = self.whole();
+        let rows: Vec<(String, String, String, bool, i32, Vec<i64>)> = sqlx::query_as(&format!(
+            "SELECT c.center_code, c.procedure_code, coalesce(v.sector_code, ''), coalesce(v.online_level = 3, false),
+                    CASE WHEN c.day < $2 THEN 0 WHEN c.day < $3 THEN 1 ELSE 2 END AS position, {MEASURE_SUMS}
+             FROM cell c
+             LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
+             WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
+             GROUP BY 1, 2, 3, 4, 5"
+        ))
+        .bind(centers)
+        .bind(whole.first_day)
+        .bind(whole.last_day)
+        .fetch_all(&mut *db)
+        .await?;
+        for (center, procedure, sector, full_online, position, values) in rows {
+            let m = measures(values);
+            let position = match position {
+                0 => DayPosition::BeforePeriod,
+                1 => DayPosition::InPeriod { is_last_day: false },
+                _ => DayPosition::InPeriod { is_last_day: true },
+            };
+            let row = Row { center: &center, day: None, sector: Some(&sector), procedure: Some(&procedure) };
+            for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
+                facts[g].cells.add_cell(position, &m);
+                if full_online {
+                    facts[g].full_online_cells.add_cell(position, &m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn catalogue_counts(
+        &self,
+        db: &mut PgConnection,
+        centers: &[String],
+        facts: &mut [Facts],
+    ) -> ServiceResult<()> {
+        // Procedures in force on each distinct last day: (code, sector, online level, implementing levels).
+        let mut in_force: BTreeMap<NaiveDate, Vec<InForce>> = BTreeMap::new();
+        for group in &self.groups {
+            if let std::collections::btree_map::Entry::Vacant(entry) = in_force.entry(group.last_day) {
+                let rows = sqlx::query_as(
+                    "SELECT code, sector_code, online_level, implementing_levels FROM procedure_version
+                     WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)",
+                )
+                .bind(group.last_day)
+                .fetch_all(&mut *db)
+                .await?;
+                entry.insert(rows);
+            }
+        }
+        // Procedures with a case received online, per group.
+        let mut with_online_cases: Vec<HashSet<String>> = vec![HashSet::new(); self.groups.len()];
+        if self.needs.online_cases {
+            let mut ranges: Vec<(NaiveDate, NaiveDate)> =
+                self.groups.iter().map(|g| (g.first_day, g.last_day)).collect();
+            ranges.sort();
+            ranges.dedup();
+            for (first, last) in ranges {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT DISTINCT center_code, procedure_code FROM cell
+                     WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3 AND received_online > 0",
+                )
+                .bind(centers)
+                .bind(first)
+                .bind(last)
+                .fetch_all(&mut *db)
+                .await?;
+                let sectors: HashMap<&str, &str> =
+                    in_force[&last].iter().map(|p| (p.code.as_str(), p.sector_code.as_str())).collect();
+                for (center, procedure) in &rows {
+                    let sector = sectors.get(procedure.as_str()).copied();
+                    let row = Row { center, day: Some(first), sector, procedure: Some(procedure) };
+                    for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
+                        if (self.groups[g].first_day, self.groups[g].last_day) == (first, last) {
+                            with_online_cases[g].insert(procedure.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for (g, group) in self.groups.iter().enumerate() {
+            let level = implementing_level(group.level);
+            let mut counts = CatalogueCounts::default();
+            for p in &in_force[&group.last_day] {
+                let matches = p.implementing_levels.contains(&level)
+                    && group.sector.as_ref().is_none_or(|s| *s == p.sector_code)
+                    && group.procedure.as_ref().is_none_or(|code| *code == p.code);
+                if !matches {
+                    continue;
+                }
+                counts.procedures += 1;
+                if p.online_level >= 2 {
+                    counts.online += 1;
+                    counts.online_with_online_cases += u64::from(with_online_cases[g].contains(&p.code));
+                }
+                counts.full_online += u64::from(p.online_level == 3);
+            }
+            facts[g].catalogue = counts;
+        }
+        Ok(())
+    }
+
+    /// Case records due in the period. A case is late when resolved late, or still open past its due date today.
+    async fn case_counts(&self, db: &mut PgConnection, centers: &[String], facts: &mut [Facts]) -> ServiceResult<()> {
+        let whole = self.whole();
+        let rows: Vec<CaseGroupRow> = sqlx::query_as(
+            "SELECT r.center_code, r.procedure_code, coalesce(v.sector_code, '') AS sector_code, r.due_date,
+                    count(*) FILTER (WHERE r.late OR (r.open AND r.due_date < $4)) AS late,
+                    count(*) FILTER (WHERE (r.late OR (r.open AND r.due_date < $4)) AND r.notices > 0)
+                        AS late_with_notice,
+                    count(*) FILTER (WHERE r.notices > 0) AS noticed,
+                    count(*) FILTER (WHERE r.notices > 0 AND r.notice_assessed AND NOT r.notice_after_deadline)
+                        AS noticed_in_time
+             FROM case_record r
+             LEFT JOIN procedure_version v ON v.code = r.procedure_code AND v.valid_from <= r.due_date
+                                          AND (v.valid_to IS NULL OR r.due_date < v.valid_to)
+             WHERE r.center_code = ANY($1) AND r.due_date BETWEEN $2 AND $3
+             GROUP BY 1, 2, 3, 4",
+        )
+        .bind(centers)
+        .bind(whole.first_day)
+        .bind(whole.last_day)
+        .bind(self.today)
+        .fetch_all(&mut *db)
+        .await?;
+        for r in rows {
+            let row = Row {
+                center: &r.center_code,
+                day: Some(r.due_date),
+                sector: Some(&r.sector_code),
+                procedure: Some(&r.procedure_code),
+            };
+            for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
+                let c: &mut CaseCounts = &mut facts[g].cases;
+                c.late += r.late as u64;
+                c.late_with_notice += r.late_with_notice as u64;
+                c.noticed += r.noticed as u64;
+                c.noticed_in_time += r.noticed_in_time as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every working day of every center is expected; it is on time when first pushed by the end of the next
+    /// day in Vietnam (policy). Sector and procedure groups have no reporting counts: pushes are per center.
+    /// Without the calendar of a year the period touches, which days were expected is unknown: nothing is counted.
+    async fn reporting_counts(
+        &self,
+        db: &mut PgConnection,
+        centers: &[String],
+        facts: &mut [Facts],
+    ) -> ServiceResult<Result<(), MissingYear>> {
+        let whole = self.whole();
+        let calendar = load_calendar(db, whole.first_day, whole.last_day).await?;
+        let pushed: Vec<(String, NaiveDate, chrono::DateTime<Utc>)> = sqlx::query_as(
+            "SELECT center_code, day, first_pushed_at FROM center_day_report
+             WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3",
+        )
+        .bind(centers)
+        .bind(whole.first_day)
+        .bind(whole.last_day)
+        .fetch_all(&mut *db)
+        .await?;
+        let on_time: HashSet<(&str, NaiveDate)> = pushed
+            .iter()
+            .filter(|(_, day, at)| *at < deadline(*day))
+            .map(|(center, day, _)| (center.as_str(), *day))
+            .collect();
+        let mut day = whole.first_day;
+        while day <= whole.last_day {
+            let working = match calendar.is_working_day(day) {
+                Ok(working) => working,
+                Err(missing) => {
+                    facts.iter_mut().for_each(|f| f.reporting = ReportingCounts::default());
+                    return Ok(Err(missing));
+                }
+            };
+            if working {
+                for center in centers {
+                    let row = Row { center, day: Some(day), sector: None, procedure: None };
+                    let in_time = on_time.contains(&(center.as_str(), day));
+                    let groups =
+                        if self.split.by_procedure() { None } else { group_of(&self.split, &self.groups, row) };
+                    for g in std::iter::once(0).chain(groups) {
+                        let r: &mut ReportingCounts = &mut facts[g].reporting;
+                        r.expected += 1;
+                        r.on_time += u64::from(in_time);
+                    }
+                }
+            }
+            day = day + Days::new(1);
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// The end of the day after `day` in Vietnam (UTC+7), as an instant.
+fn deadline(day: NaiveDate) -> chrono::DateTime<Utc> {
+    let next_midnight = (day + Days::new(2)).and_time(NaiveTime::MIN) - chrono::Duration::hours(7);
+    Utc.from_utc_datetime(&next_midnight)
+}
+
+pub fn missing_year(missing: MissingYear) -> ServiceError {
+    ServiceError::precondition("period", format!("no working-day calendar for {}", missing.0))
+}
+
+/// The working-day calendar of the years `[first, last]` touches, from the copy.
+pub async fn load_calendar(db: &mut PgConnection, first: NaiveDate, last: NaiveDate) -> ServiceResult<WorkingCalendar> {
+    use chrono::Datelike;
+    let (from_year, to_year) = (first.year() - 1, last.year() + 1);
+    let years: Vec<i32> = sqlx::query_scalar("SELECT year FROM calendar_year WHERE year BETWEEN $1 AND $2")
+        .bind(from_year)
+        .bind(to_year)
+        .fetch_all(&mut *db)
+        .await?;
+    let exceptions: Vec<(NaiveDate, i16)> =
+        sqlx::query_as("SELECT day, kind FROM calendar_exception WHERE extract(year FROM day) BETWEEN $1 AND $2")
+            .bind(from_year as f64)
+            .bind(to_year as f64)
+            .fetch_all(&mut *db)
+            .await?;
+    let exceptions = exceptions.into_iter().filter_map(|(day, kind)| match kind {
+        1 => Some((day, DayKind::Holiday)),
+        2 => Some((day, DayKind::MakeupWorkingDay)),
+        _ => None,
+    });
+    Ok(WorkingCalendar::new(years, exceptions))
+}

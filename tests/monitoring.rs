@@ -1,0 +1,273 @@
+//! Late-case monitoring over real services: the lists judged on the day asked, counts per unit, the watch that
+//! emits cases as they become overdue or due soon, apology indicators, and reconciliation with the cells.
+
+use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc};
+use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServiceClient;
+use onestop_proto::aggregation::v1::*;
+use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
+use onestop_proto::catalogue::v1::LoadCalendarCsvRequest;
+use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use onestop_proto::intake::v1::{
+    ApologyNotice, CaseRecord, CaseStatus, Channel, DailyCell, DelayReasonCategory, DueDateChange, Measures,
+    NoticeDelivery, PushCasesRequest, PushCellsRequest,
+};
+use onestop_system_tests::*;
+
+fn at(day: NaiveDate) -> prost_types::Timestamp {
+    // 09:00 in Vietnam.
+    let utc = Utc.from_utc_datetime(&day.and_hms_opt(2, 0, 0).unwrap());
+    prost_types::Timestamp { seconds: utc.timestamp(), nanos: 0 }
+}
+
+fn case(code: &str, received: NaiveDate, due: NaiveDate, resolved: Option<NaiveDate>) -> CaseRecord {
+    CaseRecord {
+        case_code: code.into(),
+        procedure_code: FULL_PROCEDURE.into(),
+        receiving_center_code: COMMUNE_CENTER.into(),
+        resolving_agency_code: "UBND-19753".into(),
+        filing_channel: Channel::Online as i32,
+        return_channel: Channel::Direct as i32,
+        received_at: Some(at(received)),
+        due_date: due.to_string(),
+        resolved_at: resolved.map(at),
+        status: if resolved.is_some() { CaseStatus::Resolved } else { CaseStatus::InProgress } as i32,
+        ..Default::default()
+    }
+}
+
+fn notice(issued: &str, original: &str, new: &str) -> ApologyNotice {
+    ApologyNotice {
+        notice_number: "01/PXL".into(),
+        issuing_agency_code: "UBND-19753".into(),
+        issued_on: issued.into(),
+        reason: "Cần xác minh thêm".into(),
+        reason_category: DelayReasonCategory::InteragencyCoordination as i32,
+        original_due_date: original.into(),
+        new_due_date: new.into(),
+        delivery: NoticeDelivery::AtCenter as i32,
+    }
+}
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn change(previous: &str, new: &str) -> DueDateChange {
+    DueDateChange {
+        previous_due_date: previous.into(),
+        new_due_date: new.into(),
+        reason: "Bổ sung".into(),
+        changed_on: previous.into(),
+    }
+}
+
+async fn next(watch: &mut tonic::Streaming<WatchLateCasesResponse>) -> (String, LateCaseEventKind) {
+    let event =
+        tokio::time::timeout(std::time::Duration::from_secs(20), watch.message()).await.unwrap().unwrap().unwrap();
+    (event.case.unwrap().case_code, LateCaseEventKind::try_from(event.kind).unwrap())
+}
+
+fn codes(cases: &[MonitoredCase]) -> Vec<&str> {
+    cases.iter().map(|c| c.case_code.as_str()).collect()
+}
+
+#[tokio::test]
+async fn late_cases_are_listed_counted_watched_and_reconciled() {
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let today = onestop_domain::today_in_vietnam(Utc::now());
+    // The calendar of the years around today, so open cases can be judged in working days.
+    let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+    let years = [today.year() - 1, today.year(), today.year() + 1];
+    let calendar = onestop_generator::calendar::to_csv(years.into_iter().filter(|y| *y >= 2024));
+    catalogue.load_calendar_csv(LoadCalendarCsvRequest { content: calendar.into_bytes() }).await.unwrap();
+
+    let recent = (today - Days::new(10)).max(d("2026-01-02"));
+    let overdue = case("HS-OVERDUE", recent, today - Days::new(2), None);
+    let soon = case("HS-SOON", recent, today + Days::new(1), None);
+    let late = case("HS-LATE", d("2026-03-02"), d("2026-03-05"), Some(d("2026-03-09")));
+    let mut late_notice = case("HS-LATE-NOTICE", d("2026-03-02"), d("2026-03-05"), Some(d("2026-03-09")));
+    late_notice.apology_notices.push(notice("2026-03-05", "2026-03-05", "2026-03-10"));
+    let mut twice = case("HS-TWICE", d("2026-03-02"), d("2026-03-05"), Some(d("2026-03-20")));
+    twice.apology_notices.push(notice("2026-03-03", "2026-03-05", "2026-03-10"));
+    twice.due_date_changes = vec![change("2026-03-05", "2026-03-10"), change("2026-03-10", "2026-03-12")];
+    let early = case("HS-EARLY", d("2026-03-02"), d("2026-03-05"), Some(d("2026-03-04")));
+    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let cases = vec![overdue, soon, late, late_notice, twice, early];
+    intake.push_cases(PushCasesRequest { sender: "egov".into(), cases, all_or_nothing: true }).await.unwrap();
+
+    let aggregation = AggregationServiceClient::connect(system.stack.aggregation_url()).await.unwrap();
+    let list = |list: LateCaseList, period: Option<DayRange>| {
+        let mut aggregation = aggregation.clone();
+        async move {
+            let request = ListLateCasesRequest {
+                unit_code: PROVINCE.into(),
+                list: list as i32,
+                due_within_working_days: 5,
+                period,
+                ..Default::default()
+            };
+            aggregation.list_late_cases(request).await.unwrap().into_inner().cases
+        }
+    };
+    // Wait until the records reached aggregation.
+    eventually(|| async { (list(LateCaseList::ResolvedLate, None).await.len() == 3).then_some(()) }).await;
+
+    assert_eq!(codes(&list(LateCaseList::PendingOverdue, None).await), ["HS-OVERDUE"]);
+    let due_soon = list(LateCaseList::DueSoon, None).await;
+    assert_eq!(codes(&due_soon), ["HS-SOON"]);
+    assert!((0..=1).contains(&due_soon[0].working_days_left), "{}", due_soon[0].working_days_left);
+    let march = Some(DayRange { from_day: "2026-03-01".into(), to_day: "2026-03-31".into() });
+    assert_eq!(
+        codes(&list(LateCaseList::ResolvedLate, march.clone()).await),
+        ["HS-LATE", "HS-LATE-NOTICE", "HS-TWICE"]
+    );
+    assert_eq!(codes(&list(LateCaseList::LateWithoutNotice, None).await), ["HS-LATE", "HS-OVERDUE"]);
+    assert_eq!(codes(&list(LateCaseList::NoticeAfterDeadline, None).await), ["HS-LATE-NOTICE"]);
+    assert_eq!(codes(&list(LateCaseList::MissedNewDueDate, None).await), ["HS-TWICE"]);
+    assert_eq!(codes(&list(LateCaseList::RescheduledMoreThanOnce, None).await), ["HS-TWICE"]);
+
+    // Pages of one follow each other to the end.
+    let mut aggregation_client = aggregation.clone();
+    let (mut seen, mut token) = (Vec::new(), String::new());
+    loop {
+        let page = aggregation_client
+            .list_late_cases(ListLateCasesRequest {
+                center_code: COMMUNE_CENTER.into(),
+                list: LateCaseList::ResolvedLate as i32,
+                page_size: 1,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen.extend(page.cases.into_iter().map(|c| c.case_code));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, ["HS-LATE", "HS-LATE-NOTICE", "HS-TWICE"]);
+
+    // Counts per unit: the commune holds them all.
+    let counts = aggregation_client
+        .count_late_cases(CountLateCasesRequest {
+            unit_code: PROVINCE.into(),
+            due_within_working_days: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let total = counts.total.unwrap();
+    assert_eq!(
+        (
+            total.pending_overdue,
+            total.due_soon,
+            total.resolved_late,
+            total.late_without_notice,
+            total.notice_after_deadline,
+            total.missed_new_due_date,
+            total.rescheduled_more_than_once
+        ),
+        (1, 1, 3, 2, 1, 1, 1)
+    );
+    assert_eq!(counts.units.len(), 1);
+    assert_eq!((counts.units[0].key.as_str(), counts.units[0].resolved_late), (COMMUNE, 3));
+
+    // Apology coverage and timeliness over the cases due in March.
+    let indicators = aggregation_client
+        .get_indicators(GetIndicatorsRequest {
+            center_code: COMMUNE_CENTER.into(),
+            period: march.clone(),
+            indicator_ids: vec!["apology_coverage".into(), "apology_timeliness".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let pair = |id: &str| {
+        let r = indicators.indicators.iter().find(|r| r.indicator_id == id).unwrap();
+        (r.numerator, r.denominator)
+    };
+    assert_eq!(pair("apology_coverage"), (2, 3), "HS-LATE has no notice");
+    assert_eq!(pair("apology_timeliness"), (1, 2), "HS-LATE-NOTICE's came on the due date itself");
+
+    // The watch: what is already overdue or due soon, then each case as it becomes so.
+    let mut watch = aggregation_client
+        .watch_late_cases(WatchLateCasesRequest {
+            unit_code: PROVINCE.into(),
+            due_within_working_days: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first_two = [next(&mut watch).await, next(&mut watch).await];
+    assert_eq!(
+        first_two,
+        [("HS-OVERDUE".to_string(), LateCaseEventKind::Overdue), ("HS-SOON".to_string(), LateCaseEventKind::DueSoon)]
+    );
+    let new_case = case("HS-NEW", recent, today, None);
+    intake
+        .push_cases(PushCasesRequest { sender: "egov".into(), cases: vec![new_case], all_or_nothing: true })
+        .await
+        .unwrap();
+    assert_eq!(next(&mut watch).await, ("HS-NEW".to_string(), LateCaseEventKind::DueSoon));
+    // Rescheduled past the window, then back within it: emitted again only when its state changes.
+    let mut moved = case("HS-NEW", recent, today - Days::new(1), None);
+    moved.apology_notices.clear();
+    intake
+        .push_cases(PushCasesRequest { sender: "egov".into(), cases: vec![moved], all_or_nothing: true })
+        .await
+        .unwrap();
+    assert_eq!(next(&mut watch).await, ("HS-NEW".to_string(), LateCaseEventKind::Overdue));
+
+    // Reconciliation: the commune's cells count the three late resolutions of March; the province's center
+    // reports one late case with no record.
+    let cell = |center: &str, day: &str, late: i64| DailyCell {
+        center_code: center.into(),
+        procedure_code: FULL_PROCEDURE.into(),
+        day: day.into(),
+        measures: Some(Measures { received_direct: 3, resolved_late: late, ..Default::default() }),
+        computed_at: None,
+    };
+    let cells = vec![
+        cell(COMMUNE_CENTER, "2026-03-09", 2),
+        cell(COMMUNE_CENTER, "2026-03-20", 1),
+        cell(PROVINCIAL_CENTER, "2026-03-11", 1),
+    ];
+    intake
+        .push_cells(PushCellsRequest { sender: "s".into(), cells, all_or_nothing: true, ..Default::default() })
+        .await
+        .unwrap();
+    let reconciled = eventually(|| {
+        let mut aggregation = aggregation.clone();
+        let request =
+            ReconcileLateCountsRequest { unit_code: PROVINCE.into(), period: march.clone(), ..Default::default() };
+        async move {
+            let answer = aggregation.reconcile_late_counts(request).await.unwrap().into_inner();
+            let cells: u64 = answer.centers.iter().map(|c| c.resolved_late_in_cells).sum();
+            (cells == 4).then_some(answer)
+        }
+    })
+    .await;
+    let rows: Vec<(&str, u64, u64, bool)> = reconciled
+        .centers
+        .iter()
+        .map(|c| (c.center_code.as_str(), c.resolved_late_in_cells, c.resolved_late_in_records, c.agrees))
+        .collect();
+    assert_eq!(rows, [(PROVINCIAL_CENTER, 1, 0, false), (COMMUNE_CENTER, 3, 3, true)], "disagreements first");
+
+    let bad = aggregation_client
+        .list_late_cases(ListLateCasesRequest {
+            unit_code: PROVINCE.into(),
+            list: LateCaseList::DueSoon as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("due_within_working_days"), "{}", bad.message());
+    system.stack.shutdown().await.unwrap();
+}
