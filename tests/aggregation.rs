@@ -60,8 +60,8 @@ fn expected(cells: &[DailyCell]) -> ((u64, u64), (u64, u64)) {
     ((on_time as u64, resolved as u64), (late as u64, (received + carried) as u64))
 }
 
-async fn indicators(system: &TestSystem) -> Vec<IndicatorResult> {
-    let mut aggregation = AggregationServiceClient::connect(system.stack.aggregation_url()).await.unwrap();
+async fn indicators(aggregation_url: String) -> Vec<IndicatorResult> {
+    let mut aggregation = AggregationServiceClient::connect(aggregation_url).await.unwrap();
     let request = GetIndicatorsRequest {
         unit_code: PROVINCE.into(),
         period: Some(DayRange { from_day: "2026-03-05".into(), to_day: "2026-03-15".into() }),
@@ -73,6 +73,10 @@ async fn indicators(system: &TestSystem) -> Vec<IndicatorResult> {
 
 /// Waits until the indicators equal `wanted`, then keeps checking for a moment that they stay there.
 async fn settles_at(system: &TestSystem, wanted: ((u64, u64), (u64, u64))) {
+    settles_at_url(system.stack.aggregation_url(), wanted).await
+}
+
+async fn settles_at_url(url: String, wanted: ((u64, u64), (u64, u64))) {
     let read = |results: &[IndicatorResult]| {
         let pair = |id: &str| {
             let r = results.iter().find(|r| r.indicator_id == id).unwrap();
@@ -82,10 +86,10 @@ async fn settles_at(system: &TestSystem, wanted: ((u64, u64), (u64, u64))) {
     };
     let mut last = None;
     for _ in 0..200 {
-        let now = read(&indicators(system).await);
+        let now = read(&indicators(url.clone()).await);
         if now == wanted {
             tokio::time::sleep(Duration::from_millis(600)).await;
-            assert_eq!(read(&indicators(system).await), wanted, "and stays there");
+            assert_eq!(read(&indicators(url.clone()).await), wanted, "and stays there");
             return;
         }
         last = Some(now);
@@ -227,5 +231,57 @@ async fn reporting_periods_breakdowns_and_rankings() {
     let error = aggregation.get_indicators(bad).await.unwrap_err();
     assert_eq!(error.code(), tonic::Code::InvalidArgument);
     assert!(error.message().contains("reporting_period"), "{}", error.message());
+    system.stack.shutdown().await.unwrap();
+}
+
+/// Two aggregation replicas on one database of their own follow intake and the catalogue through links that are
+/// cut while cells are pushed: each change is applied once, none is lost.
+#[tokio::test]
+async fn cut_streams_and_a_second_replica_neither_lose_nor_double_count() {
+    use onestop_server::config::ServerArgs;
+    use onestop_testkit::{CuttableLink, RunningService};
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let replica_db = onestop_testkit::database().await.expect("a second database beside the first");
+    let intake_link = CuttableLink::to(system.stack.addresses.intake).await.unwrap();
+    let catalogue_link = CuttableLink::to(system.stack.addresses.catalogue).await.unwrap();
+    let config = onestop_aggregation::Config {
+        server: ServerArgs::for_database(replica_db.url()),
+        catalogue_url: format!("http://{}", catalogue_link.addr()),
+        intake_url: format!("http://{}", intake_link.addr()),
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let config = config.clone();
+        replicas.push(
+            RunningService::spawn(|listener, shutdown| onestop_aggregation::run(config, listener, shutdown)).await,
+        );
+    }
+
+    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let first = cells(0);
+    let corrected = cells(7);
+    for (i, chunk) in first.chunks(40).chain(corrected.chunks(40)).enumerate() {
+        if i % 3 == 1 {
+            intake_link.cut();
+            catalogue_link.cut();
+        }
+        intake
+            .push_cells(PushCellsRequest { sender: "s".into(), cells: chunk.to_vec(), ..Default::default() })
+            .await
+            .unwrap();
+        if i % 3 == 2 {
+            intake_link.restore();
+            catalogue_link.restore();
+        }
+    }
+    intake_link.restore();
+    catalogue_link.restore();
+    // Every cell was corrected after its first value: only the corrections count.
+    for replica in &replicas {
+        settles_at_url(replica.url(), expected(&corrected)).await;
+    }
+    for replica in replicas {
+        replica.stop().await.unwrap();
+    }
     system.stack.shutdown().await.unwrap();
 }

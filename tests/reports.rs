@@ -460,8 +460,16 @@ async fn indicators_equal_a_brute_force_sum_for_random_data_and_queries() {
     let Some(system) = TestSystem::start_with_province().await else { return };
     let procedures = [FULL_PROCEDURE, PARTIAL_PROCEDURE, OFFLINE_PROCEDURE];
     let centers = [COMMUNE_CENTER, PROVINCIAL_CENTER];
-    let cells = random_cells(2026, &centers, &procedures, "2026-01-01", 120);
-    push(&system, &cells).await;
+    // A first push, then corrections of most cells (some to zero online cases): the model keeps the latest.
+    let first_push = random_cells(2026, &centers, &procedures, "2026-01-01", 120);
+    let corrections = random_cells(2027, &centers, &procedures, "2026-01-01", 120);
+    push(&system, &first_push).await;
+    push(&system, &corrections).await;
+    let mut latest = std::collections::BTreeMap::new();
+    for cell in first_push.into_iter().chain(corrections) {
+        latest.insert((cell.center_code.clone(), cell.procedure_code.clone(), cell.day.clone()), cell);
+    }
+    let cells: Vec<DailyCell> = latest.into_values().collect();
     let mut aggregation = aggregation(&system).await;
     let whole_year = GetIndicatorsRequest {
         unit_code: PROVINCE.into(),
@@ -501,7 +509,7 @@ async fn indicators_equal_a_brute_force_sum_for_random_data_and_queries() {
                 center_code: center_code.into(),
                 period: range(&first, &last),
                 breakdown: breakdown as i32,
-                indicator_ids: ids.map(String::from).to_vec(),
+                indicator_ids: ids.iter().chain(&["procedures_with_online_cases"]).map(|s| s.to_string()).collect(),
                 ..Default::default()
             })
             .await
@@ -516,6 +524,23 @@ async fn indicators_equal_a_brute_force_sum_for_random_data_and_queries() {
         };
         let whole = totals(&cells, &first, &last, |c| in_scope.contains(&c.center_code.as_str()));
         check(&answer.indicators, whole, "whole");
+        // The fixture procedures are commune procedures, two of them offered online.
+        let with_online_cases = [FULL_PROCEDURE, PARTIAL_PROCEDURE]
+            .iter()
+            .filter(|p| {
+                cells.iter().any(|c| {
+                    in_scope.contains(&c.center_code.as_str())
+                        && c.procedure_code == **p
+                        && (first.as_str()..=last.as_str()).contains(&c.day.as_str())
+                        && c.measures.unwrap().received_online > 0
+                })
+            })
+            .count() as u64;
+        // The provincial center's level is the province's, where no fixture procedure is implemented.
+        let offered = if in_scope.contains(&PROVINCIAL_CENTER) { 0 } else { 2 };
+        let online_cases = answer.indicators.iter().find(|r| r.indicator_id == "procedures_with_online_cases").unwrap();
+        let expected = if offered == 0 { (0, 0) } else { (with_online_cases, offered) };
+        assert_eq!((online_cases.numerator, online_cases.denominator), expected, "query {query} online cases");
         for group in &answer.groups {
             let model = match breakdown {
                 Breakdown::Center => totals(&cells, &first, &last, |c| c.center_code == group.key),
@@ -531,6 +556,7 @@ async fn indicators_equal_a_brute_force_sum_for_random_data_and_queries() {
                 }
             };
             check(&group.indicators, model, &group.key);
+            assert!(group.indicators.iter().any(|r| r.indicator_id == "procedures_with_online_cases"));
         }
     }
     system.stack.shutdown().await.unwrap();

@@ -35,7 +35,7 @@ fn rate(cells: usize, took: Duration) -> String {
 }
 
 /// A fresh database and the system on it, with the province loaded and intake's copy of the catalogue current.
-async fn system(province: &Province) -> anyhow::Result<(onestop_testkit::TestDatabase, Stack)> {
+pub async fn system(province: &Province) -> anyhow::Result<(onestop_testkit::TestDatabase, Stack)> {
     let db = onestop_testkit::database().await.ok_or_else(|| anyhow::anyhow!("no database"))?;
     let stack = Stack::start(db.url(), Addresses::any_free_port()).await?;
     onestop_local::demo::load_reference_data(stack.catalogue_url(), province).await?;

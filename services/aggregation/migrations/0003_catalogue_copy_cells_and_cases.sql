@@ -133,3 +133,13 @@ INSERT INTO indicator_definition (id, version, numerator, denominator, descripti
     ('reporting_completeness', 1,
      'center_days_reported_on_time', 'center_days_expected',
      'Working days of each center pushed by the end of the next day (Vietnam time)', NULL, NULL);
+
+-- For each center, procedure and calendar month, the days with at least one case received online: "procedures
+-- with online cases" over whole months reads this instead of every cell (edge days of a period read `cell`).
+CREATE TABLE center_procedure_month (
+    center_code    text NOT NULL,
+    procedure_code text NOT NULL,
+    month          date NOT NULL, -- first day of the calendar month
+    online_days    integer NOT NULL,
+    PRIMARY KEY (center_code, month, procedure_code)
+);

@@ -269,13 +269,19 @@ impl Computation<'_> {
             ranges.sort();
             ranges.dedup();
             for (first, last) in ranges {
+                // Whole calendar months from the monthly roll-up, the days at either edge from the cells.
+                let (months, edges) = whole_months(first, last);
                 let rows: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT DISTINCT center_code, procedure_code FROM cell
-                     WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3 AND received_online > 0",
+                    "SELECT center_code, procedure_code FROM center_procedure_month
+                     WHERE center_code = ANY($1) AND month = ANY($2) AND online_days > 0
+                     UNION
+                     SELECT c.center_code, c.procedure_code FROM cell c, UNNEST($3::date[], $4::date[]) AS e(f, l)
+                     WHERE c.center_code = ANY($1) AND c.day BETWEEN e.f AND e.l AND c.received_online > 0",
                 )
                 .bind(centers)
-                .bind(first)
-                .bind(last)
+                .bind(&months)
+                .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
+                .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
                 .fetch_all(&mut *db)
                 .await?;
                 let sectors: HashMap<&str, &str> =
@@ -407,6 +413,25 @@ impl Computation<'_> {
     }
 }
 
+/// Splits `[first, last]` into the calendar months it covers whole (by their first day) and the day ranges left
+/// at its edges.
+pub fn whole_months(first: NaiveDate, last: NaiveDate) -> (Vec<NaiveDate>, Vec<(NaiveDate, NaiveDate)>) {
+    use chrono::Datelike;
+    let (mut months, mut edges) = (Vec::new(), Vec::new());
+    let mut day = first;
+    while day <= last {
+        let month = day.with_day(1).expect("day 1 exists");
+        let month_last = (month + chrono::Months::new(1)).pred_opt().expect("a day before");
+        if day == month && month_last <= last {
+            months.push(month);
+        } else {
+            edges.push((day, month_last.min(last)));
+        }
+        day = month_last + Days::new(1);
+    }
+    (months, edges)
+}
+
 /// The end of the day after `day` in Vietnam (UTC+7), as an instant.
 fn deadline(day: NaiveDate) -> chrono::DateTime<Utc> {
     let next_midnight = (day + Days::new(2)).and_time(NaiveTime::MIN) - chrono::Duration::hours(7);
@@ -438,4 +463,30 @@ pub async fn load_calendar(db: &mut PgConnection, first: NaiveDate, last: NaiveD
         _ => None,
     });
     Ok(WorkingCalendar::new(years, exceptions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_period_splits_into_whole_months_and_edges() {
+        let (months, edges) = whole_months(d("2025-12-15"), d("2026-03-14"));
+        assert_eq!(months, [d("2026-01-01"), d("2026-02-01")]);
+        assert_eq!(edges, [(d("2025-12-15"), d("2025-12-31")), (d("2026-03-01"), d("2026-03-14"))]);
+        let (months, edges) = whole_months(d("2026-01-01"), d("2026-12-31"));
+        assert_eq!(months.len(), 12);
+        assert!(edges.is_empty());
+        assert_eq!(whole_months(d("2026-02-03"), d("2026-02-05")), (vec![], vec![(d("2026-02-03"), d("2026-02-05"))]));
+    }
+
+    #[test]
+    fn reporting_deadline_is_the_end_of_the_next_day_in_vietnam() {
+        // 2026-03-02 is due by 2026-03-03 24:00 at UTC+7, that is 2026-03-03 17:00 UTC.
+        assert_eq!(deadline(d("2026-03-02")).to_rfc3339(), "2026-03-03T17:00:00+00:00");
+    }
 }

@@ -316,7 +316,10 @@ impl AggregationApi {
                 tokio::select! {
                     _ = waiter.wait(WATCH_POLL) => {}
                     _ = sender.closed() => return,
-                    _ = stop.stopped() => return,
+                    _ = stop.stopped() => {
+                        let _ = sender.send(Err(tonic::Status::unavailable("aggregation is shutting down"))).await;
+                        return;
+                    }
                 }
             }
         });

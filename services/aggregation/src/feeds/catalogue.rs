@@ -42,11 +42,15 @@ async fn follow_once(pool: &PgPool, mut catalogue: CatalogueClient) -> anyhow::R
     Ok(())
 }
 
-/// Applies a batch of changes in order and records its last cursor, in one transaction.
+/// Applies a batch of changes in order and records its last cursor, in one transaction. Changes at or before
+/// the stored cursor are skipped, so two replicas following the same stream never apply a change twice.
 pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     lock_rollups(&mut tx).await?;
-    for change in batch {
+    let applied = applied_cursor(&mut *tx).await?;
+    let fresh: Vec<&WatchChangesResponse> = batch.iter().filter(|c| c.cursor > applied).collect();
+    let Some(last) = fresh.last().map(|c| c.cursor) else { return Ok(()) };
+    for change in fresh {
         match &change.change {
             Some(Change::Unit(unit)) => store_unit(&mut tx, unit).await?,
             Some(Change::Center(center)) => {
@@ -75,7 +79,6 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
             Some(Change::Agency(_)) | Some(Change::CenterProcedures(_)) | None => {}
         }
     }
-    let last = batch.last().expect("a batch is not empty").cursor;
     advance(&mut tx, CATALOGUE, &last.to_string()).await?;
     tx.commit().await?;
     Ok(())

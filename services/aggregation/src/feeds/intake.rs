@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onestop_domain::{today_in_vietnam, Measure};
 use onestop_proto::convert::{measures_from_wire, timestamp_from_wire};
 use onestop_proto::intake::v1::watch_changes_response::Change;
@@ -55,6 +55,9 @@ fn array_literal(values: &[i64; 11]) -> String {
 
 type CellKey = (String, NaiveDate, String);
 
+/// The position of received_online among the measures.
+const ONLINE: usize = 1;
+
 /// What one batch does to the cells.
 #[derive(Default)]
 struct CellChanges {
@@ -64,13 +67,37 @@ struct CellChanges {
     latest: BTreeMap<CellKey, [i64; 11]>,
     /// The first push seen per (center, day).
     first_pushed: BTreeMap<(String, NaiveDate), DateTime<Utc>>,
+    /// Change in the number of days with an online case, per (center, month, procedure).
+    online_days: BTreeMap<(String, NaiveDate, String), i32>,
 }
 
-/// Applies a batch of changes and records its last cursor, in one transaction.
+/// Where an intake cursor lies in the stream: intake's cursors are dot-separated integers ordered as tuples.
+fn position(cursor: &str) -> Option<Vec<i64>> {
+    if cursor.is_empty() {
+        return Some(vec![]);
+    }
+    cursor.split('.').map(|part| part.parse().ok()).collect()
+}
+
+/// Applies a batch of changes and records its last cursor, in one transaction. Changes at or before the stored
+/// cursor are skipped, so two replicas following the same stream never apply a change twice.
 pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    lock_rollups(&mut tx).await?;
+    let applied = cursor(&mut *tx, INTAKE).await?;
+    let applied = position(&applied).ok_or_else(|| anyhow::anyhow!("stored intake cursor {applied:?} is malformed"))?;
+    let mut fresh = Vec::with_capacity(batch.len());
+    for change in batch {
+        let at = position(&change.cursor).ok_or_else(|| anyhow::anyhow!("intake cursor {:?}", change.cursor))?;
+        if at > applied {
+            fresh.push(change);
+        }
+    }
+    let Some(last) = fresh.last() else { return Ok(()) };
+    let last = last.cursor.clone();
     let mut cells = CellChanges::default();
     let mut cases: BTreeMap<String, CaseRow> = BTreeMap::new();
-    for change in batch {
+    for change in fresh {
         match &change.change {
             Some(Change::Cell(cell)) => {
                 let key = (cell.center_code.clone(), cell.day.parse()?, cell.procedure_code.clone());
@@ -79,6 +106,10 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
                 for i in 0..11 {
                     delta[i] += new[i] - old[i];
                 }
+                let online = |m: &[i64; 11]| i32::from(m[ONLINE] > 0);
+                let month = key.1.with_day(1).expect("day 1 exists");
+                *cells.online_days.entry((key.0.clone(), month, key.2.clone())).or_default() +=
+                    online(&new) - online(&old);
                 cells.latest.insert(key.clone(), new);
                 if let Some(at) = change.changed_at.and_then(timestamp_from_wire) {
                     let first = cells.first_pushed.entry((key.0, key.1)).or_insert(at);
@@ -93,14 +124,12 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
             None => {}
         }
     }
-    let mut tx = pool.begin().await?;
-    lock_rollups(&mut tx).await?;
     store_cells(&mut tx, &cells).await?;
     if !cases.is_empty() {
         store_cases(&mut tx, cases.into_values().collect()).await?;
         onestop_server::notify::notify_on_commit(&mut tx, super::CASES_APPLIED).await?;
     }
-    advance(&mut tx, INTAKE, &batch.last().expect("a batch is not empty").cursor).await?;
+    advance(&mut tx, INTAKE, &last).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -172,6 +201,19 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     .bind(&days)
     .bind(&procedures)
     .bind(&latest)
+    .execute(&mut *tx)
+    .await?;
+    let online_days: Vec<(&(String, NaiveDate, String), &i32)> =
+        cells.online_days.iter().filter(|(_, delta)| **delta != 0).collect();
+    sqlx::query(
+        "INSERT INTO center_procedure_month AS m (center_code, month, procedure_code, online_days)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::int[])
+         ON CONFLICT (center_code, month, procedure_code) DO UPDATE SET online_days = m.online_days + EXCLUDED.online_days",
+    )
+    .bind(online_days.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+    .bind(online_days.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+    .bind(online_days.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
+    .bind(online_days.iter().map(|(_, d)| **d).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     sqlx::query(
