@@ -168,17 +168,25 @@ impl Computation<'_> {
         full_online: bool,
     ) -> ServiceResult<()> {
         let whole = self.whole();
-        let rows: Vec<(String, NaiveDate, Vec<i64>)> = sqlx::query_as(&format!(
-            "SELECT center_code, day, ARRAY[received_direct, received_online, received_postal, resolved_early,
-                    resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post,
-                    apology_notices_issued, pending_in_time, pending_overdue]
-             FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3"
-        ))
-        .bind(centers)
-        .bind(whole.first_day.pred_opt().unwrap_or(whole.first_day))
-        .bind(whole.last_day)
-        .fetch_all(&mut *db)
-        .await?;
+        // Months need each day; every other split needs a center's days only as "before", "in" and "last", so
+        // PostgreSQL sums them, each under a day standing for its position.
+        let query = if matches!(self.split, Split::Month) {
+            format!(
+                "SELECT center_code, day, ARRAY[received_direct, received_online, received_postal, resolved_early,
+                        resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post,
+                        apology_notices_issued, pending_in_time, pending_overdue]
+                 FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3"
+            )
+        } else {
+            format!(
+                "SELECT center_code, CASE WHEN day < $2 THEN $2::date - 1 WHEN day < $3 THEN $2 ELSE $3 END AS day,
+                        {MEASURE_SUMS}
+                 FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3
+                 GROUP BY 1, 2"
+            )
+        };
+        let rows: Vec<(String, NaiveDate, Vec<i64>)> =
+            sqlx::query_as(&query).bind(centers).bind(whole.first_day).bind(whole.last_day).fetch_all(&mut *db).await?;
         for (center, day, values) in rows {
             let m = measures(values);
             let row = Row { center: &center, day: Some(day), sector: None, procedure: None };
