@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServiceClient;
 use onestop_proto::aggregation::v1::{DayRange, GetIndicatorsRequest, IndicatorResult};
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{DailyCell, Measures, PushCellsRequest};
+use onestop_server::client::AggregationClient;
 use onestop_system_tests::*;
 
 fn cells(seed: i64) -> Vec<DailyCell> {
@@ -60,8 +59,7 @@ fn expected(cells: &[DailyCell]) -> ((u64, u64), (u64, u64)) {
     ((on_time as u64, resolved as u64), (late as u64, (received + carried) as u64))
 }
 
-async fn indicators(aggregation_url: String) -> Vec<IndicatorResult> {
-    let mut aggregation = AggregationServiceClient::connect(aggregation_url).await.unwrap();
+async fn indicators(mut aggregation: AggregationClient) -> Vec<IndicatorResult> {
     let request = GetIndicatorsRequest {
         unit_code: PROVINCE.into(),
         period: Some(DayRange { from_day: "2026-03-05".into(), to_day: "2026-03-15".into() }),
@@ -73,10 +71,10 @@ async fn indicators(aggregation_url: String) -> Vec<IndicatorResult> {
 
 /// Waits until the indicators equal `wanted`, then keeps checking for a moment that they stay there.
 async fn settles_at(system: &TestSystem, wanted: ((u64, u64), (u64, u64))) {
-    settles_at_url(system.stack.aggregation_url(), wanted).await
+    settles_at_client(system.stack.aggregation_client(), wanted).await
 }
 
-async fn settles_at_url(url: String, wanted: ((u64, u64), (u64, u64))) {
+async fn settles_at_client(aggregation: AggregationClient, wanted: ((u64, u64), (u64, u64))) {
     let read = |results: &[IndicatorResult]| {
         let pair = |id: &str| {
             let r = results.iter().find(|r| r.indicator_id == id).unwrap();
@@ -86,10 +84,10 @@ async fn settles_at_url(url: String, wanted: ((u64, u64), (u64, u64))) {
     };
     let mut last = None;
     for _ in 0..200 {
-        let now = read(&indicators(url.clone()).await);
+        let now = read(&indicators(aggregation.clone()).await);
         if now == wanted {
             tokio::time::sleep(Duration::from_millis(600)).await;
-            assert_eq!(read(&indicators(url.clone()).await), wanted, "and stays there");
+            assert_eq!(read(&indicators(aggregation.clone()).await), wanted, "and stays there");
             return;
         }
         last = Some(now);
@@ -101,7 +99,7 @@ async fn settles_at_url(url: String, wanted: ((u64, u64), (u64, u64))) {
 #[tokio::test]
 async fn roll_ups_survive_restarts_exactly() {
     let Some(system) = TestSystem::start_with_province().await else { return };
-    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let mut intake = system.stack.intake_client();
     let first = cells(0);
     intake
         .push_cells(PushCellsRequest { sender: "s".into(), cells: first.clone(), ..Default::default() })
@@ -115,7 +113,7 @@ async fn roll_ups_survive_restarts_exactly() {
 
     // Corrections after the restart replace the old values in the roll-up.
     let corrected = cells(5);
-    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let mut intake = system.stack.intake_client();
     intake
         .push_cells(PushCellsRequest { sender: "s".into(), cells: corrected.clone(), ..Default::default() })
         .await
@@ -146,14 +144,14 @@ fn pair(results: &[IndicatorResult], id: &str) -> (u64, u64) {
 async fn reporting_periods_breakdowns_and_rankings() {
     use onestop_proto::aggregation::v1::{Breakdown, CutOffRule, PeriodKind, RankUnitsRequest, ReportingPeriod};
     let Some(system) = TestSystem::start_with_province().await else { return };
-    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let mut intake = system.stack.intake_client();
     let pushed = cells(2);
     intake
         .push_cells(PushCellsRequest { sender: "s".into(), cells: pushed.clone(), ..Default::default() })
         .await
         .unwrap();
     settles_at(&system, expected(&pushed)).await;
-    let mut aggregation = AggregationServiceClient::connect(system.stack.aggregation_url()).await.unwrap();
+    let mut aggregation = system.stack.aggregation_client();
 
     // March under Decree 09 runs 15 February to 14 March.
     let march = ReportingPeriod {
@@ -245,7 +243,7 @@ async fn cut_streams_and_a_second_replica_neither_lose_nor_double_count() {
     let intake_link = CuttableLink::to(system.stack.addresses.intake).await.unwrap();
     let catalogue_link = CuttableLink::to(system.stack.addresses.catalogue).await.unwrap();
     let config = onestop_aggregation::Config {
-        server: ServerArgs::for_database(replica_db.url()),
+        server: ServerArgs { auth: system.stack.auth().clone(), ..ServerArgs::for_database(replica_db.url()) },
         catalogue_url: format!("http://{}", catalogue_link.addr()),
         intake_url: format!("http://{}", intake_link.addr()),
     };
@@ -257,7 +255,7 @@ async fn cut_streams_and_a_second_replica_neither_lose_nor_double_count() {
         );
     }
 
-    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let mut intake = system.stack.intake_client();
     let first = cells(0);
     let corrected = cells(7);
     for (i, chunk) in first.chunks(40).chain(corrected.chunks(40)).enumerate() {
@@ -278,7 +276,8 @@ async fn cut_streams_and_a_second_replica_neither_lose_nor_double_count() {
     catalogue_link.restore();
     // Every cell was corrected after its first value: only the corrections count.
     for replica in &replicas {
-        settles_at_url(replica.url(), expected(&corrected)).await;
+        let client = onestop_server::client::aggregation(&replica.url(), None, system.stack.operator()).unwrap();
+        settles_at_client(client, expected(&corrected)).await;
     }
     for replica in replicas {
         replica.stop().await.unwrap();

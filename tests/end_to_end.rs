@@ -2,13 +2,10 @@
 //! catalogue publishes a decision → intake accepts daily cells, checking them with catalogue → aggregation
 //! answers indicators for a unit, reading intake and catalogue over gRPC.
 
-use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServiceClient;
 use onestop_proto::aggregation::v1::{DayRange, GetIndicatorsRequest, IndicatorResult};
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::{
     PublishDecisionRequest, UpsertCentersRequest, UpsertSectorsRequest, UpsertUnitsRequest,
 };
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{DailyCell, ListCellsRequest, Measures, PushCellsRequest};
 use onestop_system_tests::*;
 use opentelemetry::trace::TraceId;
@@ -75,9 +72,9 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
         return;
     };
     let stack = &system.stack;
-    let mut catalogue = CatalogueServiceClient::connect(stack.catalogue_url()).await.unwrap();
-    let mut intake = IntakeServiceClient::connect(stack.intake_url()).await.unwrap();
-    let mut aggregation = AggregationServiceClient::connect(stack.aggregation_url()).await.unwrap();
+    let mut catalogue = stack.catalogue_client();
+    let mut intake = stack.intake_client();
+    let mut aggregation = stack.aggregation_client();
 
     // Catalogue: reference data and a decision with one FULL, one PARTIAL and one offline procedure.
     catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
@@ -234,8 +231,8 @@ async fn bad_requests_name_the_field() {
         return;
     };
     let stack = &system.stack;
-    let mut aggregation = AggregationServiceClient::connect(stack.aggregation_url()).await.unwrap();
-    let mut intake = IntakeServiceClient::connect(stack.intake_url()).await.unwrap();
+    let mut aggregation = stack.aggregation_client();
+    let mut intake = stack.intake_client();
 
     let error = aggregation
         .get_indicators(GetIndicatorsRequest {
@@ -282,7 +279,7 @@ async fn bad_requests_name_the_field() {
 async fn a_push_checks_its_cells_without_calling_the_catalogue() {
     recorded_spans();
     let Some(system) = TestSystem::start_with_province().await else { return };
-    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let mut intake = system.stack.intake_client();
     let cells = pushed_cells();
 
     // Once intake's copy of the catalogue has caught up (it follows the change stream), a push of 24 cells

@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::SetCenterProceduresRequest;
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::*;
 use onestop_system_tests::*;
 use onestop_testkit::CuttableLink;
@@ -15,10 +13,10 @@ use prost::Message;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-type Intake = IntakeServiceClient<tonic::transport::Channel>;
+type Intake = onestop_server::client::IntakeClient;
 
 async fn intake(system: &TestSystem) -> Intake {
-    IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap()
+    system.stack.intake_client()
 }
 
 fn measures(received: i64, resolved: i64, pending: i64) -> Measures {
@@ -85,7 +83,7 @@ fn fields(result: &CellResult) -> Vec<&str> {
 async fn each_cell_gets_its_own_answer() {
     let Some(system) = TestSystem::start_with_province().await else { return };
     let mut intake = intake(&system).await;
-    let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+    let mut catalogue = system.stack.catalogue_client();
     // From June the commune center receives only the fully online procedure.
     catalogue
         .set_center_procedures(SetCenterProceduresRequest {
@@ -228,7 +226,8 @@ async fn corrections_are_audited_and_breaks_of_the_stock_identity_are_warnings()
 async fn a_cut_bulk_stream_keeps_exactly_the_acknowledged_batches() {
     let Some(system) = TestSystem::start_with_province().await else { return };
     let link = CuttableLink::to(system.stack.addresses.intake).await.unwrap();
-    let mut through_link = IntakeServiceClient::connect(format!("http://{}", link.addr())).await.unwrap();
+    let mut through_link =
+        onestop_server::client::intake(&format!("http://{}", link.addr()), None, system.stack.operator()).unwrap();
     let all = many_cells(20, 3); // 120 cells: four batches of 30
     let batches: Vec<PushCellsRequest> = all.chunks(30).map(|c| push(c.to_vec())).collect();
 
@@ -277,7 +276,8 @@ async fn a_cut_bulk_stream_keeps_exactly_the_acknowledged_batches() {
 async fn a_retry_after_a_lost_answer_counts_nothing_twice() {
     let Some(system) = TestSystem::start_with_province().await else { return };
     let link = CuttableLink::to(system.stack.addresses.intake).await.unwrap();
-    let mut through_link = IntakeServiceClient::connect(format!("http://{}", link.addr())).await.unwrap();
+    let mut through_link =
+        onestop_server::client::intake(&format!("http://{}", link.addr()), None, system.stack.operator()).unwrap();
     let mut request = push(many_cells(5, 2));
     request.idempotency_key = "lost-answer".into();
 

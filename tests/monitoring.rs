@@ -2,11 +2,8 @@
 //! emits cases as they become overdue or due soon, apology indicators, and reconciliation with the cells.
 
 use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc};
-use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServiceClient;
 use onestop_proto::aggregation::v1::*;
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::LoadCalendarCsvRequest;
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{
     ApologyNotice, CaseRecord, CaseStatus, Channel, DailyCell, DelayReasonCategory, DueDateChange, Measures,
     NoticeDelivery, PushCasesRequest, PushCellsRequest,
@@ -76,7 +73,7 @@ async fn late_cases_are_listed_counted_watched_and_reconciled() {
     let Some(system) = TestSystem::start_with_province().await else { return };
     let today = onestop_domain::today_in_vietnam(Utc::now());
     // The calendar of the years around today, so open cases can be judged in working days.
-    let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+    let mut catalogue = system.stack.catalogue_client();
     let years = [today.year() - 1, today.year(), today.year() + 1];
     let calendar = onestop_generator::calendar::to_csv(years.into_iter().filter(|y| *y >= 2024));
     catalogue.load_calendar_csv(LoadCalendarCsvRequest { content: calendar.into_bytes() }).await.unwrap();
@@ -91,11 +88,11 @@ async fn late_cases_are_listed_counted_watched_and_reconciled() {
     twice.apology_notices.push(notice("2026-03-03", "2026-03-05", "2026-03-10"));
     twice.due_date_changes = vec![change("2026-03-05", "2026-03-10"), change("2026-03-10", "2026-03-12")];
     let early = case("HS-EARLY", d("2026-03-02"), d("2026-03-05"), Some(d("2026-03-04")));
-    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let mut intake = system.stack.intake_client();
     let cases = vec![overdue, soon, late, late_notice, twice, early];
     intake.push_cases(PushCasesRequest { sender: "egov".into(), cases, all_or_nothing: true }).await.unwrap();
 
-    let aggregation = AggregationServiceClient::connect(system.stack.aggregation_url()).await.unwrap();
+    let aggregation = system.stack.aggregation_client();
     let list = |list: LateCaseList, period: Option<DayRange>| {
         let mut aggregation = aggregation.clone();
         async move {

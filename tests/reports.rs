@@ -2,31 +2,27 @@
 //! level; catalogue, full-online and case-record indicators; variants, targets and scores; form 06 as an answer
 //! and as files; a merged commune's history; and indicators against a brute-force model for random data.
 
-use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServiceClient;
 use onestop_proto::aggregation::v1::*;
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::{
     AdministrativeUnit, Center, CenterKind, DecisionAction, DecisionItem, ImplementingLevel, OnlineLevel,
     PublicationDecision, PublishDecisionRequest, SetCenterProceduresRequest, UnitLevel, UpsertCentersRequest,
     UpsertUnitsRequest,
 };
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{DailyCell, PushCellsRequest};
 use onestop_system_tests::model::{random_cells, totals, Totals};
 use onestop_system_tests::*;
-use tonic::transport::Channel;
 
-type Aggregation = AggregationServiceClient<Channel>;
+type Aggregation = onestop_server::client::AggregationClient;
 
 /// A fourth procedure, in another sector, fully online, at both levels.
 const NOTARY_PROCEDURE: &str = "2.000815";
 
 async fn aggregation(system: &TestSystem) -> Aggregation {
-    AggregationServiceClient::connect(system.stack.aggregation_url()).await.unwrap()
+    system.stack.aggregation_client()
 }
 
 async fn push(system: &TestSystem, cells: &[DailyCell]) {
-    let mut intake = IntakeServiceClient::connect(system.stack.intake_url()).await.unwrap();
+    let mut intake = system.stack.intake_client();
     for chunk in cells.chunks(5000) {
         let request =
             PushCellsRequest { sender: "s".into(), cells: chunk.to_vec(), all_or_nothing: true, ..Default::default() };
@@ -60,7 +56,7 @@ async fn settled(aggregation: &Aggregation, request: GetIndicatorsRequest, expec
 /// The fixture province plus a fourth procedure in sector CHUNGTHUC that both centers receive.
 async fn province_with_two_sectors() -> Option<TestSystem> {
     let system = TestSystem::start_with_province().await?;
-    let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+    let mut catalogue = system.stack.catalogue_client();
     let mut notary = procedure(NOTARY_PROCEDURE, "Chứng thực chữ ký", OnlineLevel::Full);
     notary.sector_code = "CHUNGTHUC".into();
     notary.implementing_levels = vec![ImplementingLevel::Province as i32, ImplementingLevel::Commune as i32];
@@ -211,7 +207,7 @@ async fn breakdowns_catalogue_indicators_variants_and_scores() {
     assert!(refused.message().contains("definition.numerator"), "{}", refused.message());
 
     // A decision that makes the offline procedure FULL from 10 March re-splits the days it covers.
-    let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+    let mut catalogue = system.stack.catalogue_client();
     let decision = PublicationDecision {
         number: "140/QĐ-UBND".into(),
         signed_on: "2026-03-09".into(),
@@ -371,7 +367,7 @@ fn center_of(unit: &str) -> Center {
 #[tokio::test]
 async fn a_merged_communes_history_rolls_into_its_successor() {
     let Some(system) = TestSystem::start_with_province().await else { return };
-    let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+    let mut catalogue = system.stack.catalogue_client();
     let units = vec![
         commune(OLD_A, "2025-07-01", "2026-04-01", &[]),
         commune(OLD_B, "2025-07-01", "2026-04-01", &[]),

@@ -6,7 +6,6 @@ pub mod model;
 use std::sync::OnceLock;
 
 use onestop_local::{Addresses, Stack};
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::*;
 use onestop_server::config::ServerArgs;
 pub use onestop_testkit::fixtures::*;
@@ -45,7 +44,7 @@ impl TestSystem {
     /// agencies, the decision of three procedures, and the 2025–2026 calendars.
     pub async fn start_with_province() -> Option<TestSystem> {
         let system = TestSystem::start().await?;
-        let mut catalogue = CatalogueServiceClient::connect(system.stack.catalogue_url()).await.unwrap();
+        let mut catalogue = system.stack.catalogue_client();
         catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
         catalogue.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.unwrap();
         catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();

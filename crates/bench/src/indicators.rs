@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use onestop_generator::province::{Province, PROVINCE_CODE, PROVINCE_YEAR};
-use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServiceClient;
 use onestop_proto::aggregation::v1::{Breakdown, DayRange, GetIndicatorsRequest};
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{DailyCell, Measures, PushCellsRequest, PushCellsStreamRequest};
 use tokio_stream::StreamExt;
 
@@ -95,8 +93,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("{} cells of {} days for {} centers", cells.len(), args.days, province.centers.len());
 
     let (db, stack) = crate::ingest::system(&province).await?;
-    let mut intake = IntakeServiceClient::connect(stack.intake_url()).await?;
-    let mut aggregation = AggregationServiceClient::connect(stack.aggregation_url()).await?;
+    let mut intake = stack.intake_client();
+    let mut aggregation = stack.aggregation_client();
     let batches: Vec<PushCellsStreamRequest> = cells
         .chunks(5000)
         .map(|chunk| PushCellsStreamRequest {

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use onestop_generator::province::{Province, PROVINCE_YEAR};
 use onestop_local::{Addresses, Stack};
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{DailyCell, PushCellsRequest, PushCellsStreamRequest};
 use sqlx::{Connection, PgConnection};
 use tokio_stream::StreamExt;
@@ -38,7 +37,7 @@ fn rate(cells: usize, took: Duration) -> String {
 pub async fn system(province: &Province) -> anyhow::Result<(onestop_testkit::TestDatabase, Stack)> {
     let db = onestop_testkit::database().await.ok_or_else(|| anyhow::anyhow!("no database"))?;
     let stack = Stack::start(db.url(), Addresses::any_free_port()).await?;
-    onestop_local::demo::load_reference_data(stack.catalogue_url(), province).await?;
+    onestop_local::demo::load_reference_data(stack.catalogue_client(), province).await?;
     // Intake follows the catalogue's change stream; give it a moment to apply the province.
     tokio::time::sleep(Duration::from_secs(3)).await;
     Ok((db, stack))
@@ -59,7 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // 1. Bulk stream into a fresh system.
     let (db, stack) = system(&province).await?;
-    let mut intake = IntakeServiceClient::connect(stack.intake_url()).await?;
+    let mut intake = stack.intake_client();
     let batches: Vec<PushCellsStreamRequest> = cells
         .chunks(args.stream_batch)
         .map(|chunk| PushCellsStreamRequest {
@@ -122,7 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (db, stack) = system(&province).await?;
     let small: Vec<DailyCell> = province.activity(first, args.small_batch_days).flat_map(|d| d.cells).collect();
     let chunks: Vec<Vec<DailyCell>> = small.chunks(args.small_batch).map(<[DailyCell]>::to_vec).collect();
-    let intake = IntakeServiceClient::connect(stack.intake_url()).await?;
+    let intake = stack.intake_client();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let per_worker = chunks.len().div_ceil(args.concurrency);

@@ -3,15 +3,13 @@
 
 use chrono::{Datelike, Duration, NaiveDate};
 use onestop_generator::province::Province;
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::*;
-use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use onestop_proto::intake::v1::{PushCasesRequest, PushCellsRequest, PushCellsStreamRequest};
+use onestop_server::client::{CatalogueClient, IntakeClient};
 use tokio_stream::StreamExt;
 
 /// Loads the province's units, sectors, centers, agencies, decisions, center lists and working-day calendars.
-pub async fn load_reference_data(catalogue_url: String, province: &Province) -> anyhow::Result<()> {
-    let mut catalogue = CatalogueServiceClient::connect(catalogue_url).await?;
+pub async fn load_reference_data(mut catalogue: CatalogueClient, province: &Province) -> anyhow::Result<()> {
     catalogue.upsert_units(UpsertUnitsRequest { units: province.units.clone() }).await?;
     catalogue.upsert_sectors(UpsertSectorsRequest { sectors: province.catalogue.sectors.clone() }).await?;
     catalogue.upsert_centers(UpsertCentersRequest { centers: province.centers.clone() }).await?;
@@ -31,14 +29,13 @@ pub async fn load_reference_data(catalogue_url: String, province: &Province) -> 
 /// Pushes the province's cells and late cases of the `days` days before `today`, through intake's bulk stream.
 /// Returns the number of cells and cases pushed.
 pub async fn push_recent_days(
-    intake_url: String,
+    mut intake: IntakeClient,
     province: &Province,
     today: NaiveDate,
     days: u32,
 ) -> anyhow::Result<(usize, usize)> {
     let first = today - Duration::days(i64::from(days));
     let first = first.max(NaiveDate::from_ymd_opt(first.year().max(2025), 1, 1).expect("a valid date"));
-    let mut intake = IntakeServiceClient::connect(intake_url).await?;
     let mut cells = Vec::new();
     let mut cases = Vec::new();
     for day in province.activity(first, (today - first).num_days() as u32) {

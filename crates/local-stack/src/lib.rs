@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use onestop_server::auth::{AuthArgs, Credentials};
+use onestop_server::client;
 use onestop_server::config::ServerArgs;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -47,6 +49,9 @@ pub struct Stack {
     pub addresses: Addresses,
     stop: watch::Sender<bool>,
     services: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    /// A national operator's credentials, signed with the stack's key.
+    operator: Credentials,
+    auth: AuthArgs,
 }
 
 impl Stack {
@@ -78,6 +83,8 @@ impl Stack {
             }
         };
 
+        let operator = Credentials::token(server.operator_token());
+        let auth = server.auth.clone();
         let catalogue = onestop_catalogue::Config { server: server.clone() };
         let intake = onestop_intake::Config { server: server.clone(), catalogue_url: url(bound.catalogue) };
         let aggregation =
@@ -87,9 +94,32 @@ impl Stack {
             ("intake", tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown()))),
             ("aggregation", tokio::spawn(onestop_aggregation::run(aggregation, aggregation_listener, shutdown()))),
         ];
-        let stack = Stack { addresses: bound, stop, services };
+        let stack = Stack { addresses: bound, stop, services, operator, auth };
         stack.wait_until_serving(Duration::from_secs(60)).await?;
         Ok(stack)
+    }
+
+    /// A national operator's credentials (every scope), for the local run, demos and tests.
+    pub fn operator(&self) -> &Credentials {
+        &self.operator
+    }
+
+    /// The keys and limits the services run with: another service given them joins the system.
+    pub fn auth(&self) -> &AuthArgs {
+        &self.auth
+    }
+
+    /// Clients of each service acting as the operator.
+    pub fn catalogue_client(&self) -> client::CatalogueClient {
+        client::catalogue(&self.catalogue_url(), None, &self.operator).expect("a valid URL")
+    }
+
+    pub fn intake_client(&self) -> client::IntakeClient {
+        client::intake(&self.intake_url(), None, &self.operator).expect("a valid URL")
+    }
+
+    pub fn aggregation_client(&self) -> client::AggregationClient {
+        client::aggregation(&self.aggregation_url(), None, &self.operator).expect("a valid URL")
     }
 
     pub fn catalogue_url(&self) -> String {

@@ -10,7 +10,8 @@ use clap::Parser;
 use onestop_generator::province::{Province, PROVINCE_YEAR};
 use onestop_local::{demo, Addresses, Stack};
 use onestop_localdb::{Lifetime, LocalCluster};
-use onestop_server::config::TelemetryArgs;
+use onestop_server::auth::{AuthArgs, Issuer};
+use onestop_server::config::{ServerArgs, TelemetryArgs};
 use onestop_server::{serve, telemetry};
 
 #[derive(Debug, Parser)]
@@ -66,24 +67,48 @@ async fn main() -> anyhow::Result<()> {
 
     let addresses =
         Addresses { catalogue: args.catalogue_addr, intake: args.intake_addr, aggregation: args.aggregation_addr };
-    let stack = Stack::start(&database_url, addresses).await?;
+    let mut server = ServerArgs::for_database(&database_url);
+    let issuer = local_key(&args.data_dir)?;
+    server.auth = AuthArgs::with_issuer(&issuer);
+    let token = server.operator_token();
+    std::fs::write(args.data_dir.join("operator-token"), &token)?;
+    let stack = Stack::start_with(server, addresses).await?;
     println!("catalogue:   {}", stack.catalogue_url());
     println!("intake:      {}", stack.intake_url());
     println!("aggregation: {}", stack.aggregation_url());
     if let Some(days) = args.demo {
         let province = Province::new(46, PROVINCE_YEAR);
         println!("loading the demonstration province {}...", onestop_generator::province::PROVINCE_CODE);
-        demo::load_reference_data(stack.catalogue_url(), &province).await?;
+        demo::load_reference_data(stack.catalogue_client(), &province).await?;
         // Intake follows the catalogue's changes; the first pushes may otherwise wait on lookups.
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let today = onestop_domain::today_in_vietnam(chrono::Utc::now());
-        let (cells, cases) = demo::push_recent_days(stack.intake_url(), &province, today, days).await?;
+        let (cells, cases) = demo::push_recent_days(stack.intake_client(), &province, today, days).await?;
         println!("loaded {cells} daily cells and {cases} late case records of the last {days} days");
     }
+    println!("operator token (every scope, 24 h; also in {}):", args.data_dir.join("operator-token").display());
+    println!("{token}");
     println!("ready; Ctrl-C stops");
 
     serve::shutdown_signal().await;
     let outcome = stack.shutdown().await;
     drop(cluster);
     outcome
+}
+
+/// The local run's signing key, kept in `data_dir/service-key` so tokens stay valid across restarts.
+fn local_key(data_dir: &std::path::Path) -> anyhow::Result<Issuer> {
+    let path = data_dir.join("service-key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Issuer::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let issuer = Issuer::generate("local");
+    std::fs::write(&path, issuer.private_text())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(issuer)
 }

@@ -1,32 +1,68 @@
-//! Clients of the other onestop services. Every call carries the caller's trace context.
+//! Clients of the onestop services. Every call carries the caller's trace context and its credentials.
 
 use std::time::Duration;
 
+use onestop_proto::aggregation::v1::aggregation_service_client::AggregationServiceClient;
 use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::telemetry::TraceContextInjector;
+use crate::auth::Credentials;
+use crate::telemetry::inject_current_context;
 
-pub type TracedChannel = InterceptedService<Channel, TraceContextInjector>;
+/// Adds the trace context and the `authorization` header to every outgoing call.
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing {
+    credentials: Credentials,
+}
+
+impl tonic::service::Interceptor for Outgoing {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        inject_current_context(request.metadata_mut());
+        if let Some(header) = self.credentials.header() {
+            let value = header.parse().map_err(|_| tonic::Status::internal("a token that is not ASCII"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+pub type TracedChannel = InterceptedService<Channel, Outgoing>;
 pub type CatalogueClient = CatalogueServiceClient<TracedChannel>;
 pub type IntakeClient = IntakeServiceClient<TracedChannel>;
+pub type AggregationClient = AggregationServiceClient<TracedChannel>;
 
 /// A channel that connects on first use, so a service starts even while the one it calls is still starting.
 /// `request_timeout` bounds each call; `None` is for following change streams, which never end by themselves.
-pub fn lazy_channel(url: &str, request_timeout: Option<Duration>) -> anyhow::Result<TracedChannel> {
+pub fn lazy_channel(
+    url: &str,
+    request_timeout: Option<Duration>,
+    credentials: &Credentials,
+) -> anyhow::Result<TracedChannel> {
     let mut endpoint = Endpoint::from_shared(url.to_owned())?.connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
     if let Some(timeout) = request_timeout {
         endpoint = endpoint.timeout(timeout);
     }
-    Ok(InterceptedService::new(endpoint.connect_lazy(), TraceContextInjector))
+    Ok(InterceptedService::new(endpoint.connect_lazy(), Outgoing { credentials: credentials.clone() }))
 }
 
-pub fn catalogue(url: &str, request_timeout: Option<Duration>) -> anyhow::Result<CatalogueClient> {
-    Ok(CatalogueServiceClient::new(lazy_channel(url, request_timeout)?))
+pub fn catalogue(
+    url: &str,
+    request_timeout: Option<Duration>,
+    credentials: &Credentials,
+) -> anyhow::Result<CatalogueClient> {
+    Ok(CatalogueServiceClient::new(lazy_channel(url, request_timeout, credentials)?))
 }
 
-pub fn intake(url: &str, request_timeout: Option<Duration>) -> anyhow::Result<IntakeClient> {
-    Ok(IntakeServiceClient::new(lazy_channel(url, request_timeout)?))
+pub fn intake(url: &str, request_timeout: Option<Duration>, credentials: &Credentials) -> anyhow::Result<IntakeClient> {
+    Ok(IntakeServiceClient::new(lazy_channel(url, request_timeout, credentials)?))
+}
+
+pub fn aggregation(
+    url: &str,
+    request_timeout: Option<Duration>,
+    credentials: &Credentials,
+) -> anyhow::Result<AggregationClient> {
+    Ok(AggregationServiceClient::new(lazy_channel(url, request_timeout, credentials)?))
 }

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::auth::{AuthArgs, Issuer, Role, OPERATOR_SCOPES};
+
 /// Where a service listens, where its database is, and how it protects itself.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
@@ -32,10 +34,14 @@ pub struct ServerArgs {
 
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 impl ServerArgs {
-    /// Settings for tests and in-process stacks: everything default but the database.
+    /// Settings for tests and in-process stacks: everything default but the database, and a fresh signing key
+    /// that every service given these settings accepts and signs its own calls with.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         ServerArgs {
             listen_addr: None,
@@ -45,7 +51,16 @@ impl ServerArgs {
             concurrency_limit: 256,
             health_check_interval_ms: 1_000,
             telemetry: TelemetryArgs::default(),
+            auth: AuthArgs::with_issuer(&Issuer::generate("local")),
         }
+    }
+
+    /// A token of a national operator (every scope) for a day, signed with this service's own key: for the
+    /// local run, demos and tests.
+    pub fn operator_token(&self) -> String {
+        let key = self.auth.service_key.as_deref().expect("settings with a service key");
+        let issuer = Issuer::parse(key).expect("a valid service key");
+        issuer.issue(&onestop_auth::claims("operator", Role::National, &OPERATOR_SCOPES, 86_400))
     }
 
     /// The address to listen on: the configured one, or the service's default.

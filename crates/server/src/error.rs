@@ -27,6 +27,10 @@ pub enum ServiceError {
     #[error("failed precondition: {}", join(.0))]
     FailedPrecondition(Vec<FieldViolation>),
 
+    /// The caller is known but may not do this; the message names the field that points outside its reach.
+    #[error("{0}")]
+    PermissionDenied(String),
+
     /// A dependency (database, another service) cannot be reached; the caller may retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -92,6 +96,7 @@ impl From<ServiceError> for Status {
                 }
                 Status::with_error_details(Code::FailedPrecondition, join(&violations), details)
             }
+            ServiceError::PermissionDenied(message) => Status::permission_denied(message),
             ServiceError::Unavailable(message) => Status::unavailable(message),
             ServiceError::Database(db) => database_status(db),
             ServiceError::Internal(cause) => {

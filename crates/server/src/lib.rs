@@ -1,5 +1,6 @@
 //! What every onestop service shares, so that each service's own code is only its domain:
 //!
+//! - [`auth`]: credentials on every call, the method policy and per-principal rate limits;
 //! - [`config`]: the flags (each also read from an environment variable) common to all services;
 //! - [`telemetry`]: tracing with optional OTLP export, and trace context carried across gRPC calls;
 //! - [`error`]: the one mapping from service errors to `tonic::Status`;
@@ -9,6 +10,7 @@
 //! - [`serve`]: the server builder (health, reflection, timeouts, limits, spans, graceful shutdown);
 //! - [`client`]: channels to the other services that carry the trace context.
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -14,6 +14,7 @@ use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
+use crate::auth::{Gate, Guarded, Policy};
 use crate::config::ServerArgs;
 use crate::{db, telemetry};
 
@@ -53,6 +54,11 @@ impl StopSignal {
     pub fn is_stopped(&self) -> bool {
         *self.0.borrow()
     }
+}
+
+/// `service` behind the credential check, method policy and rate limit of `args`.
+pub fn guard<S>(service: S, args: &ServerArgs, policy: Policy) -> anyhow::Result<Guarded<S>> {
+    Ok(Guarded::new(service, Gate::new(&args.auth, policy)?))
 }
 
 /// Serves `routes` (the service's own gRPC services) on `listener` until `shutdown` completes, then triggers

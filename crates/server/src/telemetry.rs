@@ -87,17 +87,6 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
     span
 }
 
-/// Adds the current span's trace context to every outgoing request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContextInjector;
-
-impl tonic::service::Interceptor for TraceContextInjector {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        inject_current_context(request.metadata_mut());
-        Ok(request)
-    }
-}
-
 /// Writes the current span's trace context into gRPC metadata.
 pub fn inject_current_context(metadata: &mut MetadataMap) {
     let context: Context = tracing::Span::current().context();

@@ -18,7 +18,9 @@ pub mod totals;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use onestop_auth::{SCOPE_DEFINE, SCOPE_READ};
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationServiceServer;
+use onestop_server::auth::{Credentials, Needs};
 use onestop_server::config::ServerArgs;
 use onestop_server::notify::Notifier;
 use onestop_server::{client, db, serve};
@@ -53,6 +55,14 @@ pub struct Config {
     pub intake_url: String,
 }
 
+/// What each method needs of its caller: defining indicators is for offices that may, the rest reads.
+fn policy(method: &str) -> Needs {
+    match method {
+        "DefineIndicator" => Needs::Scope(SCOPE_DEFINE),
+        _ => Needs::Scope(SCOPE_READ),
+    }
+}
+
 /// Applies the migrations, then serves on `listener` until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -61,17 +71,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
     let stopping = serve::Stopping::default();
-    let catalogue = client::catalogue(&config.catalogue_url, None)?;
+    let credentials = Credentials::of("aggregation", &config.server.auth)?;
+    let catalogue = client::catalogue(&config.catalogue_url, None, &credentials)?;
     tokio::spawn(feeds::catalogue::follow(pool.clone(), catalogue, stopping.signal()));
-    let catalogue = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()))?;
-    let intake = client::intake(&config.intake_url, None)?;
+    let catalogue = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()), &credentials)?;
+    let intake = client::intake(&config.intake_url, None, &credentials)?;
     tokio::spawn(feeds::intake::follow(pool.clone(), intake, stopping.signal()));
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await?;
-    let routes = Routes::new(AggregationServiceServer::new(api::AggregationApi::new(
-        pool.clone(),
-        catalogue,
-        applied,
-        stopping.signal(),
-    )));
+    let api = api::AggregationApi::new(pool.clone(), catalogue, applied, stopping.signal());
+    let server = AggregationServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
+    let routes = Routes::new(serve::guard(server, &config.server, policy)?);
     serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
 }

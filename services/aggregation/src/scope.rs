@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
+use onestop_server::auth::{Principal, Role};
 use onestop_server::{ServiceError, ServiceResult};
 
 /// What a request names.
@@ -178,5 +179,41 @@ impl Scope {
             }
         }
         (children, child_of_center)
+    }
+}
+
+/// Refuses a scope the principal may not read: a provincial office reads units in its province (and their
+/// centers), software only the centers it acts for; national readers and services read everything.
+pub async fn authorize(db: &mut sqlx::PgConnection, principal: &Principal, scope: &Scope) -> ServiceResult<()> {
+    let field = match scope.target {
+        Target::Unit(_) => "unit_code",
+        Target::Center(_) => "center_code",
+    };
+    let allowed = match principal.role {
+        Role::National | Role::Service => true,
+        Role::Software => matches!(&scope.target, Target::Center(code) if principal.acts_for_center(code)),
+        Role::Province => match &principal.province {
+            None => false,
+            Some(province) => {
+                let ancestors: Vec<String> = sqlx::query_scalar(
+                    "WITH RECURSIVE up (code, parent_code, depth) AS (
+                         SELECT code, parent_code, 0 FROM unit WHERE code = $1
+                         UNION ALL
+                         SELECT u.code, u.parent_code, up.depth + 1 FROM unit u JOIN up ON u.code = up.parent_code
+                         WHERE up.depth < 10
+                     )
+                     SELECT code FROM up",
+                )
+                .bind(&scope.unit.code)
+                .fetch_all(&mut *db)
+                .await?;
+                ancestors.contains(province)
+            }
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::PermissionDenied(format!("{field}: {} may not read it", principal.subject)))
     }
 }

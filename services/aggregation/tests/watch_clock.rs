@@ -37,7 +37,7 @@ async fn cases_enter_due_soon_then_overdue_as_days_pass() {
     .await
     .unwrap();
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await.unwrap();
-    let catalogue = client::catalogue("http://127.0.0.1:9", None).unwrap(); // never called here
+    let catalogue = client::catalogue("http://127.0.0.1:9", None, &Default::default()).unwrap(); // never called here
     let api = AggregationApi::new(pool.clone(), catalogue, applied, serve::Stopping::default().signal())
         .with_clock(test_clock);
     let centers = vec!["BPMC-1".to_string()];

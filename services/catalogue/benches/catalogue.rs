@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use onestop_catalogue::{run, Config};
 use onestop_generator::catalogue::province_catalogue;
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::*;
 use onestop_server::config::ServerArgs;
 use onestop_testkit::RunningService;
@@ -51,9 +50,10 @@ async fn main() {
     for round in 0..PUBLISH_ROUNDS {
         let db = onestop_testkit::database().await.expect("a database (set DATABASE_URL or install PostgreSQL)");
         let server = ServerArgs::for_database(db.url());
+        let operator = onestop_server::auth::Credentials::token(server.operator_token());
         let service = RunningService::spawn(|listener, shutdown| run(Config { server }, listener, shutdown)).await;
-        let mut client =
-            CatalogueServiceClient::connect(service.url()).await.unwrap().max_decoding_message_size(256 << 20);
+        let client = onestop_server::client::catalogue(&service.url(), None, &operator).unwrap();
+        let mut client = client.max_decoding_message_size(256 << 20);
         client.upsert_sectors(UpsertSectorsRequest { sectors: catalogue.sectors.clone() }).await.unwrap();
         let (result, took) =
             time(client.publish_decision(PublishDecisionRequest { decision: Some(first.clone()) })).await;

@@ -25,7 +25,9 @@ pub mod units;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use onestop_auth::{SCOPE_FOLLOW, SCOPE_PUBLISH, SCOPE_READ};
 use onestop_proto::catalogue::v1::catalogue_service_server::CatalogueServiceServer;
+use onestop_server::auth::Needs;
 use onestop_server::config::ServerArgs;
 use onestop_server::{db, serve};
 use sqlx::migrate::Migrator;
@@ -51,6 +53,17 @@ pub struct Config {
     pub server: ServerArgs,
 }
 
+/// What each method needs of its caller: writes publish, the change stream is for services, the rest reads.
+fn policy(method: &str) -> Needs {
+    match method {
+        "WatchChanges" => Needs::Scope(SCOPE_FOLLOW),
+        m if m.starts_with("Upsert") || m.starts_with("Load") || m.starts_with("Set") || m.starts_with("Publish") => {
+            Needs::Scope(SCOPE_PUBLISH)
+        }
+        _ => Needs::Scope(SCOPE_READ),
+    }
+}
+
 /// Applies the migrations, then serves on `listener` until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -61,6 +74,7 @@ pub async fn run(
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
     let stopping = serve::Stopping::default();
     let api = api::CatalogueApi::new(pool.clone(), notifier, stopping.signal());
-    let routes = Routes::new(CatalogueServiceServer::new(api));
+    let server = CatalogueServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
+    let routes = Routes::new(serve::guard(server, &config.server, policy)?);
     serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
 }

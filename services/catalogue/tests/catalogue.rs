@@ -5,18 +5,16 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::start;
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::*;
 use onestop_testkit::fixtures::*;
 use onestop_testkit::{CuttableLink, DatabaseUrl};
-use tonic::transport::Channel;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 async fn procedures_on(
-    client: &mut CatalogueServiceClient<Channel>,
+    client: &mut onestop_server::client::CatalogueClient,
     day: &str,
     codes: &[&str],
 ) -> GetProceduresResponse {

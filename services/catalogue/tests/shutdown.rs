@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::{PublishDecisionRequest, UpsertSectorsRequest};
 use onestop_testkit::fixtures::{decision, sectors};
 use sqlx::{Connection, PgConnection};
@@ -13,18 +12,28 @@ async fn in_flight_call_survives(signal: &str) {
         return;
     };
     let port = onestop_localdb::free_port().unwrap();
+    let issuer = onestop_server::auth::Issuer::generate("test");
+    let token = issuer.issue(&onestop_auth::claims(
+        "operator",
+        onestop_server::auth::Role::National,
+        &onestop_server::auth::OPERATOR_SCOPES,
+        600,
+    ));
+    let operator = onestop_server::auth::Credentials::token(token);
     let mut service = Command::new(env!("CARGO_BIN_EXE_onestop-catalogue"))
         .env("DATABASE_URL", db.url())
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
+        .env("AUTH_PUBLIC_KEYS", issuer.public_text())
+        .env("SERVICE_KEY", issuer.private_text())
         .kill_on_drop(true)
         .spawn()
         .expect("starting onestop-catalogue");
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut client = loop {
-        if let Ok(client) = CatalogueServiceClient::connect(url.clone()).await {
-            break client;
+        if onestop_local_probe(&url).await {
+            break onestop_server::client::catalogue(&url, None, &operator).unwrap();
         }
         assert!(Instant::now() < deadline, "onestop-catalogue did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -63,4 +72,9 @@ async fn sigterm_finishes_in_flight_calls() {
 #[tokio::test]
 async fn sigint_finishes_in_flight_calls() {
     in_flight_call_survives("-INT").await;
+}
+
+/// Whether something accepts gRPC connections at `url` yet.
+async fn onestop_local_probe(url: &str) -> bool {
+    tonic::transport::Endpoint::from_shared(url.to_owned()).unwrap().connect().await.is_ok()
 }

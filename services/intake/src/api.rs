@@ -5,6 +5,7 @@ use std::pin::Pin;
 use onestop_domain::Violations;
 use onestop_proto::intake::v1::intake_service_server::IntakeService;
 use onestop_proto::intake::v1::*;
+use onestop_server::auth::principal;
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
 use onestop_server::{paging, ServiceResult};
@@ -17,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::catalogue_view::CatalogueView;
 use crate::cells::{self, PageKey};
 use crate::changes::{self, ChangeStream, Cursor};
-use crate::{cases, push};
+use crate::{access, cases, push};
 
 const DEFAULT_PAGE_SIZE: u32 = 1_000;
 const MAX_PAGE_SIZE: u32 = 10_000;
@@ -106,6 +107,11 @@ type PushStream = Pin<Box<dyn Stream<Item = Result<PushCellsStreamResponse, Stat
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
     async fn push_cells(&self, request: Request<PushCellsRequest>) -> Result<Response<PushCellsResponse>, Status> {
+        let cells = request.get_ref().cells.iter().enumerate();
+        access::may_push(
+            principal(&request)?,
+            cells.map(|(i, c)| (format!("cells[{i}].center_code"), c.center_code.as_str())),
+        )?;
         answer(push::push(&self.pool, &self.view, request.get_ref()).await)
     }
 
@@ -117,6 +123,7 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<Streaming<PushCellsStreamRequest>>,
     ) -> Result<Response<PushStream>, Status> {
+        let principal = principal(&request)?.clone();
         let mut incoming = request.into_inner();
         let (sender, receiver) = mpsc::channel(4);
         let (pool, view, mut stop) = (self.pool.clone(), self.view.clone(), self.stop.clone());
@@ -136,10 +143,18 @@ impl IntakeService for IntakeApi {
                     Ok(PushCellsStreamRequest { batch: None }) => {
                         Err(Status::invalid_argument("batch: is required in every stream message"))
                     }
-                    Ok(PushCellsStreamRequest { batch: Some(batch) }) => push::push(&pool, &view, &batch)
-                        .await
-                        .map(|answer| PushCellsStreamResponse { batch: Some(answer) })
-                        .map_err(Status::from),
+                    Ok(PushCellsStreamRequest { batch: Some(batch) }) => {
+                        let cells = batch.cells.iter().enumerate();
+                        let centers =
+                            cells.map(|(i, c)| (format!("batch.cells[{i}].center_code"), c.center_code.as_str()));
+                        match access::may_push(&principal, centers) {
+                            Err(denied) => Err(denied),
+                            Ok(()) => push::push(&pool, &view, &batch)
+                                .await
+                                .map(|answer| PushCellsStreamResponse { batch: Some(answer) })
+                                .map_err(Status::from),
+                        }
+                    }
                 };
                 let failed = outcome.is_err();
                 if sender.send(outcome).await.is_err() || failed {
@@ -151,6 +166,7 @@ impl IntakeService for IntakeApi {
     }
 
     async fn list_cells(&self, request: Request<ListCellsRequest>) -> Result<Response<ListCellsResponse>, Status> {
+        access::may_read(principal(&request)?, "center_codes", &request.get_ref().center_codes)?;
         answer(self.list(request.into_inner()).await)
     }
 
@@ -158,6 +174,7 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<GetCellHistoryRequest>,
     ) -> Result<Response<GetCellHistoryResponse>, Status> {
+        access::may_read(principal(&request)?, "center_code", std::slice::from_ref(&request.get_ref().center_code))?;
         answer(self.history(request.into_inner()).await)
     }
 
@@ -165,14 +182,20 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<GetReportingCompletenessRequest>,
     ) -> Result<Response<GetReportingCompletenessResponse>, Status> {
+        access::may_read(principal(&request)?, "center_codes", &request.get_ref().center_codes)?;
         answer(self.completeness(request.into_inner()).await)
     }
 
     async fn push_cases(&self, request: Request<PushCasesRequest>) -> Result<Response<PushCasesResponse>, Status> {
+        let cases = request.get_ref().cases.iter().enumerate();
+        let centers =
+            cases.map(|(i, c)| (format!("cases[{i}].receiving_center_code"), c.receiving_center_code.as_str()));
+        access::may_push(principal(&request)?, centers)?;
         answer(cases::push(&self.pool, &self.view, request.get_ref()).await)
     }
 
     async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {
+        access::may_read(principal(&request)?, "center_codes", &request.get_ref().center_codes)?;
         answer(cases::list(&self.pool, request.get_ref()).await)
     }
 

@@ -7,6 +7,7 @@
 //! - [`catalogue_view`]: intake's copy of the catalogue, kept current by its change stream;
 //! - [`changes`]: the stream of every accepted change, for aggregation.
 
+pub mod access;
 pub mod api;
 pub mod cases;
 pub mod catalogue_view;
@@ -18,7 +19,9 @@ pub mod push;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use onestop_auth::{SCOPE_FOLLOW, SCOPE_READ};
 use onestop_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use onestop_server::auth::{Credentials, Needs};
 use onestop_server::config::ServerArgs;
 use onestop_server::{client, db, serve};
 use sqlx::migrate::Migrator;
@@ -48,6 +51,15 @@ pub struct Config {
     pub catalogue_url: String,
 }
 
+/// What each method needs of its caller: pushes are for one-stop software, the change stream for services.
+fn policy(method: &str) -> Needs {
+    match method {
+        "PushCells" | "PushCellsStream" | "PushCases" => Needs::Push,
+        "WatchChanges" => Needs::Scope(SCOPE_FOLLOW),
+        _ => Needs::Scope(SCOPE_READ),
+    }
+}
+
 /// Applies the migrations, then serves on `listener` until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -55,12 +67,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
-    let lookups = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()))?;
-    let changes = client::catalogue(&config.catalogue_url, None)?;
+    let credentials = Credentials::of("intake", &config.server.auth)?;
+    let lookups = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()), &credentials)?;
+    let changes = client::catalogue(&config.catalogue_url, None, &credentials)?;
     let stopping = serve::Stopping::default();
     let view = catalogue_view::CatalogueView::start(lookups, changes, stopping.signal());
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
     let api = api::IntakeApi::new(pool.clone(), view, notifier, stopping.signal());
-    let routes = Routes::new(IntakeServiceServer::new(api));
+    let server = IntakeServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
+    let routes = Routes::new(serve::guard(server, &config.server, policy)?);
     serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
 }

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use onestop_domain::{IndicatorDefinition, Needs, Violations};
 use onestop_proto::aggregation::v1::*;
+use onestop_server::auth::Principal;
 use onestop_server::{ServiceError, ServiceResult};
 
 use super::{period, target, AggregationApi};
@@ -131,7 +132,11 @@ async fn breakdown_groups(
 }
 
 impl AggregationApi {
-    pub(super) async fn indicators(&self, request: GetIndicatorsRequest) -> ServiceResult<GetIndicatorsResponse> {
+    pub(super) async fn indicators(
+        &self,
+        principal: &Principal,
+        request: GetIndicatorsRequest,
+    ) -> ServiceResult<GetIndicatorsResponse> {
         let mut v = Violations::new();
         let target = target(&mut v, &request.unit_code, &request.center_code);
         let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
@@ -152,7 +157,7 @@ impl AggregationApi {
             .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
             .collect();
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
         let whole = Group {
             key: String::new(),
             name: String::new(),
@@ -185,19 +190,26 @@ impl AggregationApi {
         })
     }
 
-    pub(super) async fn rank(&self, request: RankUnitsRequest) -> ServiceResult<RankUnitsResponse> {
+    pub(super) async fn rank(
+        &self,
+        principal: &Principal,
+        request: RankUnitsRequest,
+    ) -> ServiceResult<RankUnitsResponse> {
         if request.indicator_id.is_empty() {
             return Err(ServiceError::invalid("indicator_id", "is required"));
         }
         let answer = self
-            .indicators(GetIndicatorsRequest {
-                unit_code: request.unit_code.clone(),
-                period: request.period,
-                reporting_period: request.reporting_period,
-                indicator_ids: vec![request.indicator_id.clone()],
-                breakdown: Breakdown::ChildUnit as i32,
-                ..Default::default()
-            })
+            .indicators(
+                principal,
+                GetIndicatorsRequest {
+                    unit_code: request.unit_code.clone(),
+                    period: request.period,
+                    reporting_period: request.reporting_period,
+                    indicator_ids: vec![request.indicator_id.clone()],
+                    breakdown: Breakdown::ChildUnit as i32,
+                    ..Default::default()
+                },
+            )
             .await?;
         let mut units: Vec<(String, IndicatorResult)> = answer
             .groups

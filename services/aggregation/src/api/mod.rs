@@ -17,6 +17,7 @@ use onestop_domain::{today_in_vietnam, Violations};
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationService;
 use onestop_proto::aggregation::v1::*;
 use onestop_proto::catalogue::v1::{GetUnitSuccessorsRequest, ListCentersRequest};
+use onestop_server::auth::Principal;
 use onestop_server::client::CatalogueClient;
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
@@ -25,7 +26,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::scope::{Scope, Target};
+use crate::scope::{self, Scope, Target};
 use crate::{definitions, feeds};
 
 /// How long a request waits for the catalogue copy to catch up with something just published.
@@ -63,13 +64,18 @@ impl AggregationApi {
     /// A snapshot (see [`AggregationApi::snapshot`]) and `target` resolved in it. A unit or center the copy does
     /// not know may have been published a moment ago: then the catalogue is asked, and if it knows it, the copy is
     /// waited for (briefly) and a new snapshot taken.
+    /// The caller must be allowed to read the target: a provincial office its province, software its centers.
     async fn scoped_snapshot(
         &self,
+        principal: &Principal,
         target: &Target,
     ) -> ServiceResult<(Transaction<'static, Postgres>, Freshness, Scope)> {
         let (mut snapshot, freshness) = self.snapshot().await?;
         match Scope::resolve(&mut snapshot, target).await {
-            Ok(scope) => return Ok((snapshot, freshness, scope)),
+            Ok(scope) => {
+                scope::authorize(&mut snapshot, principal, &scope).await?;
+                return Ok((snapshot, freshness, scope));
+            }
             Err(ServiceError::NotFound { field, what }) => {
                 snapshot.rollback().await?;
                 if !self.catalogue_knows(target).await? {
@@ -82,6 +88,7 @@ impl AggregationApi {
             tokio::time::sleep(COPY_WAIT_STEP).await;
             let (mut snapshot, freshness) = self.snapshot().await?;
             if let Ok(scope) = Scope::resolve(&mut snapshot, target).await {
+                scope::authorize(&mut snapshot, principal, &scope).await?;
                 return Ok((snapshot, freshness, scope));
             }
         }
@@ -132,6 +139,11 @@ fn target(v: &mut Violations, unit_code: &str, center_code: &str) -> Option<Targ
     }
 }
 
+/// The authenticated caller of a request (the gate put it there).
+fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
+    onestop_server::auth::principal(request).cloned()
+}
+
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -140,11 +152,11 @@ impl AggregationService for AggregationApi {
         &self,
         request: Request<GetIndicatorsRequest>,
     ) -> Result<Response<GetIndicatorsResponse>, Status> {
-        Ok(Response::new(self.indicators(request.into_inner()).await?))
+        Ok(Response::new(self.indicators(&caller(&request)?, request.into_inner()).await?))
     }
 
     async fn rank_units(&self, request: Request<RankUnitsRequest>) -> Result<Response<RankUnitsResponse>, Status> {
-        Ok(Response::new(self.rank(request.into_inner()).await?))
+        Ok(Response::new(self.rank(&caller(&request)?, request.into_inner()).await?))
     }
 
     async fn define_indicator(
@@ -162,7 +174,7 @@ impl AggregationService for AggregationApi {
     }
 
     async fn get_form06(&self, request: Request<GetForm06Request>) -> Result<Response<GetForm06Response>, Status> {
-        Ok(Response::new(self.form06(request.into_inner()).await?))
+        Ok(Response::new(self.form06(&caller(&request)?, request.into_inner()).await?))
     }
 
     type ExportForm06Stream = ResponseStream<ExportForm06Response>;
@@ -171,21 +183,21 @@ impl AggregationService for AggregationApi {
         &self,
         request: Request<ExportForm06Request>,
     ) -> Result<Response<Self::ExportForm06Stream>, Status> {
-        Ok(Response::new(self.export_form06_file(request.into_inner()).await?))
+        Ok(Response::new(self.export_form06_file(&caller(&request)?, request.into_inner()).await?))
     }
 
     async fn list_late_cases(
         &self,
         request: Request<ListLateCasesRequest>,
     ) -> Result<Response<ListLateCasesResponse>, Status> {
-        Ok(Response::new(self.late_cases(request.into_inner()).await?))
+        Ok(Response::new(self.late_cases(&caller(&request)?, request.into_inner()).await?))
     }
 
     async fn count_late_cases(
         &self,
         request: Request<CountLateCasesRequest>,
     ) -> Result<Response<CountLateCasesResponse>, Status> {
-        Ok(Response::new(self.late_case_counts(request.into_inner()).await?))
+        Ok(Response::new(self.late_case_counts(&caller(&request)?, request.into_inner()).await?))
     }
 
     type WatchLateCasesStream = ResponseStream<WatchLateCasesResponse>;
@@ -194,13 +206,13 @@ impl AggregationService for AggregationApi {
         &self,
         request: Request<WatchLateCasesRequest>,
     ) -> Result<Response<Self::WatchLateCasesStream>, Status> {
-        Ok(Response::new(self.watch(request.into_inner()).await?))
+        Ok(Response::new(self.watch(&caller(&request)?, request.into_inner()).await?))
     }
 
     async fn reconcile_late_counts(
         &self,
         request: Request<ReconcileLateCountsRequest>,
     ) -> Result<Response<ReconcileLateCountsResponse>, Status> {
-        Ok(Response::new(self.reconcile(request.into_inner()).await?))
+        Ok(Response::new(self.reconcile(&caller(&request)?, request.into_inner()).await?))
     }
 }

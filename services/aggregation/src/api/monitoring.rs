@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use onestop_domain::calendar::WorkingCalendar;
 use onestop_domain::Violations;
 use onestop_proto::aggregation::v1::*;
+use onestop_server::auth::Principal;
 use onestop_server::{paging, ServiceError, ServiceResult};
 
 use super::{period, target, AggregationApi, ResponseStream};
@@ -147,7 +148,11 @@ fn optional_range(v: &mut Violations, range: Option<&DayRange>) -> Option<(Naive
 }
 
 impl AggregationApi {
-    pub(super) async fn late_cases(&self, request: ListLateCasesRequest) -> ServiceResult<ListLateCasesResponse> {
+    pub(super) async fn late_cases(
+        &self,
+        principal: &Principal,
+        request: ListLateCasesRequest,
+    ) -> ServiceResult<ListLateCasesResponse> {
         let mut v = Violations::new();
         let target = target(&mut v, &request.unit_code, &request.center_code);
         let list = LateCaseList::try_from(request.list).unwrap_or(LateCaseList::Unspecified);
@@ -172,7 +177,7 @@ impl AggregationApi {
         let (target, as_of, page_size, after) =
             (target.expect("validated"), as_of.expect("validated"), page_size.expect("validated"), after.unwrap());
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
         let due_within = if list == LateCaseList::DueSoon { request.due_within_working_days } else { 0 };
         let judged = judgement(&mut snapshot, as_of, due_within).await?;
         let mut rows: Vec<CaseRow> = sqlx::query_as(&format!(
@@ -210,6 +215,7 @@ impl AggregationApi {
 
     pub(super) async fn late_case_counts(
         &self,
+        principal: &Principal,
         request: CountLateCasesRequest,
     ) -> ServiceResult<CountLateCasesResponse> {
         let mut v = Violations::new();
@@ -221,7 +227,7 @@ impl AggregationApi {
         let (target, as_of) = (target.expect("validated"), as_of.expect("validated"));
         let due_within = if request.due_within_working_days == 0 { 3 } else { request.due_within_working_days };
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
         let judged = judgement(&mut snapshot, as_of, due_within).await?;
         let filters: Vec<String> = LISTS.iter().map(|l| format!("count(*) FILTER (WHERE {})", condition(*l))).collect();
         let rows: Vec<(String, Vec<i64>)> = sqlx::query_as(&format!(
@@ -280,6 +286,7 @@ impl AggregationApi {
 
     pub(super) async fn watch(
         &self,
+        principal: &Principal,
         request: WatchLateCasesRequest,
     ) -> ServiceResult<ResponseStream<WatchLateCasesResponse>> {
         let mut v = Violations::new();
@@ -287,7 +294,7 @@ impl AggregationApi {
         check_due_within(&mut v, "due_within_working_days", request.due_within_working_days, true);
         v.into_result()?;
         let target = target.expect("validated");
-        let (snapshot, _, scope) = self.scoped_snapshot(&target).await?;
+        let (snapshot, _, scope) = self.scoped_snapshot(principal, &target).await?;
         snapshot.commit().await?;
         let centers = scope.center_codes();
         let (sender, receiver) = tokio::sync::mpsc::channel(256);
@@ -364,6 +371,7 @@ impl AggregationApi {
 
     pub(super) async fn reconcile(
         &self,
+        principal: &Principal,
         request: ReconcileLateCountsRequest,
     ) -> ServiceResult<ReconcileLateCountsResponse> {
         let mut v = Violations::new();
@@ -372,7 +380,7 @@ impl AggregationApi {
         v.into_result()?;
         let (target, (first, last, _)) = (target.expect("validated"), period.expect("validated"));
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(&target).await?;
+        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
         let centers = scope.center_codes();
         let cells: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT center_code, sum(resolved_late)::bigint,

@@ -3,24 +3,22 @@
 #![allow(dead_code)]
 
 use onestop_catalogue::{run, Config};
-use onestop_proto::catalogue::v1::catalogue_service_client::CatalogueServiceClient;
 use onestop_proto::catalogue::v1::UpsertSectorsRequest;
+use onestop_server::auth::Credentials;
 use onestop_server::config::ServerArgs;
 use onestop_testkit::fixtures::sectors;
 use onestop_testkit::RunningService;
-use tonic::transport::Channel;
 
-pub type Client = CatalogueServiceClient<Channel>;
+pub type Client = onestop_server::client::CatalogueClient;
 
 /// The catalogue on `database_url`, with the fixture sectors loaded.
 pub async fn start(database_url: &str) -> (RunningService, Client) {
     let mut server = ServerArgs::for_database(database_url);
     server.health_check_interval_ms = 100;
+    let operator = Credentials::token(server.operator_token());
     let service = RunningService::spawn(|listener, shutdown| run(Config { server }, listener, shutdown)).await;
-    let mut client = CatalogueServiceClient::connect(service.url())
-        .await
-        .expect("connecting to catalogue")
-        .max_decoding_message_size(64 * 1024 * 1024);
+    let client = onestop_server::client::catalogue(&service.url(), None, &operator).expect("a valid URL");
+    let mut client = client.max_decoding_message_size(64 * 1024 * 1024);
     client.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.expect("loading sectors");
     (service, client)
 }
