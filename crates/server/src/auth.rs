@@ -219,11 +219,13 @@ pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, Status> {
     request.extensions().get::<Principal>().ok_or_else(|| Status::unauthenticated("no principal on the request"))
 }
 
-/// The tokens a service sends when it calls another: signed with its own key, short-lived, minted per call.
+/// How a caller proves itself: the tokens it sends (a service's signed with its own key, short-lived, minted per
+/// call), and for `https://` URLs the TLS settings (trusted authorities, and its certificate for mutual TLS).
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     source: Option<Arc<(Issuer, onestop_auth::Claims)>>,
     fixed: Option<String>,
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Credentials {
@@ -231,20 +233,36 @@ impl Credentials {
     pub fn service(name: &str, key: &str) -> anyhow::Result<Credentials> {
         let issuer = Issuer::parse(key).map_err(|e| anyhow::anyhow!("SERVICE_KEY: {e}"))?;
         let claims = onestop_auth::claims(name, Role::Service, &[SCOPE_READ, SCOPE_FOLLOW], 300);
-        Ok(Credentials { source: Some(Arc::new((issuer, claims))), fixed: None })
+        Ok(Credentials { source: Some(Arc::new((issuer, claims))), fixed: None, tls: None })
     }
 
-    /// From a service's settings: its own tokens when it has a key, none otherwise.
-    pub fn of(name: &str, args: &AuthArgs) -> anyhow::Result<Credentials> {
-        match &args.service_key {
-            Some(key) => Credentials::service(name, key),
-            None => Ok(Credentials::default()),
+    /// From a service's settings: its own tokens when it has a key, and its TLS settings.
+    pub fn of(name: &str, args: &crate::config::ServerArgs) -> anyhow::Result<Credentials> {
+        let mut credentials = match &args.auth.service_key {
+            Some(key) => Credentials::service(name, key)?,
+            None => Credentials::default(),
+        };
+        if let Some(ca) = &args.tls.tls_ca {
+            let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
+            let mut tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+            if let (Some(cert), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) {
+                tls = tls.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+            }
+            credentials.tls = Some(tls);
         }
+        Ok(credentials)
+    }
+
+    /// The same, over TLS with `tls` for `https://` URLs.
+    pub fn with_tls(mut self, tls: tonic::transport::ClientTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Always the same token (a person's or a tool's).
     pub fn token(token: impl Into<String>) -> Credentials {
-        Credentials { source: None, fixed: Some(token.into()) }
+        Credentials { source: None, fixed: Some(token.into()), tls: None }
     }
 
     /// The value of the `authorization` header for the next call, if any.

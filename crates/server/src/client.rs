@@ -44,6 +44,9 @@ pub fn lazy_channel(
     if let Some(timeout) = request_timeout {
         endpoint = endpoint.timeout(timeout);
     }
+    if let (true, Some(tls)) = (url.starts_with("https://"), &credentials.tls) {
+        endpoint = endpoint.tls_config(tls.clone())?;
+    }
     Ok(InterceptedService::new(endpoint.connect_lazy(), Outgoing { credentials: credentials.clone() }))
 }
 

@@ -1,6 +1,7 @@
 //! Flags shared by every service. Each flag can also be set by the environment variable named beside it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::{AuthArgs, Issuer, Role, OPERATOR_SCOPES};
@@ -37,6 +38,29 @@ pub struct ServerArgs {
 
     #[command(flatten)]
     pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// TLS on the server, and on the calls this service makes to others. Files are PEM.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// Certificate chain the server presents; with `--tls-key`, the server speaks only TLS. With `--tls-ca`,
+    /// the service also presents it when calling another service (mutual TLS).
+    #[arg(long, env = "TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    #[arg(long, env = "TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Certificate authorities whose client certificates the server requires (mutual TLS).
+    #[arg(long, env = "TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Certificate authorities trusted when calling other services at `https://` URLs.
+    #[arg(long, env = "TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -52,6 +76,7 @@ impl ServerArgs {
             health_check_interval_ms: 1_000,
             telemetry: TelemetryArgs::default(),
             auth: AuthArgs::with_issuer(&Issuer::generate("local")),
+            tls: TlsArgs::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -96,7 +96,15 @@ pub async fn serve(
         watcher.abort();
         set_status(&reporter, &names, ServingStatus::NotServing).await;
     };
-    Server::builder()
+    let mut server = Server::builder();
+    if let (Some(cert), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) {
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(cert)?, read(key)?));
+        if let Some(ca) = &args.tls.tls_client_ca {
+            tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+        }
+        server = server.tls_config(tls)?;
+    }
+    server
         .timeout(args.request_timeout())
         .layer(GlobalConcurrencyLimitLayer::new(args.concurrency_limit))
         .trace_fn(telemetry::rpc_span)
@@ -105,6 +113,10 @@ pub async fn serve(
         .await?;
     tracing::info!(service = service_name, "stopped");
     Ok(())
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Keeps health in step with the database: NOT_SERVING while it does not answer, SERVING again when it does.

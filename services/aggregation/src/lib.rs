@@ -71,7 +71,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
     let stopping = serve::Stopping::default();
-    let credentials = Credentials::of("aggregation", &config.server.auth)?;
+    let credentials = Credentials::of("aggregation", &config.server)?;
     let catalogue = client::catalogue(&config.catalogue_url, None, &credentials)?;
     tokio::spawn(feeds::catalogue::follow(pool.clone(), catalogue, stopping.signal()));
     let catalogue = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()), &credentials)?;

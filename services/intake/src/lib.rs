@@ -67,7 +67,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
-    let credentials = Credentials::of("intake", &config.server.auth)?;
+    let credentials = Credentials::of("intake", &config.server)?;
     let lookups = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()), &credentials)?;
     let changes = client::catalogue(&config.catalogue_url, None, &credentials)?;
     let stopping = serve::Stopping::default();

@@ -1,0 +1,139 @@
+//! TLS and mutual TLS: a catalogue that requires client certificates, reached by clients with and without one,
+//! and intake calling that catalogue over mutual TLS to check a push.
+
+use std::path::PathBuf;
+
+use onestop_proto::catalogue::v1::*;
+use onestop_proto::intake::v1::{DailyCell, Measures, PushCellsRequest};
+use onestop_server::auth::Credentials;
+use onestop_server::client;
+use onestop_server::config::ServerArgs;
+use onestop_system_tests::*;
+use onestop_testkit::RunningService;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+/// A certificate authority, a server certificate for `localhost`, and a client certificate, as PEM files.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = std::env::temp_dir().join(format!("onestop-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let write = |name: &str, pem: String| std::fs::write(dir.join(name), pem).unwrap();
+        write("ca.pem", ca.pem());
+        for (name, host) in [("server", "localhost"), ("client", "client.onestop")] {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec![host.to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}.key"), key.serialize_pem());
+        }
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap()
+    }
+
+    /// Trusts the authority; with `certificate`, presents the client certificate.
+    fn client(&self, certificate: bool) -> ClientTlsConfig {
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(self.read("ca.pem")));
+        if certificate {
+            tls.identity(Identity::from_pem(self.read("client.pem"), self.read("client.key")))
+        } else {
+            tls
+        }
+    }
+
+    /// Server settings: TLS with the server certificate, client certificates required, the authority trusted
+    /// for outgoing calls (which present the server certificate as the service's own).
+    fn server(&self, database_url: &str, auth: &onestop_server::auth::AuthArgs) -> ServerArgs {
+        let mut server = ServerArgs { auth: auth.clone(), ..ServerArgs::for_database(database_url) };
+        server.tls.tls_cert = Some(self.path("server.pem"));
+        server.tls.tls_key = Some(self.path("server.key"));
+        server.tls.tls_client_ca = Some(self.path("ca.pem"));
+        server.tls.tls_ca = Some(self.path("ca.pem"));
+        server
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn https(service: &RunningService) -> String {
+    format!("https://localhost:{}", service.addr.port())
+}
+
+async fn sectors(url: &str, credentials: &Credentials) -> Result<(), tonic::Status> {
+    let mut catalogue = client::catalogue(url, None, credentials).unwrap();
+    catalogue.list_sectors(ListSectorsRequest {}).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn mutual_tls_on_servers_and_between_services() {
+    let Some(database) = onestop_testkit::database().await else { return };
+    let pki = Pki::new();
+    let base = ServerArgs::for_database(database.url());
+    let operator = Credentials::token(base.operator_token());
+    let server = pki.server(database.url(), &base.auth);
+    let catalogue_args = onestop_catalogue::Config { server: server.clone() };
+    let catalogue =
+        RunningService::spawn(|listener, shutdown| onestop_catalogue::run(catalogue_args, listener, shutdown)).await;
+    let url = https(&catalogue);
+
+    // With the client certificate: served. Without it, or without TLS: refused before any RPC.
+    let with_certificate = operator.clone().with_tls(pki.client(true));
+    assert!(sectors(&url, &with_certificate).await.is_ok());
+    let refused = sectors(&url, &operator.clone().with_tls(pki.client(false))).await.unwrap_err();
+    assert!(format!("{refused:?}").contains("CertificateRequired"), "{refused:?}");
+    let plain = format!("http://127.0.0.1:{}", catalogue.addr.port());
+    assert!(sectors(&plain, &operator).await.is_err(), "plain text is not spoken");
+
+    // Intake over mutual TLS to the catalogue: a push is checked against the catalogue it reaches that way.
+    let mut catalogue_client = client::catalogue(&url, None, &with_certificate).unwrap();
+    catalogue_client.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
+    catalogue_client.upsert_sectors(UpsertSectorsRequest { sectors: sectors_fixture() }).await.unwrap();
+    catalogue_client.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
+    catalogue_client.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await.unwrap();
+    catalogue_client.set_center_procedures(center_procedures(COMMUNE_CENTER)).await.unwrap();
+    let intake_args = onestop_intake::Config { server, catalogue_url: url.clone() };
+    let intake = RunningService::spawn(|listener, shutdown| onestop_intake::run(intake_args, listener, shutdown)).await;
+    let mut intake_client = client::intake(&https(&intake), None, &with_certificate).unwrap();
+    let cell = DailyCell {
+        center_code: COMMUNE_CENTER.into(),
+        procedure_code: FULL_PROCEDURE.into(),
+        day: "2026-03-02".into(),
+        measures: Some(Measures { received_online: 3, ..Default::default() }),
+        computed_at: None,
+    };
+    let pushed = intake_client
+        .push_cells(PushCellsRequest {
+            sender: "s".into(),
+            cells: vec![cell],
+            all_or_nothing: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pushed.accepted, 1);
+    intake.stop().await.unwrap();
+    catalogue.stop().await.unwrap();
+}
+
+fn sectors_fixture() -> Vec<Sector> {
+    onestop_testkit::fixtures::sectors()
+}
