@@ -7,6 +7,8 @@
 //! Principals ([`Role`]): one-stop software acting for a listed set of centers, a provincial office (reads its
 //! province, publishes its catalogue), a national reader, and a onestop service calling another.
 
+pub mod command;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
