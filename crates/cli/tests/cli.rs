@@ -120,6 +120,67 @@ async fn push_read_and_export_from_the_command_line() {
     assert!(exported.status.success(), "{}", text(&exported.stderr));
     assert!(std::fs::read(&out).unwrap().starts_with(b"PK"), "an XLSX (zip) file");
 
+    // A decision from a CSV file, then a case record on its procedure from another.
+    let decision = file(
+        "decision.csv",
+        "action,code,name,sector_code,implementing_levels,implementing_agency,processing_time_value,\
+         processing_time_unit,online_level\n\
+         NEW,1.001999,Cấp bản sao trích lục,HOTICH,COMMUNE,UBND cấp xã,2,WORKING_DAYS,FULL\n",
+    );
+    let published = onestop(
+        &stack,
+        &token,
+        &[
+            "publish-decision",
+            &decision,
+            "--number",
+            "150/QĐ-UBND",
+            "--signed-on",
+            "2026-02-01",
+            "--issuer",
+            "Chủ tịch UBND tỉnh",
+            "--effective-from",
+            "2026-02-15",
+        ],
+    )
+    .await;
+    assert!(published.status.success(), "{}", text(&published.stderr));
+    assert!(text(&published.stdout).contains("1 items; applied"), "{}", text(&published.stdout));
+    let cases = file(
+        "cases.csv",
+        &format!(
+            "case_code,procedure_code,receiving_center_code,resolving_agency_code,filing_channel,return_channel,\
+             received_at,due_date,resolved_at,status\n\
+             HS-CLI-1,{FULL_PROCEDURE},{COMMUNE_CENTER},UBND-19753,ONLINE,DIRECT,2026-03-02T09:00:00+07:00,\
+             2026-03-05,2026-03-09T10:00:00+07:00,RESOLVED\n\
+             HS-CLI-2,{FULL_PROCEDURE},{COMMUNE_CENTER},UBND-19753,BY_PIGEON,DIRECT,2026-03-02T09:00:00+07:00,\
+             2026-03-05,,IN_PROGRESS\n"
+        ),
+    );
+    let refused_case = onestop(&stack, &token, &["push-cases", &cases]).await;
+    assert!(!refused_case.status.success());
+    assert!(
+        text(&refused_case.stderr).contains(&format!("{cases}:3:filing_channel")),
+        "{}",
+        text(&refused_case.stderr)
+    );
+    std::fs::write(&cases, std::fs::read_to_string(&cases).unwrap().replace("BY_PIGEON", "POSTAL")).unwrap();
+    catalogue.upsert_agencies(UpsertAgenciesRequest { agencies: agencies() }).await.unwrap();
+    let mut pushed_cases = onestop(&stack, &token, &["push-cases", &cases]).await;
+    for _ in 0..50 {
+        if pushed_cases.status.success() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        pushed_cases = onestop(&stack, &token, &["push-cases", &cases]).await;
+    }
+    assert!(
+        text(&pushed_cases.stdout).contains("2 created"),
+        "{}{}",
+        text(&pushed_cases.stdout),
+        text(&pushed_cases.stderr)
+    );
+
     let keys = onestop(&stack, &token, &["token", "keygen", "--kid", "2026-11"]).await;
     assert!(text(&keys.stdout).contains("public key (AUTH_PUBLIC_KEYS):"));
     let denied = onestop(&stack, "not-a-token", &["indicators", "--unit", PROVINCE, "--period", "year:2026"]).await;

@@ -34,6 +34,13 @@ pub struct Group {
     pub procedure: Option<String>,
 }
 
+impl Group {
+    /// Group 0 of an answer: all of the period, at the scope's level.
+    pub fn whole(first_day: NaiveDate, last_day: NaiveDate, level: i16) -> Group {
+        Group { key: String::new(), name: String::new(), first_day, last_day, level, sector: None, procedure: None }
+    }
+}
+
 /// How rows are assigned to groups beyond group 0 (the whole).
 #[derive(Debug, Clone, Default)]
 pub enum Split {

@@ -65,15 +65,7 @@ impl AggregationApi {
         let names: HashMap<String, String> =
             sqlx::query_as("SELECT code, name FROM sector").fetch_all(&mut *snapshot).await?.into_iter().collect();
 
-        let whole = Group {
-            key: String::new(),
-            name: String::new(),
-            first_day,
-            last_day,
-            level: scope.unit.level,
-            sector: None,
-            procedure: None,
-        };
+        let whole = Group::whole(first_day, last_day, scope.unit.level);
         let mut groups = vec![whole.clone()];
         groups.extend(keys.iter().map(|(level, sector)| Group {
             key: sector.clone(),

@@ -27,6 +27,22 @@ fn evaluate(
         .collect()
 }
 
+/// The (key, name) pairs `query` finds in the scope's cells of the period (and the day before it).
+async fn keys_in_cells(
+    db: &mut sqlx::PgConnection,
+    query: &str,
+    scope: &Scope,
+    whole: &Group,
+) -> ServiceResult<BTreeMap<String, String>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(query)
+        .bind(scope.center_codes())
+        .bind(whole.first_day)
+        .bind(whole.last_day)
+        .fetch_all(&mut *db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The groups of a breakdown after group 0 (the whole), and how rows are assigned to them.
 async fn breakdown_groups(
     db: &mut sqlx::PgConnection,
@@ -88,20 +104,17 @@ async fn breakdown_groups(
             (groups, Split::Month)
         }
         Breakdown::Sector => {
-            let sectors: BTreeMap<String, String> = sqlx::query_as(
+            let sectors = keys_in_cells(
+                db,
                 "SELECT DISTINCT v.sector_code, coalesce(s.name, '') FROM cell c
                  JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
                  LEFT JOIN sector s ON s.code = v.sector_code
                  WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3",
+                scope,
+                whole,
             )
-            .bind(scope.center_codes())
-            .bind(whole.first_day)
-            .bind(whole.last_day)
-            .fetch_all(&mut *db)
-            .await?
-            .into_iter()
-            .collect();
+            .await?;
             let groups = sectors
                 .iter()
                 .map(|(code, name)| Group { sector: Some(code.clone()), ..group(code, name, scope.unit.level) })
@@ -109,19 +122,16 @@ async fn breakdown_groups(
             (groups, Split::Sector(index(sectors.keys().collect())))
         }
         Breakdown::Procedure => {
-            let procedures: BTreeMap<String, String> = sqlx::query_as(
+            let procedures = keys_in_cells(
+                db,
                 "SELECT DISTINCT ON (c.procedure_code) c.procedure_code, coalesce(v.name, '') FROM cell c
                  LEFT JOIN procedure_version v ON v.code = c.procedure_code
                  WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
                  ORDER BY c.procedure_code, v.valid_from DESC",
+                scope,
+                whole,
             )
-            .bind(scope.center_codes())
-            .bind(whole.first_day)
-            .bind(whole.last_day)
-            .fetch_all(&mut *db)
-            .await?
-            .into_iter()
-            .collect();
+            .await?;
             let groups = procedures
                 .iter()
                 .map(|(code, name)| Group { procedure: Some(code.clone()), ..group(code, name, scope.unit.level) })
@@ -158,15 +168,7 @@ impl AggregationApi {
             .collect();
 
         let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
-        let whole = Group {
-            key: String::new(),
-            name: String::new(),
-            first_day,
-            last_day,
-            level: scope.unit.level,
-            sector: None,
-            procedure: None,
-        };
+        let whole = Group::whole(first_day, last_day, scope.unit.level);
         let (breakdown_groups, split) = breakdown_groups(&mut snapshot, breakdown, &scope, &whole, cut_off).await?;
         let mut groups = vec![whole];
         groups.extend(breakdown_groups);
