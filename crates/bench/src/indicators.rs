@@ -4,13 +4,16 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use onestop_generator::province::{Province, PROVINCE_CODE, PROVINCE_YEAR};
+use onestop_generator::province::{Province, Size, PROVINCE_CODE, PROVINCE_YEAR};
 use onestop_proto::aggregation::v1::{Breakdown, DayRange, GetIndicatorsRequest};
 use onestop_proto::intake::v1::{DailyCell, Measures, PushCellsRequest, PushCellsStreamRequest};
 use tokio_stream::StreamExt;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Multiplies the province's communes (and so its cells): 1 is the province-year of DOMAIN §9.
+    #[arg(long, default_value_t = 1)]
+    scale: usize,
     /// Days of the province-year to load (365 is about 1.5 million cells).
     #[arg(long, default_value_t = 365)]
     days: u32,
@@ -84,7 +87,8 @@ const PLAIN_SQL: &str = "
     GROUP BY ce.unit_code";
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let province = Province::new(46, PROVINCE_YEAR);
+    let size = Size { communes: PROVINCE_YEAR.communes * args.scale, ..PROVINCE_YEAR };
+    let province = Province::new(46, size);
     let first: NaiveDate = "2025-01-01".parse()?;
     let last = first + chrono::Days::new(u64::from(args.days) - 1);
     let cells: Vec<DailyCell> = province.activity(first, args.days).flat_map(|d| d.cells).collect();

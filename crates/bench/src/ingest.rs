@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use onestop_generator::province::{Province, PROVINCE_YEAR};
+use onestop_generator::province::{Province, Size, PROVINCE_YEAR};
 use onestop_local::{Addresses, Stack};
 use onestop_proto::intake::v1::{DailyCell, PushCellsRequest, PushCellsStreamRequest};
 use sqlx::{Connection, PgConnection};
@@ -12,6 +12,9 @@ use tokio_stream::StreamExt;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Multiplies the province's communes (and so its cells): 1 is the province-year of DOMAIN §9.
+    #[arg(long, default_value_t = 1)]
+    scale: usize,
     /// Days of the province-year to push (365 is about 1.5 million cells).
     #[arg(long, default_value_t = 365)]
     days: u32,
@@ -44,7 +47,8 @@ pub async fn system(province: &Province) -> anyhow::Result<(onestop_testkit::Tes
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let province = Province::new(46, PROVINCE_YEAR);
+    let size = Size { communes: PROVINCE_YEAR.communes * args.scale, ..PROVINCE_YEAR };
+    let province = Province::new(46, size);
     let first: NaiveDate = "2025-01-01".parse()?;
     let generated = Instant::now();
     let cells: Vec<DailyCell> = province.activity(first, args.days).flat_map(|d| d.cells).collect();
