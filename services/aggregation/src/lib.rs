@@ -6,12 +6,14 @@
 //! - [`scope`]: whose cells an answer covers (units, merges, centers);
 //! - [`totals`]: the facts of a scope and period, whole and by group;
 //! - [`definitions`]: the versioned indicator definitions this service stores;
-//! - [`export`]: form 06 as CSV and XLSX.
+//! - [`export`]: form 06 as CSV and XLSX;
+//! - [`measure_sql`]: the measure columns as the roll-up queries spell them.
 
 pub mod api;
 pub mod definitions;
 pub mod export;
 pub mod feeds;
+pub mod measure_sql;
 pub mod scope;
 pub mod totals;
 

@@ -19,6 +19,7 @@ use onestop_domain::{Facts, Measure, Measures, Needs};
 use onestop_server::{ServiceError, ServiceResult};
 use sqlx::PgConnection;
 
+use crate::measure_sql;
 use crate::scope::{implementing_level, Scope};
 
 /// A group of an answer: its key and name, its days, and what its catalogue counts are taken over.
@@ -122,10 +123,6 @@ pub struct Computation<'a> {
     pub today: NaiveDate,
 }
 
-const MEASURE_SUMS: &str = "ARRAY[sum(received_direct), sum(received_online), sum(received_postal),
-    sum(resolved_early), sum(resolved_on_time), sum(resolved_late), sum(withdrawn_or_returned),
-    sum(results_returned_by_post), sum(apology_notices_issued), sum(pending_in_time), sum(pending_overdue)]::bigint[]";
-
 fn measures(values: Vec<i64>) -> Measures {
     let mut m = Measures::default();
     for (measure, value) in Measure::ALL.into_iter().zip(values) {
@@ -179,17 +176,17 @@ impl Computation<'_> {
         // PostgreSQL sums them, each under a day standing for its position.
         let query = if matches!(self.split, Split::Month) {
             format!(
-                "SELECT center_code, day, ARRAY[received_direct, received_online, received_postal, resolved_early,
-                        resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post,
-                        apology_notices_issued, pending_in_time, pending_overdue]
-                 FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3"
+                "SELECT center_code, day, {array}
+                 FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3",
+                array = *measure_sql::ARRAY
             )
         } else {
             format!(
                 "SELECT center_code, CASE WHEN day < $2 THEN $2::date - 1 WHEN day < $3 THEN $2 ELSE $3 END AS day,
-                        {MEASURE_SUMS}
+                        {sums}
                  FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3
-                 GROUP BY 1, 2"
+                 GROUP BY 1, 2",
+                sums = *measure_sql::SUMS_ARRAY
             )
         };
         let rows: Vec<(String, NaiveDate, Vec<i64>)> =
@@ -226,12 +223,13 @@ impl Computation<'_> {
         let whole = self.whole();
         let rows: Vec<(String, String, String, bool, i32, Vec<i64>)> = sqlx::query_as(&format!(
             "SELECT c.center_code, c.procedure_code, coalesce(v.sector_code, ''), coalesce(v.online_level = 3, false),
-                    CASE WHEN c.day < $2 THEN 0 WHEN c.day < $3 THEN 1 ELSE 2 END AS position, {MEASURE_SUMS}
+                    CASE WHEN c.day < $2 THEN 0 WHEN c.day < $3 THEN 1 ELSE 2 END AS position, {sums}
              FROM cell c
              LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
                                           AND (v.valid_to IS NULL OR c.day < v.valid_to)
              WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
-             GROUP BY 1, 2, 3, 4, 5"
+             GROUP BY 1, 2, 3, 4, 5",
+            sums = *measure_sql::SUMS_ARRAY
         ))
         .bind(centers)
         .bind(whole.first_day)

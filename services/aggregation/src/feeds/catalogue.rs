@@ -19,6 +19,7 @@ use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
 use super::{advance, cursor, keep_following, lock_rollups, next_batch, CATALOGUE};
+use crate::measure_sql;
 
 const BATCH: usize = 500;
 const LINGER: Duration = Duration::from_millis(10);
@@ -209,21 +210,18 @@ pub async fn recompute_full_online(
     .bind(&days)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO center_day_full_online (center_code, day, received_direct, received_online, received_postal,
-             resolved_early, resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post,
-             apology_notices_issued, pending_in_time, pending_overdue)
-         SELECT c.center_code, c.day, sum(c.received_direct), sum(c.received_online), sum(c.received_postal),
-             sum(c.resolved_early), sum(c.resolved_on_time), sum(c.resolved_late), sum(c.withdrawn_or_returned),
-             sum(c.results_returned_by_post), sum(c.apology_notices_issued), sum(c.pending_in_time),
-             sum(c.pending_overdue)
+    sqlx::query(&format!(
+        "INSERT INTO center_day_full_online (center_code, day, {columns})
+         SELECT c.center_code, c.day, {sums}
          FROM UNNEST($1::text[], $2::date[]) AS k(center_code, day)
          JOIN cell c ON c.center_code = k.center_code AND c.day = k.day
          JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
                                  AND (v.valid_to IS NULL OR c.day < v.valid_to)
          WHERE v.online_level = 3
          GROUP BY c.center_code, c.day",
-    )
+        columns = *measure_sql::COLUMNS,
+        sums = *measure_sql::CELL_SUMS,
+    ))
     .bind(&centers)
     .bind(&days)
     .execute(&mut *tx)

@@ -19,6 +19,7 @@ use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
 use super::{advance, cursor, keep_following, lock_rollups, next_batch, INTAKE};
+use crate::measure_sql;
 
 /// Most changes applied in one transaction.
 const BATCH: usize = 5000;
@@ -134,22 +135,12 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
     Ok(())
 }
 
-const MEASURE_COLUMNS: &str = "received_direct, received_online, received_postal, resolved_early, resolved_on_time,
-    resolved_late, withdrawn_or_returned, results_returned_by_post, apology_notices_issued, pending_in_time,
-    pending_overdue";
-
 /// `INSERT ... ON CONFLICT` into a day roll-up, adding the summed deltas of `source` (which has center_code, day
 /// and the measures as d[1..11]).
 fn add_to_day_rollup(table: &str, source: &str) -> String {
-    let sums = (1..=11).map(|i| format!("sum(d[{i}])")).collect::<Vec<_>>().join(", ");
-    let updates = MEASURE_COLUMNS
-        .split(',')
-        .map(|c| c.trim())
-        .map(|c| format!("{c} = r.{c} + EXCLUDED.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (columns, sums, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ELEMENT_SUMS, &*measure_sql::ADD_EXCLUDED);
     format!(
-        "INSERT INTO {table} AS r (center_code, day, {MEASURE_COLUMNS})
+        "INSERT INTO {table} AS r (center_code, day, {columns})
          SELECT center_code, day, {sums} FROM ({source}) AS s GROUP BY center_code, day ORDER BY center_code, day
          ON CONFLICT (center_code, day) DO UPDATE SET {updates}"
     )
@@ -188,14 +179,11 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         .bind(&deltas)
         .execute(&mut *tx)
         .await?;
-    let values = (1..=11).map(|i| format!("d[{i}]")).collect::<Vec<_>>().join(", ");
-    let updates =
-        MEASURE_COLUMNS.split(',').map(|c| c.trim()).map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>();
+    let (columns, values, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ELEMENTS, &*measure_sql::SET_EXCLUDED);
     sqlx::query(&format!(
-        "INSERT INTO cell (center_code, day, procedure_code, {MEASURE_COLUMNS})
+        "INSERT INTO cell (center_code, day, procedure_code, {columns})
          SELECT center_code, day, procedure_code, {values} FROM ({given}) AS g
-         ON CONFLICT (center_code, day, procedure_code) DO UPDATE SET {}",
-        updates.join(", ")
+         ON CONFLICT (center_code, day, procedure_code) DO UPDATE SET {updates}"
     ))
     .bind(&centers)
     .bind(&days)

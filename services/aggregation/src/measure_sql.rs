@@ -1,0 +1,37 @@
+//! The eleven measure columns as the roll-up queries spell them, derived once from [`Measure::ALL`] so every
+//! table and query lists them in the same (storage) order.
+
+use std::sync::LazyLock;
+
+use onestop_domain::Measure;
+
+fn each(template: impl Fn(&str) -> String) -> String {
+    Measure::ALL.iter().map(|m| template(m.name())).collect::<Vec<_>>().join(", ")
+}
+
+/// `received_direct, received_online, …`
+pub static COLUMNS: LazyLock<String> = LazyLock::new(|| each(str::to_owned));
+
+/// `ARRAY[received_direct, …]`: one row's measures as an array.
+pub static ARRAY: LazyLock<String> = LazyLock::new(|| format!("ARRAY[{}]", *COLUMNS));
+
+/// `ARRAY[sum(received_direct), …]::bigint[]`: the measures summed over a group, as an array.
+pub static SUMS_ARRAY: LazyLock<String> =
+    LazyLock::new(|| format!("ARRAY[{}]::bigint[]", each(|c| format!("sum({c})"))));
+
+/// `sum(c.received_direct), …`: the measures of `cell c` summed over a group.
+pub static CELL_SUMS: LazyLock<String> = LazyLock::new(|| each(|c| format!("sum(c.{c})")));
+
+/// `sum(d[1]), …, sum(d[11])`: an array column `d` of measures summed over a group.
+pub static ELEMENT_SUMS: LazyLock<String> =
+    LazyLock::new(|| (1..=Measure::ALL.len()).map(|i| format!("sum(d[{i}])")).collect::<Vec<_>>().join(", "));
+
+/// `d[1], …, d[11]`: the elements of an array column `d` of measures.
+pub static ELEMENTS: LazyLock<String> =
+    LazyLock::new(|| (1..=Measure::ALL.len()).map(|i| format!("d[{i}]")).collect::<Vec<_>>().join(", "));
+
+/// `received_direct = r.received_direct + EXCLUDED.received_direct, …`: an upsert that adds.
+pub static ADD_EXCLUDED: LazyLock<String> = LazyLock::new(|| each(|c| format!("{c} = r.{c} + EXCLUDED.{c}")));
+
+/// `received_direct = EXCLUDED.received_direct, …`: an upsert that replaces.
+pub static SET_EXCLUDED: LazyLock<String> = LazyLock::new(|| each(|c| format!("{c} = EXCLUDED.{c}")));
