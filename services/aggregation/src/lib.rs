@@ -2,6 +2,7 @@
 //! it keeps of intake's change stream and a copy it keeps of the catalogue's.
 //!
 //! - [`api`]: the gRPC surface;
+//! - [`case_record`]: the case records monitoring reads;
 //! - [`feeds`]: the two change streams, applied exactly once;
 //! - [`scope`]: whose cells an answer covers (units, merges, centers);
 //! - [`totals`]: the facts of a scope and period, whole and by group;
@@ -10,6 +11,7 @@
 //! - [`measure_sql`]: the measure columns as the roll-up queries spell them.
 
 pub mod api;
+pub mod case_record;
 pub mod definitions;
 pub mod export;
 pub mod feeds;

@@ -16,33 +16,13 @@ use onestop_server::auth::Principal;
 use onestop_server::{paging, ServiceError, ServiceResult};
 
 use super::{period, target, AggregationApi, ResponseStream};
+use crate::case_record::{CaseRow, COLUMNS};
 use crate::scope::Target;
 use crate::totals::load_calendar;
 
 const MAX_DUE_WITHIN: u32 = 30;
 /// How often a watch looks again without a wake-up (the day can change with no push).
 const WATCH_POLL: Duration = Duration::from_secs(5);
-
-#[derive(Debug, sqlx::FromRow)]
-struct CaseRow {
-    case_code: String,
-    procedure_code: String,
-    center_code: String,
-    resolving_agency_code: String,
-    received_on: NaiveDate,
-    due_date: NaiveDate,
-    current_due_date: NaiveDate,
-    resolved_on: Option<NaiveDate>,
-    open: bool,
-    reschedules: i32,
-    notices: i32,
-    late: bool,
-    notice_after_deadline: bool,
-    missed_new_due_date: bool,
-}
-
-const CASE_COLUMNS: &str = "case_code, procedure_code, center_code, resolving_agency_code, received_on, due_date,
-    current_due_date, resolved_on, open, reschedules, notices, late, notice_after_deadline, missed_new_due_date";
 
 /// The SQL condition of each list. Parameters: $2 the day asked, $3 the last due date of DUE_SOON, $4/$5 the
 /// period (either may be NULL).
@@ -181,7 +161,7 @@ impl AggregationApi {
         let due_within = if list == LateCaseList::DueSoon { request.due_within_working_days } else { 0 };
         let judged = judgement(&mut snapshot, as_of, due_within).await?;
         let mut rows: Vec<CaseRow> = sqlx::query_as(&format!(
-            "SELECT {CASE_COLUMNS} FROM case_record
+            "SELECT {COLUMNS} FROM case_record
              WHERE center_code = ANY($1) AND ({})
                AND ($6 = '' OR procedure_code = $6) AND ($7 = '' OR resolving_agency_code = $7)
                AND case_code > $8
@@ -344,7 +324,7 @@ impl AggregationApi {
         let mut db = self.pool.acquire().await?;
         let judged = judgement(&mut db, today, due_within).await?;
         let rows: Vec<CaseRow> = sqlx::query_as(&format!(
-            "SELECT {CASE_COLUMNS} FROM case_record
+            "SELECT {COLUMNS} FROM case_record
              WHERE center_code = ANY($1) AND open AND due_date <= $2 ORDER BY due_date, case_code"
         ))
         .bind(centers)

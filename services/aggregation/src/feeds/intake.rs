@@ -8,17 +8,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use onestop_domain::{today_in_vietnam, Measure};
+use onestop_domain::Measure;
 use onestop_proto::convert::{measures_from_wire, timestamp_from_wire};
 use onestop_proto::intake::v1::watch_changes_response::Change;
-use onestop_proto::intake::v1::{
-    CaseOutcome, CaseStatus, Measures, StoredCase, WatchChangesRequest, WatchChangesResponse,
-};
+use onestop_proto::intake::v1::{Measures, WatchChangesRequest, WatchChangesResponse};
 use onestop_server::client::IntakeClient;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
 use super::{advance, cursor, keep_following, lock_rollups, next_batch, INTAKE};
+use crate::case_record::{self, CaseRow};
 use crate::measure_sql;
 
 /// Most changes applied in one transaction.
@@ -127,7 +126,7 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
     }
     store_cells(&mut tx, &cells).await?;
     if !cases.is_empty() {
-        store_cases(&mut tx, cases.into_values().collect()).await?;
+        case_record::store(&mut tx, cases.into_values().collect()).await?;
         onestop_server::notify::notify_on_commit(&mut tx, super::CASES_APPLIED).await?;
     }
     advance(&mut tx, INTAKE, &last).await?;
@@ -213,109 +212,6 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     .bind(cells.first_pushed.keys().map(|k| k.0.as_str()).collect::<Vec<_>>())
     .bind(cells.first_pushed.keys().map(|k| k.1).collect::<Vec<_>>())
     .bind(cells.first_pushed.values().copied().collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// A case record as monitoring stores it.
-#[derive(Debug, Clone)]
-struct CaseRow {
-    case_code: String,
-    procedure_code: String,
-    center_code: String,
-    resolving_agency_code: String,
-    received_on: NaiveDate,
-    due_date: NaiveDate,
-    current_due_date: NaiveDate,
-    resolved_on: Option<NaiveDate>,
-    open: bool,
-    late: bool,
-    reschedules: i32,
-    notices: i32,
-    late_without_notice: bool,
-    notice_after_deadline: bool,
-    notice_assessed: bool,
-    missed_new_due_date: bool,
-    rescheduled_more_than_once: bool,
-}
-
-impl CaseRow {
-    /// `None` for a record intake could not have stored (intake validates every date).
-    fn of(stored: &StoredCase) -> Option<CaseRow> {
-        let record = stored.record.as_ref()?;
-        let findings = stored.findings.clone().unwrap_or_default();
-        let day = |s: &str| s.parse::<NaiveDate>().ok();
-        let due_date = day(&record.due_date)?;
-        let latest_new = record
-            .due_date_changes
-            .last()
-            .and_then(|c| day(&c.new_due_date))
-            .into_iter()
-            .chain(record.apology_notices.iter().filter_map(|n| day(&n.new_due_date)))
-            .max();
-        let received_on = today_in_vietnam(record.received_at.and_then(timestamp_from_wire)?);
-        Some(CaseRow {
-            case_code: record.case_code.clone(),
-            procedure_code: record.procedure_code.clone(),
-            center_code: record.receiving_center_code.clone(),
-            resolving_agency_code: record.resolving_agency_code.clone(),
-            received_on,
-            due_date,
-            current_due_date: latest_new.unwrap_or(due_date),
-            resolved_on: record.resolved_at.and_then(timestamp_from_wire).map(today_in_vietnam),
-            open: record.status == CaseStatus::InProgress as i32,
-            late: findings.outcome == CaseOutcome::Late as i32,
-            reschedules: record.due_date_changes.len() as i32,
-            notices: record.apology_notices.len() as i32,
-            late_without_notice: findings.late_without_notice,
-            notice_after_deadline: findings.notice_after_deadline,
-            notice_assessed: !findings.not_assessed.iter().any(|n| n.starts_with("notice_after_deadline")),
-            missed_new_due_date: findings.missed_new_due_date,
-            rescheduled_more_than_once: findings.rescheduled_more_than_once,
-        })
-    }
-}
-
-async fn store_cases(tx: &mut sqlx::PgConnection, cases: Vec<CaseRow>) -> Result<(), sqlx::Error> {
-    let col = |f: fn(&CaseRow) -> String| cases.iter().map(f).collect::<Vec<_>>();
-    let date = |f: fn(&CaseRow) -> NaiveDate| cases.iter().map(f).collect::<Vec<_>>();
-    let flag = |f: fn(&CaseRow) -> bool| cases.iter().map(f).collect::<Vec<_>>();
-    let int = |f: fn(&CaseRow) -> i32| cases.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO case_record (case_code, procedure_code, center_code, resolving_agency_code, received_on,
-             due_date, current_due_date, resolved_on, open, late, reschedules, notices, late_without_notice,
-             notice_after_deadline, notice_assessed, missed_new_due_date, rescheduled_more_than_once)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], $7::date[],
-             $8::date[], $9::bool[], $10::bool[], $11::int[], $12::int[], $13::bool[], $14::bool[], $15::bool[],
-             $16::bool[], $17::bool[])
-         ON CONFLICT (case_code) DO UPDATE SET procedure_code = EXCLUDED.procedure_code,
-             center_code = EXCLUDED.center_code, resolving_agency_code = EXCLUDED.resolving_agency_code,
-             received_on = EXCLUDED.received_on, due_date = EXCLUDED.due_date,
-             current_due_date = EXCLUDED.current_due_date, resolved_on = EXCLUDED.resolved_on,
-             open = EXCLUDED.open, late = EXCLUDED.late, reschedules = EXCLUDED.reschedules,
-             notices = EXCLUDED.notices, late_without_notice = EXCLUDED.late_without_notice,
-             notice_after_deadline = EXCLUDED.notice_after_deadline, notice_assessed = EXCLUDED.notice_assessed,
-             missed_new_due_date = EXCLUDED.missed_new_due_date,
-             rescheduled_more_than_once = EXCLUDED.rescheduled_more_than_once",
-    )
-    .bind(col(|c| c.case_code.clone()))
-    .bind(col(|c| c.procedure_code.clone()))
-    .bind(col(|c| c.center_code.clone()))
-    .bind(col(|c| c.resolving_agency_code.clone()))
-    .bind(date(|c| c.received_on))
-    .bind(date(|c| c.due_date))
-    .bind(date(|c| c.current_due_date))
-    .bind(cases.iter().map(|c| c.resolved_on).collect::<Vec<_>>())
-    .bind(flag(|c| c.open))
-    .bind(flag(|c| c.late))
-    .bind(int(|c| c.reschedules))
-    .bind(int(|c| c.notices))
-    .bind(flag(|c| c.late_without_notice))
-    .bind(flag(|c| c.notice_after_deadline))
-    .bind(flag(|c| c.notice_assessed))
-    .bind(flag(|c| c.missed_new_due_date))
-    .bind(flag(|c| c.rescheduled_more_than_once))
     .execute(&mut *tx)
     .await?;
     Ok(())
