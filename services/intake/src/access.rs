@@ -8,15 +8,21 @@
 use onestop_server::auth::{Principal, Role};
 use tonic::Status;
 
-/// Refuses the request if any `(field, center)` is not the principal's to push for.
-pub fn may_push<'a>(principal: &Principal, centers: impl IntoIterator<Item = (String, &'a str)>) -> Result<(), Status> {
+/// Refuses the request if any of `centers` is not the principal's to push for, naming each refused one by
+/// `field(index)` (built only for those, since this runs for every pushed cell).
+pub fn may_push<'a>(
+    principal: &Principal,
+    centers: impl IntoIterator<Item = &'a str>,
+    field: impl Fn(usize) -> String,
+) -> Result<(), Status> {
     if principal.role == Role::National {
         return Ok(());
     }
     let refused: Vec<String> = centers
         .into_iter()
+        .enumerate()
         .filter(|(_, center)| !principal.acts_for_center(center))
-        .map(|(field, center)| format!("{field}: {} may not push for center {center}", principal.subject))
+        .map(|(i, center)| format!("{}: {} may not push for center {center}", field(i), principal.subject))
         .collect();
     if refused.is_empty() {
         Ok(())

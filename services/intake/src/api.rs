@@ -107,11 +107,8 @@ type PushStream = Pin<Box<dyn Stream<Item = Result<PushCellsStreamResponse, Stat
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
     async fn push_cells(&self, request: Request<PushCellsRequest>) -> Result<Response<PushCellsResponse>, Status> {
-        let cells = request.get_ref().cells.iter().enumerate();
-        access::may_push(
-            principal(&request)?,
-            cells.map(|(i, c)| (format!("cells[{i}].center_code"), c.center_code.as_str())),
-        )?;
+        let centers = request.get_ref().cells.iter().map(|c| c.center_code.as_str());
+        access::may_push(principal(&request)?, centers, |i| format!("cells[{i}].center_code"))?;
         answer(push::push(&self.pool, &self.view, request.get_ref()).await)
     }
 
@@ -144,10 +141,8 @@ impl IntakeService for IntakeApi {
                         Err(Status::invalid_argument("batch: is required in every stream message"))
                     }
                     Ok(PushCellsStreamRequest { batch: Some(batch) }) => {
-                        let cells = batch.cells.iter().enumerate();
-                        let centers =
-                            cells.map(|(i, c)| (format!("batch.cells[{i}].center_code"), c.center_code.as_str()));
-                        match access::may_push(&principal, centers) {
+                        let centers = batch.cells.iter().map(|c| c.center_code.as_str());
+                        match access::may_push(&principal, centers, |i| format!("batch.cells[{i}].center_code")) {
                             Err(denied) => Err(denied),
                             Ok(()) => push::push(&pool, &view, &batch)
                                 .await
@@ -187,10 +182,8 @@ impl IntakeService for IntakeApi {
     }
 
     async fn push_cases(&self, request: Request<PushCasesRequest>) -> Result<Response<PushCasesResponse>, Status> {
-        let cases = request.get_ref().cases.iter().enumerate();
-        let centers =
-            cases.map(|(i, c)| (format!("cases[{i}].receiving_center_code"), c.receiving_center_code.as_str()));
-        access::may_push(principal(&request)?, centers)?;
+        let centers = request.get_ref().cases.iter().map(|c| c.receiving_center_code.as_str());
+        access::may_push(principal(&request)?, centers, |i| format!("cases[{i}].receiving_center_code"))?;
         answer(cases::push(&self.pool, &self.view, request.get_ref()).await)
     }
 
