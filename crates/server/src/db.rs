@@ -17,11 +17,32 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a starting service waits for its database to come up.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
 
+/// How PostgreSQL plans a service's prepared statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plans {
+    /// PostgreSQL's default: after five runs a statement may keep one generic plan. Right for short statements
+    /// run often.
+    Cached,
+    /// A plan for each call's own parameters. Right for reports over arrays of centers and ranges of days, where a
+    /// generic plan cannot see how many rows a parameter selects (measured on a province-year: a generic plan read
+    /// every cell of the year where the call's own plan read nine days, 900 ms against 115 ms).
+    PerCall,
+}
+
 /// Opens a pool whose connections use `schema`, creating the schema and applying `migrator` first.
-pub async fn connect_and_migrate(args: &ServerArgs, schema: &str, migrator: &Migrator) -> anyhow::Result<PgPool> {
+pub async fn connect_and_migrate(
+    args: &ServerArgs,
+    schema: &str,
+    migrator: &Migrator,
+    plans: Plans,
+) -> anyhow::Result<PgPool> {
+    let mut settings = vec![("search_path", schema)];
+    if plans == Plans::PerCall {
+        settings.push(("plan_cache_mode", "force_custom_plan"));
+    }
     let options = PgConnectOptions::from_str(&args.database_url)
         .context("DATABASE_URL is not a PostgreSQL URL")?
-        .options([("search_path", schema)])
+        .options(settings)
         .application_name(schema);
     let pool = connect_with_retry(args, options, schema).await?;
     create_schema(&pool, schema).await?;

@@ -73,7 +73,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
+    let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR, db::Plans::PerCall).await?;
     let stopping = serve::Stopping::default();
     let credentials = Credentials::of("aggregation", &config.server)?;
     let catalogue = client::catalogue(&config.catalogue_url, None, &credentials)?;

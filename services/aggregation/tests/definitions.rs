@@ -12,7 +12,10 @@ async fn definitions_are_data_and_the_latest_version_wins() {
     let Some(database) = onestop_testkit::database().await else {
         return;
     };
-    let pool = db::connect_and_migrate(&ServerArgs::for_database(database.url()), SCHEMA, &MIGRATOR).await.unwrap();
+    let pool =
+        db::connect_and_migrate(&ServerArgs::for_database(database.url()), SCHEMA, &MIGRATOR, db::Plans::PerCall)
+            .await
+            .unwrap();
 
     let seeded = definitions::latest(&pool).await.unwrap();
     let ids: Vec<&str> = seeded.iter().map(|d| d.id.as_str()).collect();

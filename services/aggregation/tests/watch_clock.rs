@@ -22,7 +22,10 @@ fn test_clock() -> NaiveDate {
 #[tokio::test]
 async fn cases_enter_due_soon_then_overdue_as_days_pass() {
     let Some(database) = onestop_testkit::database().await else { return };
-    let pool = db::connect_and_migrate(&ServerArgs::for_database(database.url()), SCHEMA, &MIGRATOR).await.unwrap();
+    let pool =
+        db::connect_and_migrate(&ServerArgs::for_database(database.url()), SCHEMA, &MIGRATOR, db::Plans::PerCall)
+            .await
+            .unwrap();
     // A 2026 calendar with one holiday, and one open case due on Tuesday 10 March.
     sqlx::query("INSERT INTO calendar_year (year) VALUES (2026)").execute(&pool).await.unwrap();
     sqlx::query("INSERT INTO calendar_exception (day, kind) VALUES ('2026-03-09', 1)").execute(&pool).await.unwrap();

@@ -70,7 +70,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
+    let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR, db::Plans::Cached).await?;
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
     let stopping = serve::Stopping::default();
     let api = api::CatalogueApi::new(pool.clone(), notifier, stopping.signal());

@@ -66,7 +66,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR).await?;
+    let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR, db::Plans::Cached).await?;
     let credentials = Credentials::of("intake", &config.server)?;
     let lookups = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()), &credentials)?;
     let changes = client::catalogue(&config.catalogue_url, None, &credentials)?;

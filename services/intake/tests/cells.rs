@@ -10,7 +10,9 @@ use onestop_server::db;
 use sqlx::PgPool;
 
 async fn pool(url: &str) -> PgPool {
-    db::connect_and_migrate(&ServerArgs::for_database(url), SCHEMA, &MIGRATOR).await.expect("migrating intake")
+    db::connect_and_migrate(&ServerArgs::for_database(url), SCHEMA, &MIGRATOR, db::Plans::Cached)
+        .await
+        .expect("migrating intake")
 }
 
 fn day(d: u32) -> NaiveDate {
