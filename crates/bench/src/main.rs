@@ -1,31 +1,37 @@
-//! `onestop-bench`: measures the running system on a generated province, each figure beside the plain
-//! PostgreSQL operation it should be compared with, in the same run.
+//! `onestop-bench`: measures the whole system on a generated province, each figure beside the plain PostgreSQL
+//! operation it should be compared with, in the same run, at several sizes.
 //!
-//!     cargo run --release -p onestop-bench -- ingest --days 365
-//!     cargo run --release -p onestop-bench -- indicators --days 365
+//!     cargo run --release -p onestop-bench -- suite
 //!
-//! Uses `DATABASE_URL` when set (fresh databases are created on that server), else a throwaway cluster from the
-//! local PostgreSQL binaries.
+//! Uses `DATABASE_URL` when set (a fresh database is created on that server for each size), else a throwaway
+//! cluster from the local PostgreSQL binaries. The services run as child processes of this binary.
 
-mod indicators;
-mod ingest;
+mod load;
+mod queries;
+mod services;
+mod suite;
+mod timing;
 
 use clap::Parser;
 
 #[derive(Debug, Parser)]
 #[command(name = "onestop-bench", about = "Benchmarks onestop on a generated province.")]
 enum Command {
-    /// Cells per second pushed over gRPC (bulk stream and small batches) against PostgreSQL COPY of the same rows.
-    Ingest(ingest::Args),
-    /// Latency of a province-year's indicators by commune against a plain SQL GROUP BY over the raw cells, and
-    /// push-to-visible freshness.
-    Indicators(indicators::Args),
+    /// Every figure of docs/BENCHMARKS.md at 1x, 4x and 16x the province-year: ingest over gRPC against COPY,
+    /// indicators against a plain SQL GROUP BY, push-to-visible freshness, peak memory of each service, storage.
+    Suite(suite::Args),
+    /// Runs one service from the environment, as its own binary would (the suite starts these).
+    #[command(hide = true)]
+    Serve {
+        #[arg(value_enum)]
+        service: services::Service,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Command::parse() {
-        Command::Ingest(args) => ingest::run(args).await,
-        Command::Indicators(args) => indicators::run(args).await,
+        Command::Suite(args) => suite::run(args).await,
+        Command::Serve { service } => services::serve_one(service).await,
     }
 }

@@ -131,12 +131,12 @@ impl Province {
     /// The daily cells and late case records of `days` days from `first_day`, one day at a time.
     pub fn activity(&self, first_day: NaiveDate, days: u32) -> Activity<'_> {
         let last_decision = self.catalogue.decisions.last().expect("decisions").effective_from.parse().expect("date");
+        // Received procedures still in force through the year: abolished ones stop being offered.
+        let in_force = self.catalogue.in_force(last_decision);
         let lists: Vec<(String, Vec<String>)> = self
             .center_lists
             .iter()
             .map(|l| {
-                // Received procedures still in force through the year: abolished ones stop being offered.
-                let in_force = self.catalogue.in_force(last_decision);
                 let kept = l.procedure_codes.iter().filter(|c| in_force.contains_key(*c)).cloned().collect();
                 (l.center_code.clone(), kept)
             })

@@ -1,0 +1,183 @@
+//! The three services as separate processes of this binary (`onestop-bench serve <service>`), as they run in
+//! production, so that each one's memory can be read on its own.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use onestop_local::{serving, Addresses};
+use onestop_server::auth::Credentials;
+use onestop_server::client;
+use onestop_server::config::ServerArgs;
+use onestop_server::{serve, telemetry};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+/// A service this binary can run in its own process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Service {
+    Catalogue,
+    Intake,
+    Aggregation,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::Catalogue, Service::Intake, Service::Aggregation];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Catalogue => "catalogue",
+            Service::Intake => "intake",
+            Service::Aggregation => "aggregation",
+        }
+    }
+}
+
+/// Runs one service, configured from the environment exactly as its own binary is, until SIGTERM.
+pub async fn serve_one(service: Service) -> anyhow::Result<()> {
+    let program = [format!("onestop-{}", service.name())];
+    match service {
+        Service::Catalogue => {
+            let config = onestop_catalogue::Config::parse_from(program);
+            let _telemetry = telemetry::init("onestop-catalogue", &config.server.telemetry)?;
+            let listener =
+                TcpListener::bind(config.server.listen_addr_or(onestop_catalogue::DEFAULT_LISTEN_ADDR)).await?;
+            onestop_catalogue::run(config, listener, serve::shutdown_signal()).await
+        }
+        Service::Intake => {
+            let config = onestop_intake::Config::parse_from(program);
+            let _telemetry = telemetry::init("onestop-intake", &config.server.telemetry)?;
+            let listener = TcpListener::bind(config.server.listen_addr_or(onestop_intake::DEFAULT_LISTEN_ADDR)).await?;
+            onestop_intake::run(config, listener, serve::shutdown_signal()).await
+        }
+        Service::Aggregation => {
+            let config = onestop_aggregation::Config::parse_from(program);
+            let _telemetry = telemetry::init("onestop-aggregation", &config.server.telemetry)?;
+            let listener =
+                TcpListener::bind(config.server.listen_addr_or(onestop_aggregation::DEFAULT_LISTEN_ADDR)).await?;
+            onestop_aggregation::run(config, listener, serve::shutdown_signal()).await
+        }
+    }
+}
+
+/// The system running as three child processes on one database.
+pub struct Processes {
+    children: Vec<(Service, Child)>,
+    addresses: Addresses,
+    operator: Credentials,
+}
+
+/// A free loopback port, released for the child to bind.
+async fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0").await?.local_addr()?)
+}
+
+impl Processes {
+    /// Starts catalogue, intake and aggregation in that order, each waited for until it reports SERVING.
+    pub async fn start(database_url: &str) -> anyhow::Result<Processes> {
+        let server = ServerArgs::for_database(database_url);
+        let operator = Credentials::token(server.operator_token());
+        let addresses =
+            Addresses { catalogue: free_port().await?, intake: free_port().await?, aggregation: free_port().await? };
+        let exe = std::env::current_exe()?;
+        let mut processes = Processes { children: Vec::new(), addresses, operator };
+        for service in Service::ALL {
+            let listen = processes.address(service);
+            let child = Command::new(&exe)
+                .args(["serve", service.name()])
+                .env("DATABASE_URL", database_url)
+                .env("LISTEN_ADDR", listen.to_string())
+                .env("AUTH_PUBLIC_KEYS", &server.auth.auth_public_keys)
+                .env("SERVICE_KEY", server.auth.service_key.as_deref().unwrap_or_default())
+                .env("CATALOGUE_URL", url(addresses.catalogue))
+                .env("INTAKE_URL", url(addresses.intake))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting {}", service.name()))?;
+            processes.children.push((service, child));
+            processes.wait_until_serving(service, Duration::from_secs(60)).await?;
+        }
+        Ok(processes)
+    }
+
+    fn address(&self, service: Service) -> SocketAddr {
+        match service {
+            Service::Catalogue => self.addresses.catalogue,
+            Service::Intake => self.addresses.intake,
+            Service::Aggregation => self.addresses.aggregation,
+        }
+    }
+
+    async fn wait_until_serving(&mut self, service: Service, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        let addr = self.address(service);
+        loop {
+            let (_, child) = self.children.iter_mut().find(|(s, _)| *s == service).expect("started");
+            if let Some(status) = child.try_wait()? {
+                bail!("{} exited while starting ({status}); its error is above", service.name());
+            }
+            if serving(addr).await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{} did not report SERVING within {limit:?}", service.name());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn catalogue_client(&self) -> client::CatalogueClient {
+        client::catalogue(&url(self.addresses.catalogue), None, &self.operator).expect("a valid URL")
+    }
+
+    pub fn intake_client(&self) -> client::IntakeClient {
+        client::intake(&url(self.addresses.intake), None, &self.operator).expect("a valid URL")
+    }
+
+    pub fn aggregation_client(&self) -> client::AggregationClient {
+        client::aggregation(&url(self.addresses.aggregation), None, &self.operator).expect("a valid URL")
+    }
+
+    /// Each service's peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_memory(&self) -> anyhow::Result<Vec<(Service, u64)>> {
+        self.children
+            .iter()
+            .map(|(service, child)| {
+                let pid = child.id().context("the service has exited")?;
+                Ok((*service, peak_resident_bytes(pid)?))
+            })
+            .collect()
+    }
+
+    /// Stops the services (SIGTERM: in-flight calls finish) and waits for them to exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        for (_, child) in self.children.iter().rev() {
+            if let Some(pid) = child.id() {
+                std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+            }
+        }
+        for (service, child) in self.children.iter_mut().rev() {
+            let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+                .await
+                .with_context(|| format!("{} did not stop", service.name()))??;
+            anyhow::ensure!(status.success(), "{} ended with {status}", service.name());
+        }
+        Ok(())
+    }
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// The `VmHWM` line of `/proc/<pid>/status`: the process's peak resident set.
+fn peak_resident_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc (Linux only)")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM in /proc/<pid>/status")?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse()?;
+    Ok(kib * 1024)
+}

@@ -1,0 +1,216 @@
+//! The whole benchmark: for each size of province, a fresh database and the three services as separate
+//! processes; the year pushed over gRPC and copied with COPY; indicators against plain SQL; push-to-visible
+//! freshness; each service's peak memory and the storage used. Prints one table per figure, sizes side by side.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use onestop_generator::province::{Province, Size, PROVINCE_YEAR};
+
+use crate::load;
+use crate::queries::{self, IndicatorTimings, CELL_INDICATORS};
+use crate::services::{Processes, Service};
+use crate::timing::Timings;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Sizes to run, as multiples of the province-year of DOMAIN §9 (its communes, and so its cells).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    scales: Vec<usize>,
+    /// Days loaded, ending on 31 December 2025 (365 is about 1.5 million cells at 1x).
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Timed repetitions of each query at 1x; larger sizes run repetitions / scale, at least 5.
+    #[arg(long, default_value_t = 30)]
+    repetitions: usize,
+    /// Pushes timed until visible, at each size.
+    #[arg(long, default_value_t = 100)]
+    freshness_pushes: usize,
+}
+
+/// The figures of one size.
+struct Figures {
+    scale: usize,
+    centers: usize,
+    cells: u64,
+    generated: Duration,
+    pushed: Duration,
+    visible: Duration,
+    copied: Duration,
+    queries: IndicatorTimings,
+    freshness: Timings,
+    memory: Vec<(Service, u64)>,
+    /// Bytes on disk of each service's schema.
+    storage: Vec<(Service, u64)>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    // The days up to the end of 2025: the province's communes exist from 1 July 2025, so any number of days
+    // answers by commune.
+    anyhow::ensure!((1..=365).contains(&args.days), "--days must be 1 to 365");
+    let last: NaiveDate = "2025-12-31".parse()?;
+    let first = last - chrono::Days::new(u64::from(args.days) - 1);
+    let mut all = Vec::new();
+    for &scale in &args.scales {
+        let repetitions = (args.repetitions / scale).max(5);
+        let figures = one_size(scale, first, last, args.days, repetitions, args.freshness_pushes).await?;
+        print_size(&figures);
+        all.push(figures);
+    }
+    print_tables(&all);
+    Ok(())
+}
+
+async fn one_size(
+    scale: usize,
+    first: NaiveDate,
+    last: NaiveDate,
+    days: u32,
+    repetitions: usize,
+    freshness_pushes: usize,
+) -> anyhow::Result<Figures> {
+    let province = Arc::new(Province::new(46, Size { communes: PROVINCE_YEAR.communes * scale, ..PROVINCE_YEAR }));
+    println!("== {scale}x: {} centers, {days} days", province.centers.len());
+    let (generated_cells, generated) = load::generate_only(&province, first, days);
+    println!("generated {generated_cells} cells in {:.1} s (generator alone)", generated.as_secs_f64());
+
+    let db = onestop_testkit::database().await.ok_or_else(|| anyhow::anyhow!("no database"))?;
+    let system = Processes::start(db.url()).await?;
+    load::reference_data(&system, &province, first).await?;
+    let mut aggregation = system.aggregation_client();
+    let started = Instant::now();
+    let (pushed, push_time) = load::push_cells(system.intake_client(), province.clone(), first, days).await?;
+    println!("pushed {} cells in {:.1} s", pushed.cells, push_time.as_secs_f64());
+    queries::wait_until_visible(&mut aggregation, first, last, pushed.received).await?;
+    let visible = started.elapsed();
+    println!("aggregation had applied every change {:.1} s after the first push", visible.as_secs_f64());
+
+    let (copied_rows, copied) = load::copy_baseline(db.url(), &province, first, days).await?;
+    anyhow::ensure!(copied_rows == pushed.cells, "COPY had {copied_rows} rows, the push {}", pushed.cells);
+    println!("COPY of the same rows: {:.1} s", copied.as_secs_f64());
+
+    let queries = queries::indicators(&aggregation, db.url(), first, last, repetitions).await?;
+    println!("indicators timed ({repetitions} runs each)");
+    let freshness =
+        queries::freshness(system.intake_client(), aggregation.clone(), &pushed.probe_cells, freshness_pushes).await?;
+    let memory = system.peak_memory()?;
+    let storage = storage(db.url()).await?;
+    system.stop().await?;
+    drop(db);
+    Ok(Figures {
+        scale,
+        centers: province.centers.len(),
+        cells: pushed.cells,
+        generated,
+        pushed: push_time,
+        visible,
+        copied,
+        queries,
+        freshness,
+        memory,
+        storage,
+    })
+}
+
+async fn storage(database_url: &str) -> anyhow::Result<Vec<(Service, u64)>> {
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(database_url).await?;
+    let mut sizes = Vec::new();
+    for service in Service::ALL {
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+        )
+        .bind(service.name())
+        .fetch_one(&pool)
+        .await?;
+        sizes.push((service, bytes as u64));
+    }
+    Ok(sizes)
+}
+
+fn per_second(count: u64, took: Duration) -> f64 {
+    count as f64 / took.as_secs_f64()
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn print_size(f: &Figures) {
+    let q = &f.queries;
+    println!("{}x, {} cells, {} centers, {} communes:", f.scale, f.cells, f.centers, q.communes);
+    println!("  PushCellsStream       {:>10} cells/s", thousands(per_second(f.cells, f.pushed)));
+    println!("  COPY                  {:>10} cells/s", thousands(per_second(f.cells, f.copied)));
+    println!("  {} cell indicators   {}", CELL_INDICATORS.len(), q.cell_indicators.summary(0.95));
+    println!("  all indicators        {}", q.all_indicators.summary(0.95));
+    println!("  plain SQL GROUP BY    {}", q.plain_sql.summary(0.95));
+    println!("  push-to-visible       {}", f.freshness.summary(0.99));
+    for (service, bytes) in &f.memory {
+        println!("  peak memory {:<12}{}", service.name(), mib(*bytes));
+    }
+}
+
+/// The figures of every size as Markdown tables, for docs/BENCHMARKS.md.
+fn print_tables(all: &[Figures]) {
+    let ms = |t: &Timings, p: f64| format!("{:.1}", t.ms(p));
+    println!(
+        "\n| size | centers | cells | generator alone | `PushCellsStream` | all applied by aggregation | `COPY` |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for f in all {
+        println!(
+            "| {}x | {} | {} | {} cells/s | {:.1} s = {} cells/s | {:.1} s | {:.1} s = {} cells/s |",
+            f.scale,
+            f.centers,
+            thousands(f.cells as f64),
+            thousands(per_second(f.cells, f.generated)),
+            f.pushed.as_secs_f64(),
+            thousands(per_second(f.cells, f.pushed)),
+            f.visible.as_secs_f64(),
+            f.copied.as_secs_f64(),
+            thousands(per_second(f.cells, f.copied)),
+        );
+    }
+    println!(
+        "\n| size | runs | {} cell indicators p50 / p95 ms | all indicators p50 / p95 ms | plain SQL p50 / p95 ms | \
+         push-to-visible p50 / p99 ms |",
+        CELL_INDICATORS.len()
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for f in all {
+        let q = &f.queries;
+        println!(
+            "| {}x | {} | {} / {} | {} / {} | {} / {} | {} / {} |",
+            f.scale,
+            q.cell_indicators.runs(),
+            ms(&q.cell_indicators, 0.5),
+            ms(&q.cell_indicators, 0.95),
+            ms(&q.all_indicators, 0.5),
+            ms(&q.all_indicators, 0.95),
+            ms(&q.plain_sql, 0.5),
+            ms(&q.plain_sql, 0.95),
+            ms(&f.freshness, 0.5),
+            ms(&f.freshness, 0.99),
+        );
+    }
+    println!("\n| size | peak memory: catalogue | intake | aggregation | storage: catalogue | intake | aggregation |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for f in all {
+        let memory: Vec<String> = f.memory.iter().map(|(_, b)| mib(*b)).collect();
+        let storage: Vec<String> = f.storage.iter().map(|(_, b)| mib(*b)).collect();
+        println!("| {}x | {} | {} |", f.scale, memory.join(" | "), storage.join(" | "));
+    }
+}
