@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use onestop_proto::aggregation::v1::{
     Breakdown, CutOffRule, DayRange, ExportForm06Request, FileFormat, GetForm06Request, GetIndicatorsRequest,
-    IndicatorResult, PeriodKind, ReportingPeriod, WatchLateCasesRequest,
+    IndicatorResult, LateCaseEventKind, PeriodKind, ReportingPeriod, WatchLateCasesRequest,
 };
 use onestop_proto::catalogue::v1::{self as catalogue, PublicationDecision, PublishDecisionFileRequest};
 use onestop_proto::intake::v1::{CellOutcome, PushCasesRequest, PushCellsRequest, PushCellsStreamRequest};
@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let mut intake = client::intake(&args.intake_url, None, &credentials)?;
             let mut answers = intake.push_cells_stream(tokio_stream::iter(messages)).await?.into_inner();
             let (mut done, mut accepted, mut rejected) = (0usize, 0u64, 0u64);
-            let mut stderr = std::io::stderr();
+            let progress = Progress::new(total, "cells");
             while let Some(answer) = answers.next().await {
                 let answer = answer?.batch.unwrap_or_default();
                 for result in &answer.results {
@@ -62,9 +62,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 done += answer.results.len();
                 accepted += u64::from(answer.accepted);
                 rejected += u64::from(answer.rejected);
-                let _ = write!(stderr, "\rpushed {done}/{total} cells");
+                progress.show(done);
             }
-            eprintln!();
+            progress.finish(done);
             println!(
                 "{accepted} accepted, {} unchanged or stale, {rejected} rejected",
                 done as u64 - accepted - rejected
@@ -77,6 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let cases = input::cases(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut intake = client::intake(&args.intake_url, None, &credentials)?;
             let (mut created, mut updated, mut rejected) = (0, 0, 0);
+            let (progress, mut done) = (Progress::new(cases.len(), "cases"), 0);
             for chunk in cases.chunks(1000) {
                 let request = PushCasesRequest {
                     sender: sender.clone(),
@@ -92,7 +93,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 }
                 (created, updated, rejected) =
                     (created + answer.created, updated + answer.updated, rejected + answer.rejected);
+                done += chunk.len();
+                progress.show(done);
             }
+            progress.finish(done);
             println!("{created} created, {updated} updated, {rejected} rejected");
             if rejected > 0 {
                 bail!("{rejected} cases rejected");
@@ -162,8 +166,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let mut stream = aggregation.watch_late_cases(request).await?.into_inner();
             while let Some(event) = stream.next().await {
                 let event = event?;
+                let kind = match event.kind() {
+                    LateCaseEventKind::Overdue => "OVERDUE",
+                    _ => "DUE SOON",
+                };
                 let case = event.case.unwrap_or_default();
-                let kind = if event.kind == 2 { "OVERDUE" } else { "DUE SOON" };
                 println!(
                     "{} {kind:9} {} center {} procedure {} due {} ({} working days)",
                     event.as_of_day,
@@ -178,6 +185,52 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Token { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// A progress bar on stderr: `[#######.......]  45% 6,750/15,000 cells, 2,250/s`. Drawn only when stderr is a
+/// terminal; a log or a pipe gets one summary line at the end instead.
+struct Progress {
+    total: usize,
+    what: &'static str,
+    started: std::time::Instant,
+    terminal: bool,
+}
+
+impl Progress {
+    const WIDTH: usize = 30;
+
+    fn new(total: usize, what: &'static str) -> Progress {
+        use std::io::IsTerminal;
+        Progress { total, what, started: std::time::Instant::now(), terminal: std::io::stderr().is_terminal() }
+    }
+
+    fn line(&self, done: usize) -> String {
+        let fraction = if self.total == 0 { 1.0 } else { done as f64 / self.total as f64 };
+        let filled = ((fraction * Self::WIDTH as f64).round() as usize).min(Self::WIDTH);
+        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        format!(
+            "[{}{}] {:>3.0}% {done}/{} {}, {rate:.0}/s",
+            "#".repeat(filled),
+            ".".repeat(Self::WIDTH - filled),
+            fraction * 100.0,
+            self.total,
+            self.what
+        )
+    }
+
+    fn show(&self, done: usize) {
+        if self.terminal {
+            let _ = write!(std::io::stderr(), "\r{}", self.line(done));
+        }
+    }
+
+    fn finish(&self, done: usize) {
+        if self.terminal {
+            eprintln!();
+        } else {
+            eprintln!("{}", self.line(done));
+        }
+    }
 }
 
 type ScopeFields = (String, String, Option<DayRange>, Option<ReportingPeriod>);
@@ -274,4 +327,18 @@ fn print_indicators(rows: &[(String, IndicatorResult)], format: Format) -> anyho
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn the_progress_bar_fills_with_the_share_done() {
+        let progress = Progress { terminal: false, ..Progress::new(200, "cells") };
+        let line = progress.line(50);
+        assert!(line.starts_with(&format!("[{}{}]  25% 50/200 cells, ", "#".repeat(8), ".".repeat(22))), "{line}");
+        assert!(progress.line(200).starts_with(&format!("[{}] 100%", "#".repeat(30))));
+        assert!(Progress::new(0, "cases").line(0).contains("100% 0/0 cases"));
+    }
 }

@@ -1,5 +1,5 @@
-//! The `onestop` binary against a running system: pushes from CSV (with located errors), indicators as CSV,
-//! form 06 as XLSX, and key generation.
+//! The `onestop` binary against a running system: pushes from CSV (with located errors and progress), indicators
+//! as CSV, form 06 as XLSX, a decision from CSV, late cases watched, and key generation.
 
 use std::path::Path;
 use std::process::Output;
@@ -8,6 +8,7 @@ use onestop_local::{Addresses, Stack};
 use onestop_proto::catalogue::v1::*;
 use onestop_server::config::ServerArgs;
 use onestop_testkit::fixtures::*;
+use tokio::io::AsyncBufReadExt;
 
 /// Runs the binary without blocking the runtime the services run on.
 async fn onestop(stack: &Stack, token: &str, args: &[&str]) -> Output {
@@ -38,6 +39,9 @@ async fn push_read_and_export_from_the_command_line() {
     catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
     catalogue.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await.unwrap();
     catalogue.set_center_procedures(center_procedures(COMMUNE_CENTER)).await.unwrap();
+    // Working days, for the watch of late cases.
+    let calendar = onestop_generator::calendar::to_csv(onestop_generator::calendar::YEARS);
+    catalogue.load_calendar_csv(LoadCalendarCsvRequest { content: calendar.into_bytes() }).await.unwrap();
 
     let dir = std::env::temp_dir().join(format!("onestop-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -180,6 +184,31 @@ async fn push_read_and_export_from_the_command_line() {
         text(&pushed_cases.stdout),
         text(&pushed_cases.stderr)
     );
+
+    assert!(text(&pushed_cases.stderr).contains("100% 2/2 cases"), "{}", text(&pushed_cases.stderr));
+
+    // HS-CLI-2 is still open past its due date: the watch reports it overdue at once.
+    let mut watch = tokio::process::Command::new(env!("CARGO_BIN_EXE_onestop"))
+        .args(["watch-late", "--center", COMMUNE_CENTER, "--within", "3"])
+        .env("AGGREGATION_URL", stack.aggregation_url())
+        .env("ONESTOP_TOKEN", &token)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let overdue = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("HS-CLI-2") {
+                return line;
+            }
+        }
+        String::from("the watch ended")
+    })
+    .await
+    .expect("HS-CLI-2 reported within 30 s");
+    assert!(overdue.contains("OVERDUE") && overdue.contains("due 2026-03-05"), "{overdue}");
+    watch.kill().await.unwrap();
 
     let keys = onestop(&stack, &token, &["token", "keygen", "--kid", "2026-11"]).await;
     assert!(text(&keys.stdout).contains("public key (AUTH_PUBLIC_KEYS):"));
