@@ -43,13 +43,13 @@ pub async fn reference_data(system: &Processes, province: &Province, first: Naiv
         .find(|c| c.center_code == last_center)
         .ok_or_else(|| anyhow::anyhow!("no cell for {last_center} in the first week"))?;
     let mut intake = system.intake_client();
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(1200);
     loop {
         let request = PushCellsRequest { sender: "bench".into(), cells: vec![probe.clone()], ..Default::default() };
         if intake.push_cells(request).await?.into_inner().accepted == 1 {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "intake did not learn center {last_center} within 5 minutes");
+        anyhow::ensure!(Instant::now() < deadline, "intake did not learn center {last_center} within 20 minutes");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
