@@ -17,8 +17,21 @@ pub async fn load_reference_data(mut catalogue: CatalogueClient, province: &Prov
     for decision in &province.catalogue.decisions {
         catalogue.publish_decision(PublishDecisionRequest { decision: Some(decision.clone()) }).await?;
     }
+    // One call per center: a large province's lists outrun the operator's rate limit, so wait when told to.
     for list in &province.center_lists {
-        catalogue.set_center_procedures(list.clone()).await?;
+        let mut refused = 0;
+        loop {
+            match catalogue.set_center_procedures(list.clone()).await {
+                Err(status) if status.code() == tonic::Code::ResourceExhausted && refused < 100 => {
+                    refused += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                outcome => {
+                    outcome?;
+                    break;
+                }
+            };
+        }
     }
     let years = onestop_generator::calendar::YEARS;
     let calendar = onestop_generator::calendar::to_csv(years);
