@@ -101,13 +101,13 @@ struct InForce {
     implementing_levels: Vec<i16>,
 }
 
-/// Case records of one center, procedure and due date.
+/// Case records of one center and, when the breakdown needs them, one procedure, sector or due date.
 #[derive(sqlx::FromRow)]
 struct CaseGroupRow {
     center_code: String,
-    procedure_code: String,
-    sector_code: String,
-    due_date: NaiveDate,
+    procedure_code: Option<String>,
+    sector_code: Option<String>,
+    due_date: Option<NaiveDate>,
     late: i64,
     late_with_notice: i64,
     noticed: i64,
@@ -338,8 +338,16 @@ impl Computation<'_> {
     /// Case records due in the period. A case is late when resolved late, or still open past its due date today.
     async fn case_counts(&self, db: &mut PgConnection, centers: &[String], facts: &mut [Facts]) -> ServiceResult<()> {
         let whole = self.whole();
+        // Grouped only as finely as the breakdown needs: per center, a province-year is a few hundred rows
+        // instead of one per case.
+        let by_day = matches!(self.split, Split::Month);
+        let by_sector = matches!(self.split, Split::Sector(_) | Split::LevelSector { .. });
+        let by_procedure = matches!(self.split, Split::Procedure(_));
         let rows: Vec<CaseGroupRow> = sqlx::query_as(
-            "SELECT r.center_code, r.procedure_code, coalesce(v.sector_code, '') AS sector_code, r.due_date,
+            "SELECT r.center_code,
+                    CASE WHEN $7 THEN r.procedure_code END AS procedure_code,
+                    CASE WHEN $6 THEN coalesce(v.sector_code, '') END AS sector_code,
+                    CASE WHEN $5 THEN r.due_date END AS due_date,
                     count(*) FILTER (WHERE r.late OR (r.open AND r.due_date < $4)) AS late,
                     count(*) FILTER (WHERE (r.late OR (r.open AND r.due_date < $4)) AND r.notices > 0)
                         AS late_with_notice,
@@ -347,7 +355,7 @@ impl Computation<'_> {
                     count(*) FILTER (WHERE r.notices > 0 AND r.notice_assessed AND NOT r.notice_after_deadline)
                         AS noticed_in_time
              FROM case_record r
-             LEFT JOIN procedure_version v ON v.code = r.procedure_code AND v.valid_from <= r.due_date
+             LEFT JOIN procedure_version v ON $6 AND v.code = r.procedure_code AND v.valid_from <= r.due_date
                                           AND (v.valid_to IS NULL OR r.due_date < v.valid_to)
              WHERE r.center_code = ANY($1) AND r.due_date BETWEEN $2 AND $3
              GROUP BY 1, 2, 3, 4",
@@ -356,14 +364,17 @@ impl Computation<'_> {
         .bind(whole.first_day)
         .bind(whole.last_day)
         .bind(self.today)
+        .bind(by_day)
+        .bind(by_sector)
+        .bind(by_procedure)
         .fetch_all(&mut *db)
         .await?;
         for r in rows {
             let row = Row {
                 center: &r.center_code,
-                day: Some(r.due_date),
-                sector: Some(&r.sector_code),
-                procedure: Some(&r.procedure_code),
+                day: r.due_date,
+                sector: r.sector_code.as_deref(),
+                procedure: r.procedure_code.as_deref(),
             };
             for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
                 let c: &mut CaseCounts = &mut facts[g].cases;
