@@ -189,6 +189,26 @@ async fn late_cases_are_listed_counted_watched_and_reconciled() {
     };
     assert_eq!(pair("apology_coverage"), (2, 3), "HS-LATE has no notice");
     assert_eq!(pair("apology_timeliness"), (1, 2), "HS-LATE-NOTICE's came on the due date itself");
+    // Every breakdown shares the same cases out among its groups.
+    for breakdown in [Breakdown::Center, Breakdown::Month, Breakdown::Sector, Breakdown::Procedure, Breakdown::Level] {
+        let answer = aggregation_client
+            .get_indicators(GetIndicatorsRequest {
+                center_code: COMMUNE_CENTER.into(),
+                period: march.clone(),
+                indicator_ids: vec!["apology_coverage".into()],
+                breakdown: breakdown as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let shared = answer
+            .groups
+            .iter()
+            .flat_map(|g| &g.indicators)
+            .fold((0, 0), |(n, d), r| (n + r.numerator, d + r.denominator));
+        assert_eq!(shared, (2, 3), "apology coverage by {breakdown:?}");
+    }
 
     // The watch: what is already overdue or due soon, then each case as it becomes so.
     let mut watch = aggregation_client

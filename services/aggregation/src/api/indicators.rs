@@ -27,8 +27,9 @@ fn evaluate(
         .collect()
 }
 
-/// The (key, name) pairs `query` finds in the scope's cells of the period (and the day before it).
-async fn keys_in_cells(
+/// The (key, name) pairs `query` finds in the scope's cells of the period (and the day before it) and in its case
+/// records due in the period.
+async fn keys_in_data(
     db: &mut sqlx::PgConnection,
     query: &str,
     scope: &Scope,
@@ -104,13 +105,19 @@ async fn breakdown_groups(
             (groups, Split::Month)
         }
         Breakdown::Sector => {
-            let sectors = keys_in_cells(
+            let sectors = keys_in_data(
                 db,
                 "SELECT DISTINCT v.sector_code, coalesce(s.name, '') FROM cell c
                  JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
                  LEFT JOIN sector s ON s.code = v.sector_code
-                 WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3",
+                 WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
+                 UNION
+                 SELECT v.sector_code, coalesce(s.name, '') FROM case_record r
+                 JOIN procedure_version v ON v.code = r.procedure_code AND v.valid_from <= r.due_date
+                                         AND (v.valid_to IS NULL OR r.due_date < v.valid_to)
+                 LEFT JOIN sector s ON s.code = v.sector_code
+                 WHERE r.center_code = ANY($1) AND r.due_date BETWEEN $2 AND $3",
                 scope,
                 whole,
             )
@@ -122,12 +129,16 @@ async fn breakdown_groups(
             (groups, Split::Sector(index(sectors.keys().collect())))
         }
         Breakdown::Procedure => {
-            let procedures = keys_in_cells(
+            let procedures = keys_in_data(
                 db,
-                "SELECT DISTINCT ON (c.procedure_code) c.procedure_code, coalesce(v.name, '') FROM cell c
-                 LEFT JOIN procedure_version v ON v.code = c.procedure_code
-                 WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
-                 ORDER BY c.procedure_code, v.valid_from DESC",
+                "SELECT DISTINCT ON (p.code) p.code, coalesce(v.name, '') FROM (
+                     SELECT procedure_code AS code FROM cell
+                     WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3
+                     UNION
+                     SELECT procedure_code FROM case_record
+                     WHERE center_code = ANY($1) AND due_date BETWEEN $2 AND $3) AS p
+                 LEFT JOIN procedure_version v ON v.code = p.code
+                 ORDER BY p.code, v.valid_from DESC",
                 scope,
                 whole,
             )
