@@ -35,7 +35,22 @@ impl Service {
     }
 }
 
-/// Runs one service, configured from the environment exactly as its own binary is, until SIGTERM.
+/// Until SIGTERM, or until standard input closes: the suite holds the other end, so a service never outlives a
+/// suite that was stopped.
+async fn until_stopped() {
+    use tokio::io::AsyncReadExt;
+    let parent_gone = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0u8; 64];
+        while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+    };
+    tokio::select! {
+        _ = serve::shutdown_signal() => {}
+        _ = parent_gone => {}
+    }
+}
+
+/// Runs one service, configured from the environment exactly as its own binary is, until stopped.
 pub async fn serve_one(service: Service) -> anyhow::Result<()> {
     let program = [format!("onestop-{}", service.name())];
     match service {
@@ -44,20 +59,20 @@ pub async fn serve_one(service: Service) -> anyhow::Result<()> {
             let _telemetry = telemetry::init("onestop-catalogue", &config.server.telemetry)?;
             let listener =
                 TcpListener::bind(config.server.listen_addr_or(onestop_catalogue::DEFAULT_LISTEN_ADDR)).await?;
-            onestop_catalogue::run(config, listener, serve::shutdown_signal()).await
+            onestop_catalogue::run(config, listener, until_stopped()).await
         }
         Service::Intake => {
             let config = onestop_intake::Config::parse_from(program);
             let _telemetry = telemetry::init("onestop-intake", &config.server.telemetry)?;
             let listener = TcpListener::bind(config.server.listen_addr_or(onestop_intake::DEFAULT_LISTEN_ADDR)).await?;
-            onestop_intake::run(config, listener, serve::shutdown_signal()).await
+            onestop_intake::run(config, listener, until_stopped()).await
         }
         Service::Aggregation => {
             let config = onestop_aggregation::Config::parse_from(program);
             let _telemetry = telemetry::init("onestop-aggregation", &config.server.telemetry)?;
             let listener =
                 TcpListener::bind(config.server.listen_addr_or(onestop_aggregation::DEFAULT_LISTEN_ADDR)).await?;
-            onestop_aggregation::run(config, listener, serve::shutdown_signal()).await
+            onestop_aggregation::run(config, listener, until_stopped()).await
         }
     }
 }
@@ -94,6 +109,7 @@ impl Processes {
                 .env("CATALOGUE_URL", url(addresses.catalogue))
                 .env("INTAKE_URL", url(addresses.intake))
                 .env("RUST_LOG", "warn")
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
@@ -153,12 +169,10 @@ impl Processes {
             .collect()
     }
 
-    /// Stops the services (SIGTERM: in-flight calls finish) and waits for them to exit.
+    /// Stops the services (their standard input closes; in-flight calls finish) and waits for them to exit.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        for (_, child) in self.children.iter().rev() {
-            if let Some(pid) = child.id() {
-                std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
-            }
+        for (_, child) in self.children.iter_mut().rev() {
+            drop(child.stdin.take());
         }
         for (service, child) in self.children.iter_mut().rev() {
             let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
