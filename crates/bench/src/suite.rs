@@ -158,8 +158,8 @@ fn print_size(f: &Figures) {
     println!("  all indicators        {}", q.all_indicators.summary(0.95));
     println!("  plain SQL GROUP BY    {}", q.plain_sql.summary(0.95));
     println!("  push-to-visible       {}", f.freshness.summary(0.99));
-    for (service, bytes) in &f.memory {
-        println!("  peak memory {:<12}{}", service.name(), mib(*bytes));
+    for ((service, memory), (_, storage)) in f.memory.iter().zip(&f.storage) {
+        println!("  {:<12} peak memory {:>8}, storage {:>9}", service.name(), mib(*memory), mib(*storage));
     }
 }
 
