@@ -138,11 +138,7 @@ impl Issuer {
     /// From `kid=<base64 of the 32-byte seed>`, the form the `onestop-token` command prints.
     pub fn parse(text: &str) -> Result<Issuer, String> {
         let (kid, seed) = split_key(text)?;
-        let seed: [u8; 32] = STANDARD
-            .decode(seed.trim())
-            .map_err(|e| format!("private key of {kid}: {e}"))?
-            .try_into()
-            .map_err(|_| format!("private key of {kid}: not 32 bytes"))?;
+        let seed = key_bytes(&kid, &seed, "private")?;
         Ok(Issuer { kid, key: SigningKey::from_bytes(&seed) })
     }
 
@@ -179,6 +175,15 @@ fn split_key(text: &str) -> Result<(String, String), String> {
     Ok((kid.to_owned(), key.to_owned()))
 }
 
+/// The 32 bytes of a base64 key; errors name the key (`kind` is "public" or "private") and its id.
+fn key_bytes(kid: &str, key: &str, kind: &str) -> Result<[u8; 32], String> {
+    STANDARD
+        .decode(key.trim())
+        .map_err(|e| format!("{kind} key of {kid}: {e}"))?
+        .try_into()
+        .map_err(|_| format!("{kind} key of {kid}: not 32 bytes"))
+}
+
 /// The public keys a service accepts, by id.
 #[derive(Debug, Clone, Default)]
 pub struct Verifier {
@@ -193,11 +198,7 @@ impl Verifier {
         let mut keys = HashMap::new();
         for entry in text.split(',').filter(|e| !e.trim().is_empty()) {
             let (kid, key) = split_key(entry)?;
-            let bytes: [u8; 32] = STANDARD
-                .decode(key.trim())
-                .map_err(|e| format!("public key of {kid}: {e}"))?
-                .try_into()
-                .map_err(|_| format!("public key of {kid}: not 32 bytes"))?;
+            let bytes = key_bytes(&kid, &key, "public")?;
             let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("public key of {kid}: {e}"))?;
             keys.insert(kid, key);
         }

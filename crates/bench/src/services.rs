@@ -85,8 +85,8 @@ pub struct Processes {
 }
 
 /// A free loopback port, released for the child to bind.
-async fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0").await?.local_addr()?)
+fn free_address() -> anyhow::Result<SocketAddr> {
+    Ok(SocketAddr::from(([127, 0, 0, 1], onestop_localdb::free_port()?)))
 }
 
 impl Processes {
@@ -94,8 +94,7 @@ impl Processes {
     pub async fn start(database_url: &str) -> anyhow::Result<Processes> {
         let server = ServerArgs::for_database(database_url);
         let operator = Credentials::token(server.operator_token());
-        let addresses =
-            Addresses { catalogue: free_port().await?, intake: free_port().await?, aggregation: free_port().await? };
+        let addresses = Addresses { catalogue: free_address()?, intake: free_address()?, aggregation: free_address()? };
         let exe = std::env::current_exe()?;
         let mut processes = Processes { children: Vec::new(), addresses, operator };
         for service in Service::ALL {
@@ -106,8 +105,8 @@ impl Processes {
                 .env("LISTEN_ADDR", listen.to_string())
                 .env("AUTH_PUBLIC_KEYS", &server.auth.auth_public_keys)
                 .env("SERVICE_KEY", server.auth.service_key.as_deref().unwrap_or_default())
-                .env("CATALOGUE_URL", url(addresses.catalogue))
-                .env("INTAKE_URL", url(addresses.intake))
+                .env("CATALOGUE_URL", addresses.catalogue_url())
+                .env("INTAKE_URL", addresses.intake_url())
                 // The suite is one principal doing the work of a province's software and readers at once; the
                 // per-principal limiter would only measure itself.
                 .env("RATE_LIMIT_PER_SECOND", "1000000")
@@ -151,15 +150,15 @@ impl Processes {
     }
 
     pub fn catalogue_client(&self) -> client::CatalogueClient {
-        client::catalogue(&url(self.addresses.catalogue), None, &self.operator).expect("a valid URL")
+        self.addresses.catalogue_client(&self.operator)
     }
 
     pub fn intake_client(&self) -> client::IntakeClient {
-        client::intake(&url(self.addresses.intake), None, &self.operator).expect("a valid URL")
+        self.addresses.intake_client(&self.operator)
     }
 
     pub fn aggregation_client(&self) -> client::AggregationClient {
-        client::aggregation(&url(self.addresses.aggregation), None, &self.operator).expect("a valid URL")
+        self.addresses.aggregation_client(&self.operator)
     }
 
     /// Each service's peak resident memory so far (VmHWM), in bytes.
@@ -186,10 +185,6 @@ impl Processes {
         }
         Ok(())
     }
-}
-
-fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}")
 }
 
 /// The `VmHWM` line of `/proc/<pid>/status`: the process's peak resident set.

@@ -41,6 +41,31 @@ impl Addresses {
             aggregation: onestop_aggregation::DEFAULT_LISTEN_ADDR,
         }
     }
+
+    pub fn catalogue_url(&self) -> String {
+        url(self.catalogue)
+    }
+
+    pub fn intake_url(&self) -> String {
+        url(self.intake)
+    }
+
+    pub fn aggregation_url(&self) -> String {
+        url(self.aggregation)
+    }
+
+    /// Clients of each service, calling with `credentials`.
+    pub fn catalogue_client(&self, credentials: &Credentials) -> client::CatalogueClient {
+        client::catalogue(&self.catalogue_url(), None, credentials).expect("a valid URL")
+    }
+
+    pub fn intake_client(&self, credentials: &Credentials) -> client::IntakeClient {
+        client::intake(&self.intake_url(), None, credentials).expect("a valid URL")
+    }
+
+    pub fn aggregation_client(&self, credentials: &Credentials) -> client::AggregationClient {
+        client::aggregation(&self.aggregation_url(), None, credentials).expect("a valid URL")
+    }
 }
 
 /// A running system. [`Stack::shutdown`] stops it gracefully.
@@ -86,9 +111,12 @@ impl Stack {
         let operator = Credentials::token(server.operator_token());
         let auth = server.auth.clone();
         let catalogue = onestop_catalogue::Config { server: server.clone() };
-        let intake = onestop_intake::Config { server: server.clone(), catalogue_url: url(bound.catalogue) };
-        let aggregation =
-            onestop_aggregation::Config { server, catalogue_url: url(bound.catalogue), intake_url: url(bound.intake) };
+        let intake = onestop_intake::Config { server: server.clone(), catalogue_url: bound.catalogue_url() };
+        let aggregation = onestop_aggregation::Config {
+            server,
+            catalogue_url: bound.catalogue_url(),
+            intake_url: bound.intake_url(),
+        };
         let services = vec![
             ("catalogue", tokio::spawn(onestop_catalogue::run(catalogue, catalogue_listener, shutdown()))),
             ("intake", tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown()))),
@@ -111,27 +139,27 @@ impl Stack {
 
     /// Clients of each service acting as the operator.
     pub fn catalogue_client(&self) -> client::CatalogueClient {
-        client::catalogue(&self.catalogue_url(), None, &self.operator).expect("a valid URL")
+        self.addresses.catalogue_client(&self.operator)
     }
 
     pub fn intake_client(&self) -> client::IntakeClient {
-        client::intake(&self.intake_url(), None, &self.operator).expect("a valid URL")
+        self.addresses.intake_client(&self.operator)
     }
 
     pub fn aggregation_client(&self) -> client::AggregationClient {
-        client::aggregation(&self.aggregation_url(), None, &self.operator).expect("a valid URL")
+        self.addresses.aggregation_client(&self.operator)
     }
 
     pub fn catalogue_url(&self) -> String {
-        url(self.addresses.catalogue)
+        self.addresses.catalogue_url()
     }
 
     pub fn intake_url(&self) -> String {
-        url(self.addresses.intake)
+        self.addresses.intake_url()
     }
 
     pub fn aggregation_url(&self) -> String {
-        url(self.addresses.aggregation)
+        self.addresses.aggregation_url()
     }
 
     async fn wait_until_serving(&self, limit: Duration) -> anyhow::Result<()> {
