@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use onestop_local::{Addresses, Stack};
 use onestop_proto::catalogue::v1::*;
-use onestop_server::config::ServerArgs;
+use onestop_server::config::{ServerArgs, TelemetryArgs};
 pub use onestop_testkit::fixtures::*;
 use onestop_testkit::TestDatabase;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -65,7 +65,7 @@ pub fn recorded_spans() -> &'static InMemorySpanExporter {
     EXPORTER.get_or_init(|| {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-        onestop_server::telemetry::install(provider, "info").expect("installing telemetry");
+        onestop_server::telemetry::install(provider, &TelemetryArgs::default()).expect("installing telemetry");
         exporter
     })
 }

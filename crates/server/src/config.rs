@@ -103,13 +103,44 @@ impl ServerArgs {
 }
 
 /// Logging and trace export.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct TelemetryArgs {
-    /// Which log lines to print, as a tracing filter ("info", "onestop=debug,sqlx=warn").
+    /// Which log lines to print, as a tracing filter ("info", "onestop=debug,sqlx=warn"). It does not decide
+    /// which spans are exported: `--trace-filter` does.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+
+    /// How log lines are written: `text` for people, `json` (one object a line) for log shippers.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Which spans are exported over OTLP, as a tracing filter; "info" keeps every RPC's span.
+    #[arg(long, env = "OTEL_TRACES_FILTER", default_value = "info")]
+    pub trace_filter: String,
 
     /// OTLP/gRPC endpoint of an OpenTelemetry collector; traces are exported only when set.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+}
+
+/// The same settings as the flags' defaults.
+impl Default for TelemetryArgs {
+    fn default() -> Self {
+        TelemetryArgs {
+            log_filter: "info".into(),
+            log_format: LogFormat::Text,
+            trace_filter: "info".into(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
 }
