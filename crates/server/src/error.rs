@@ -35,6 +35,11 @@ pub enum ServiceError {
     #[error("unavailable: {0}")]
     Unavailable(String),
 
+    /// The request is larger than a limit allows (a file that expands too far, too many streams); the message
+    /// names the field or the limit.
+    #[error("{0}")]
+    ResourceExhausted(String),
+
     /// A database failure not caused by the request.
     #[error("database error")]
     Database(#[from] sqlx::Error),
@@ -98,6 +103,7 @@ impl From<ServiceError> for Status {
             }
             ServiceError::PermissionDenied(message) => Status::permission_denied(message),
             ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::ResourceExhausted(message) => Status::resource_exhausted(message),
             ServiceError::Database(db) => database_status(db),
             ServiceError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error");

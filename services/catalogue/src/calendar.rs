@@ -128,7 +128,7 @@ pub async fn set_year(pool: &PgPool, request: &SetCalendarYearRequest) -> Servic
 
 /// Loads a CSV of exceptions (`day,kind,name`); every year that appears in it is replaced, all in one transaction.
 pub async fn load_csv(pool: &PgPool, content: &[u8]) -> ServiceResult<(Vec<i32>, u32)> {
-    let table = Table::read(FileFormat::Csv, content).map_err(|v| ServiceError::InvalidArgument(vec![v]))?;
+    let table = Table::read(FileFormat::Csv, content)?;
     table.require(&["day", "kind", "name"])?;
     let mut v = Violations::new();
     let mut by_year: BTreeMap<i32, (Vec<CalendarException>, Vec<usize>)> = BTreeMap::new();

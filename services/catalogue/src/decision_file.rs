@@ -1,8 +1,9 @@
 //! A decision's items read from a CSV or XLSX file, one procedure per row. The columns are documented in
 //! docs/catalogue-files.md; values may be written in English (`FULL`) or Vietnamese (`toàn trình`).
 
-use onestop_domain::{FieldViolation, Violations};
+use onestop_domain::Violations;
 use onestop_proto::catalogue::v1::*;
+use onestop_server::{ServiceError, ServiceResult};
 
 use crate::files::{cell_field, parse_flag, Table};
 
@@ -25,9 +26,10 @@ pub const COLUMNS: [&str; 15] = [
     "channel_processing_times",
 ];
 
-/// The items of a decision file, with the row number of each; or every cell that could not be read.
-pub fn read(format: FileFormat, content: &[u8]) -> Result<(Vec<DecisionItem>, Vec<usize>), Vec<FieldViolation>> {
-    let table = Table::read(format, content).map_err(|v| vec![v])?;
+/// The items of a decision file, with the row number of each; or every cell that could not be read, or why the
+/// file could not be read at all.
+pub fn read(format: FileFormat, content: &[u8]) -> ServiceResult<(Vec<DecisionItem>, Vec<usize>)> {
+    let table = Table::read(format, content)?;
     table.require(&["action", "code"])?;
     let mut v = Violations::new();
     let mut items = Vec::with_capacity(table.rows.len());
@@ -89,7 +91,7 @@ pub fn read(format: FileFormat, content: &[u8]) -> Result<(Vec<DecisionItem>, Ve
     }
     v.into_result()?;
     if items.is_empty() {
-        return Err(vec![FieldViolation::new("content", "the file has no item rows")]);
+        return Err(ServiceError::invalid("content", "the file has no item rows"));
     }
     Ok((items, rows))
 }
@@ -215,7 +217,9 @@ Bãi bỏ,1.004227,,,,,,,,,,,\n";
         assert_eq!(items[1].action, DecisionAction::Abolished as i32);
 
         let bad = "action,code,online_level,processing_time_value\nNEW,1.1,FUL,3\nMOVE,1.2,FULL,x\n";
-        let errors = read(FileFormat::Csv, bad.as_bytes()).unwrap_err();
+        let Err(ServiceError::InvalidArgument(errors)) = read(FileFormat::Csv, bad.as_bytes()) else {
+            panic!("bad cells are invalid arguments");
+        };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"rows[2].online_level"), "{fields:?}");
         assert!(fields.contains(&"rows[3].action"), "{fields:?}");

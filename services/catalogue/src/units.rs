@@ -202,7 +202,7 @@ pub const CSV_COLUMNS: [&str; 7] =
 
 /// Loads units from a CSV file: all rows or none. Returns the number of rows and of units changed.
 pub async fn load_csv(pool: &PgPool, content: &[u8]) -> ServiceResult<(u32, u32)> {
-    let table = Table::read(FileFormat::Csv, content).map_err(|v| ServiceError::InvalidArgument(vec![v]))?;
+    let table = Table::read(FileFormat::Csv, content)?;
     table.require(&["code", "name", "level", "valid_from"])?;
     let mut v = Violations::new();
     let mut units = Vec::with_capacity(table.rows.len());
