@@ -242,8 +242,10 @@ async fn cut_streams_and_a_second_replica_neither_lose_nor_double_count() {
     let replica_db = onestop_testkit::database().await.expect("a second database beside the first");
     let intake_link = CuttableLink::to(system.stack.addresses.intake).await.unwrap();
     let catalogue_link = CuttableLink::to(system.stack.addresses.catalogue).await.unwrap();
+    let mut server = ServerArgs::for_database(replica_db.url());
+    system.stack.keys().install(onestop_server::auth::AGGREGATION, &mut server.auth);
     let config = onestop_aggregation::Config {
-        server: ServerArgs { auth: system.stack.auth().clone(), ..ServerArgs::for_database(replica_db.url()) },
+        server,
         catalogue_url: format!("http://{}", catalogue_link.addr()),
         intake_url: format!("http://{}", intake_link.addr()),
     };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use onestop_proto::catalogue::v1::*;
 use onestop_proto::intake::v1::{DailyCell, Measures, PushCellsRequest};
-use onestop_server::auth::Credentials;
+use onestop_server::auth::{Credentials, SystemKeys, CATALOGUE, INTAKE};
 use onestop_server::client;
 use onestop_server::config::ServerArgs;
 use onestop_system_tests::*;
@@ -55,10 +55,11 @@ impl Pki {
         }
     }
 
-    /// Server settings: TLS with the server certificate, client certificates required, the authority trusted
-    /// for outgoing calls (which present the server certificate as the service's own).
-    fn server(&self, database_url: &str, auth: &onestop_server::auth::AuthArgs) -> ServerArgs {
-        let mut server = ServerArgs { auth: auth.clone(), ..ServerArgs::for_database(database_url) };
+    /// Settings of `service`: TLS with the server certificate, client certificates required, the authority
+    /// trusted for outgoing calls (which present the server certificate as the service's own).
+    fn server(&self, database_url: &str, keys: &SystemKeys, service: &str) -> ServerArgs {
+        let mut server = ServerArgs::for_database(database_url);
+        keys.install(service, &mut server.auth);
         server.tls.tls_cert = Some(self.path("server.pem"));
         server.tls.tls_key = Some(self.path("server.key"));
         server.tls.tls_client_ca = Some(self.path("ca.pem"));
@@ -86,10 +87,9 @@ async fn sectors(url: &str, credentials: &Credentials) -> Result<(), tonic::Stat
 async fn mutual_tls_on_servers_and_between_services() {
     let Some(database) = onestop_testkit::database().await else { return };
     let pki = Pki::new();
-    let base = ServerArgs::for_database(database.url());
-    let operator = Credentials::token(base.operator_token());
-    let server = pki.server(database.url(), &base.auth);
-    let catalogue_args = onestop_catalogue::Config { server: server.clone() };
+    let keys = SystemKeys::generate();
+    let operator = keys.operator();
+    let catalogue_args = onestop_catalogue::Config { server: pki.server(database.url(), &keys, CATALOGUE) };
     let catalogue =
         RunningService::spawn(|listener, shutdown| onestop_catalogue::run(catalogue_args, listener, shutdown)).await;
     let url = https(&catalogue);
@@ -109,7 +109,8 @@ async fn mutual_tls_on_servers_and_between_services() {
     catalogue_client.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
     catalogue_client.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await.unwrap();
     catalogue_client.set_center_procedures(center_procedures(COMMUNE_CENTER)).await.unwrap();
-    let intake_args = onestop_intake::Config { server, catalogue_url: url.clone() };
+    let intake_args =
+        onestop_intake::Config { server: pki.server(database.url(), &keys, INTAKE), catalogue_url: url.clone() };
     let intake = RunningService::spawn(|listener, shutdown| onestop_intake::run(intake_args, listener, shutdown)).await;
     let mut intake_client = client::intake(&https(&intake), None, &with_certificate).unwrap();
     let cell = DailyCell {

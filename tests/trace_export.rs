@@ -84,8 +84,10 @@ async fn rpc_spans_reach_the_otlp_receiver_when_the_log_level_is_warn() {
         TelemetryArgs { log_filter: "warn".into(), otlp_endpoint: Some(endpoint), ..TelemetryArgs::default() };
     let guard = telemetry::init("onestop-catalogue", &settings).expect("installing telemetry");
 
-    let server = ServerArgs::for_database(database.url());
-    let operator = Credentials::token(server.operator_token());
+    let keys = onestop_server::auth::SystemKeys::generate();
+    let mut server = ServerArgs::for_database(database.url());
+    keys.install(onestop_server::auth::CATALOGUE, &mut server.auth);
+    let operator = Credentials::token(keys.operator_token().expose());
     let catalogue = RunningService::spawn(|listener, shutdown| {
         onestop_catalogue::run(onestop_catalogue::Config { server }, listener, shutdown)
     })

@@ -6,11 +6,18 @@
 //!
 //! Principals ([`Role`]): one-stop software acting for a listed set of centers, a provincial office (reads its
 //! province, publishes its catalogue), a national reader, and a onestop service calling another.
+//!
+//! Keys have one job each. An issuer key signs principals' tokens (any role but `service`, for at most
+//! [`MAX_PRINCIPAL_LIFETIME`], addressed to every service); it stays where tokens are issued and never sits in a
+//! service. Each service that calls others has a key of its own, trusted only for that service's own short-lived
+//! calls: role `service`, its own name as subject, scopes within [`SERVICE_SCOPES`], addressed to the one service
+//! called. So a service process holds nothing that could mint a person's token.
 
 pub mod command;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::str::FromStr;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -24,6 +31,58 @@ pub const SCOPE_PUBLISH: &str = "publish";
 pub const SCOPE_DEFINE: &str = "define";
 /// Following another service's change stream.
 pub const SCOPE_FOLLOW: &str = "follow";
+
+/// The only scopes a service's own key may grant: services read from and follow each other, nothing more.
+pub const SERVICE_SCOPES: [&str; 2] = [SCOPE_READ, SCOPE_FOLLOW];
+
+/// The audience of principals' tokens: every onestop service. A service's token names the one service it calls.
+pub const AUDIENCE_ONESTOP: &str = "onestop";
+
+/// Longest a principal's token may live, in days (`onestop-token issue --days`) and in seconds.
+pub const MAX_PRINCIPAL_DAYS: i64 = 400;
+pub const MAX_PRINCIPAL_LIFETIME: i64 = MAX_PRINCIPAL_DAYS * 86_400;
+
+/// How long the tokens a service mints for each call live, and the longest a service's token may live: a stolen
+/// one is soon useless.
+pub const SERVICE_TOKEN_LIFETIME: i64 = 300;
+pub const MAX_SERVICE_LIFETIME: i64 = 600;
+
+/// Text that must never be printed: a private key or a token. `Debug` and `Display` show `[redacted]`; the text
+/// itself is only had by asking for it with [`Secret::expose`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The secret text, for the one place that needs it (a signer, a header, a file written on purpose).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// So that flags and environment variables parse straight into a secret.
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret::new(text))
+    }
+}
 
 /// The kind of principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +111,10 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub province: Option<String>,
     pub scopes: Vec<String>,
+    /// Whom the token is for: [`AUDIENCE_ONESTOP`] (every service) for a principal, the service called for a
+    /// service's own call. Missing reads as empty, which no service accepts.
+    #[serde(default)]
+    pub aud: String,
     /// Issued at and expires at, in seconds since the Unix epoch.
     pub iat: i64,
     pub exp: i64,
@@ -105,6 +168,13 @@ pub enum AuthError {
     Expired,
     #[error("the token is not valid yet")]
     NotYetValid,
+    #[error("the token is for {audience:?}, not for {service}")]
+    WrongAudience { audience: String, service: String },
+    #[error("the token lives {seconds} s, longer than the {max} s its key may sign for")]
+    TooLongLived { seconds: i64, max: i64 },
+    /// The token claims more than its key may sign: a role, a subject or a scope.
+    #[error("key {kid:?} {why}")]
+    BeyondItsKey { kid: String, why: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -147,13 +217,19 @@ impl Issuer {
     }
 
     /// `kid=<base64 seed>`: keep it secret.
-    pub fn private_text(&self) -> String {
-        format!("{}={}", self.kid, STANDARD.encode(self.key.to_bytes()))
+    pub fn private_text(&self) -> Secret {
+        Secret(format!("{}={}", self.kid, STANDARD.encode(self.key.to_bytes())))
     }
 
-    /// `kid=<base64 public key>`: what verifiers are given.
+    /// `kid=<base64 public key>`: what verifiers are given for an issuer key (`AUTH_PUBLIC_KEYS`).
     pub fn public_text(&self) -> String {
         format!("{}={}", self.kid, STANDARD.encode(self.key.verifying_key().to_bytes()))
+    }
+
+    /// `service:kid=<base64 public key>`: what verifiers are given for the key of `service`
+    /// (`SERVICE_PUBLIC_KEYS`), trusted only for that service's own calls.
+    pub fn service_public_text(&self, service: &str) -> String {
+        format!("{service}:{}", self.public_text())
     }
 
     /// Signs `claims` into a token.
@@ -184,38 +260,66 @@ fn key_bytes(kid: &str, key: &str, kind: &str) -> Result<[u8; 32], String> {
         .map_err(|_| format!("{kind} key of {kid}: not 32 bytes"))
 }
 
-/// The public keys a service accepts, by id.
+/// What a trusted public key may sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Signs {
+    /// Principals' tokens, any role but `service`.
+    Principals,
+    /// The named service's own calls, and nothing else.
+    Calls(String),
+}
+
+/// The public keys a service accepts, by id, each with what it may sign.
 #[derive(Debug, Clone, Default)]
 pub struct Verifier {
-    keys: HashMap<String, VerifyingKey>,
+    keys: HashMap<String, (VerifyingKey, Signs)>,
     /// Clock skew tolerated on expiry and issue time, in seconds.
     leeway: i64,
 }
 
 impl Verifier {
-    /// From `kid=<base64 public key>` entries separated by commas.
+    /// Trusts the issuer keys in `text`, `kid=<base64 public key>` entries separated by commas.
     pub fn parse(text: &str) -> Result<Verifier, String> {
-        let mut keys = HashMap::new();
+        let mut verifier = Verifier { keys: HashMap::new(), leeway: 60 };
         for entry in text.split(',').filter(|e| !e.trim().is_empty()) {
-            let (kid, key) = split_key(entry)?;
-            let bytes = key_bytes(&kid, &key, "public")?;
-            let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("public key of {kid}: {e}"))?;
-            keys.insert(kid, key);
+            verifier.trust(entry, Signs::Principals)?;
         }
-        if keys.is_empty() {
+        if verifier.keys.is_empty() {
             return Err("no public key given".into());
         }
-        Ok(Verifier { keys, leeway: 60 })
+        Ok(verifier)
     }
 
-    /// Accepts the tokens `issuer` signs.
-    pub fn of(issuers: &[&Issuer]) -> Verifier {
-        let keys = issuers.iter().map(|i| (i.kid.clone(), i.key.verifying_key())).collect();
-        Verifier { keys, leeway: 60 }
+    /// Also trusts the service keys in `text`, `service:kid=<base64 public key>` entries separated by commas,
+    /// each only for that service's own calls.
+    pub fn trust_services(mut self, text: &str) -> Result<Verifier, String> {
+        for entry in text.split(',').filter(|e| !e.trim().is_empty()) {
+            let (service, key) =
+                entry.trim().split_once(':').ok_or_else(|| format!("{entry:?} is not service:kid=key"))?;
+            if service.is_empty() || !service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(format!("service name {service:?}: lowercase letters, digits and '-' only"));
+            }
+            self.trust(key, Signs::Calls(service.to_owned()))?;
+        }
+        Ok(self)
     }
 
-    /// The principal of a valid token at `now` (seconds since the epoch).
-    pub fn verify(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
+    fn trust(&mut self, entry: &str, signs: Signs) -> Result<(), String> {
+        let (kid, key) = split_key(entry)?;
+        let bytes = key_bytes(&kid, &key, "public")?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("public key of {kid}: {e}"))?;
+        // One id, one key, one job: otherwise which rules a token meets would depend on the order of the lists.
+        if self.keys.contains_key(&kid) {
+            return Err(format!("key id {kid:?} given twice"));
+        }
+        self.keys.insert(kid, (key, signs));
+        Ok(())
+    }
+
+    /// The principal of a valid token addressed to service `audience` (such as "catalogue"), at `now` (seconds
+    /// since the epoch).
+    pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Principal, AuthError> {
         let malformed = |what: &str| AuthError::Malformed(what.to_owned());
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
@@ -231,7 +335,7 @@ impl Verifier {
         if header.alg != "EdDSA" {
             return Err(AuthError::Malformed(format!("algorithm {:?}; only EdDSA is accepted", header.alg)));
         }
-        let key = self.keys.get(&header.kid).ok_or_else(|| AuthError::UnknownKey(header.kid.clone()))?;
+        let (key, signs) = self.keys.get(&header.kid).ok_or_else(|| AuthError::UnknownKey(header.kid.clone()))?;
         let signature: [u8; 64] = URL_SAFE_NO_PAD
             .decode(signature)
             .ok()
@@ -251,8 +355,46 @@ impl Verifier {
         if claims.iat > now + self.leeway {
             return Err(AuthError::NotYetValid);
         }
+        within_key(&header.kid, signs, &claims, audience)?;
         Ok(claims.into())
     }
+}
+
+/// Whether `claims` stay within what the key `kid` may sign, for a call to `audience`.
+fn within_key(kid: &str, signs: &Signs, claims: &Claims, audience: &str) -> Result<(), AuthError> {
+    let beyond = |why: String| Err(AuthError::BeyondItsKey { kid: kid.to_owned(), why });
+    let (max_lifetime, addressed_here) = match signs {
+        Signs::Principals => {
+            // A service's identity comes only from its own key, so `service` tokens are never issued by hand.
+            if claims.role == Role::Service {
+                return beyond("issues principals' tokens; a service's token is signed with that service's key".into());
+            }
+            (MAX_PRINCIPAL_LIFETIME, claims.aud == AUDIENCE_ONESTOP || claims.aud == audience)
+        }
+        Signs::Calls(service) => {
+            if claims.role != Role::Service || claims.sub != *service {
+                return beyond(format!(
+                    "signs only {service}'s own calls, not a token of {:?} {:?}",
+                    claims.role, claims.sub
+                ));
+            }
+            if let Some(scope) = claims.scopes.iter().find(|s| !SERVICE_SCOPES.contains(&s.as_str())) {
+                return beyond(format!("grants {service} only scopes {SERVICE_SCOPES:?}, not {scope:?}"));
+            }
+            if !claims.centers.is_empty() || claims.province.is_some() {
+                return beyond(format!("signs {service}'s calls, which name no center or province"));
+            }
+            // Only the service called: a token one service received is no use at another.
+            (MAX_SERVICE_LIFETIME, claims.aud == audience)
+        }
+    };
+    if claims.exp - claims.iat > max_lifetime {
+        return Err(AuthError::TooLongLived { seconds: claims.exp - claims.iat, max: max_lifetime });
+    }
+    if !addressed_here {
+        return Err(AuthError::WrongAudience { audience: claims.aud.clone(), service: audience.to_owned() });
+    }
+    Ok(())
 }
 
 /// Seconds since the Unix epoch now.
@@ -260,7 +402,8 @@ pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Claims for `sub` in `role` with `scopes`, valid for `seconds` from now.
+/// Claims for `sub` in `role` with `scopes`, for every service ([`AUDIENCE_ONESTOP`]), valid for `seconds` from
+/// now.
 pub fn claims(sub: &str, role: Role, scopes: &[&str], seconds: i64) -> Claims {
     let iat = now();
     Claims {
@@ -269,6 +412,7 @@ pub fn claims(sub: &str, role: Role, scopes: &[&str], seconds: i64) -> Claims {
         centers: vec![],
         province: None,
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        aud: AUDIENCE_ONESTOP.to_owned(),
         iat,
         exp: iat + seconds,
     }
@@ -278,54 +422,154 @@ pub fn claims(sub: &str, role: Role, scopes: &[&str], seconds: i64) -> Claims {
 mod tests {
     use super::*;
 
+    /// The service the tokens of these tests are presented to.
+    const HERE: &str = "catalogue";
+
     fn software() -> Claims {
         Claims { centers: vec!["BPMC-1".into()], ..claims("vendor-a", Role::Software, &[SCOPE_PUSH], 3600) }
+    }
+
+    fn service_call(sub: &str, scopes: &[&str]) -> Claims {
+        Claims { aud: HERE.into(), ..claims(sub, Role::Service, scopes, SERVICE_TOKEN_LIFETIME) }
+    }
+
+    /// Trusts `issuer` for principals and `intake` for intake's own calls.
+    fn verifier(issuer: &Issuer, intake: &Issuer) -> Verifier {
+        Verifier::parse(&issuer.public_text()).unwrap().trust_services(&intake.service_public_text("intake")).unwrap()
     }
 
     #[test]
     fn a_signed_token_verifies_into_its_principal() {
         let issuer = Issuer::generate("k1");
         let verifier = Verifier::parse(&issuer.public_text()).unwrap();
-        let principal = verifier.verify(&issuer.issue(&software()), now()).unwrap();
+        let principal = verifier.verify(&issuer.issue(&software()), HERE, now()).unwrap();
         assert_eq!(principal.role, Role::Software);
         assert!(principal.acts_for_center("BPMC-1") && !principal.acts_for_center("BPMC-2"));
         assert!(principal.has_scope(SCOPE_PUSH) && !principal.has_scope(SCOPE_READ));
-        let again = Issuer::parse(&issuer.private_text()).unwrap();
-        assert_eq!(verifier.verify(&again.issue(&software()), now()).unwrap(), principal);
+        let again = Issuer::parse(issuer.private_text().expose()).unwrap();
+        assert_eq!(verifier.verify(&again.issue(&software()), HERE, now()).unwrap(), principal);
     }
 
     #[test]
     fn expired_forged_unknown_and_malformed_tokens_are_refused() {
         let issuer = Issuer::generate("k1");
-        let verifier = Verifier::of(&[&issuer]);
+        let verifier = Verifier::parse(&issuer.public_text()).unwrap();
         let token = issuer.issue(&software());
-        assert_eq!(verifier.verify(&token, now() + 3600 + 61), Err(AuthError::Expired));
-        assert_eq!(verifier.verify(&token, now() - 120), Err(AuthError::NotYetValid));
+        assert_eq!(verifier.verify(&token, HERE, now() + 3600 + 61), Err(AuthError::Expired));
+        assert_eq!(verifier.verify(&token, HERE, now() - 120), Err(AuthError::NotYetValid));
 
         // Claims changed after signing: more centers.
         let mut parts: Vec<String> = token.split('.').map(String::from).collect();
         let mut forged = software();
         forged.centers.push("BPMC-2".into());
         parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
-        assert_eq!(verifier.verify(&parts.join("."), now()), Err(AuthError::BadSignature));
+        assert_eq!(verifier.verify(&parts.join("."), HERE, now()), Err(AuthError::BadSignature));
 
         // Signed by another key under the same id, or by a key not accepted.
         let impostor = Issuer::generate("k1");
-        assert_eq!(verifier.verify(&impostor.issue(&software()), now()), Err(AuthError::BadSignature));
+        assert_eq!(verifier.verify(&impostor.issue(&software()), HERE, now()), Err(AuthError::BadSignature));
         let other = Issuer::generate("k2");
-        assert_eq!(verifier.verify(&other.issue(&software()), now()), Err(AuthError::UnknownKey("k2".into())));
+        assert_eq!(verifier.verify(&other.issue(&software()), HERE, now()), Err(AuthError::UnknownKey("k2".into())));
 
-        assert!(matches!(verifier.verify("abc", now()), Err(AuthError::Malformed(_))));
-        assert!(matches!(verifier.verify("a.b.c", now()), Err(AuthError::Malformed(_))));
+        assert!(matches!(verifier.verify("abc", HERE, now()), Err(AuthError::Malformed(_))));
+        assert!(matches!(verifier.verify("a.b.c", HERE, now()), Err(AuthError::Malformed(_))));
     }
 
     #[test]
     fn keys_rotate_by_id() {
         let (old, new) = (Issuer::generate("2026-01"), Issuer::generate("2026-07"));
         let verifier = Verifier::parse(&format!("{},{}", old.public_text(), new.public_text())).unwrap();
-        assert!(verifier.verify(&old.issue(&software()), now()).is_ok());
-        assert!(verifier.verify(&new.issue(&software()), now()).is_ok());
+        assert!(verifier.verify(&old.issue(&software()), HERE, now()).is_ok());
+        assert!(verifier.verify(&new.issue(&software()), HERE, now()).is_ok());
         assert!(Verifier::parse("").is_err());
         assert!(Verifier::parse("k1=notbase64!").is_err());
+    }
+
+    #[test]
+    fn a_service_key_signs_only_its_own_services_calls_for_read_and_follow() {
+        let (issuer, intake) = (Issuer::generate("issuer"), Issuer::generate("intake-1"));
+        let verifier = verifier(&issuer, &intake);
+        let call = service_call("intake", &SERVICE_SCOPES);
+        let principal = verifier.verify(&intake.issue(&call), HERE, now()).unwrap();
+        assert_eq!((principal.role, principal.subject.as_str()), (Role::Service, "intake"));
+
+        let beyond = |claims: &Claims| match verifier.verify(&intake.issue(claims), HERE, now()) {
+            Err(AuthError::BeyondItsKey { kid, .. }) => kid == "intake-1",
+            _ => false,
+        };
+        // Another role, or another service's name, or more scopes, or a province to act for.
+        assert!(beyond(&Claims { role: Role::National, ..call.clone() }), "a national operator");
+        assert!(beyond(&Claims { role: Role::Province, province: Some("46".into()), ..call.clone() }));
+        assert!(beyond(&service_call("aggregation", &SERVICE_SCOPES)), "another service");
+        assert!(beyond(&service_call("intake", &[SCOPE_READ, SCOPE_PUBLISH])), "publishing");
+        assert!(beyond(&service_call("intake", &[SCOPE_PUSH])), "pushing");
+        assert!(beyond(&Claims { province: Some("46".into()), ..call.clone() }));
+
+        // Only for the service called, and short-lived.
+        let elsewhere = Claims { aud: "aggregation".into(), ..call.clone() };
+        assert!(matches!(
+            verifier.verify(&intake.issue(&elsewhere), HERE, now()),
+            Err(AuthError::WrongAudience { .. })
+        ));
+        let everywhere = Claims { aud: AUDIENCE_ONESTOP.into(), ..call.clone() };
+        assert!(matches!(
+            verifier.verify(&intake.issue(&everywhere), HERE, now()),
+            Err(AuthError::WrongAudience { .. })
+        ));
+        let long = Claims { exp: call.iat + MAX_SERVICE_LIFETIME + 1, ..call.clone() };
+        assert_eq!(
+            verifier.verify(&intake.issue(&long), HERE, now()),
+            Err(AuthError::TooLongLived { seconds: MAX_SERVICE_LIFETIME + 1, max: MAX_SERVICE_LIFETIME })
+        );
+        let just_short_enough = Claims { exp: call.iat + MAX_SERVICE_LIFETIME, ..call.clone() };
+        assert!(verifier.verify(&intake.issue(&just_short_enough), HERE, now()).is_ok());
+    }
+
+    #[test]
+    fn an_issuer_key_signs_principals_for_every_service_up_to_the_longest_lifetime_but_not_services() {
+        let (issuer, intake) = (Issuer::generate("issuer"), Issuer::generate("intake-1"));
+        let verifier = verifier(&issuer, &intake);
+        let verify = |claims: &Claims| verifier.verify(&issuer.issue(claims), HERE, now());
+        assert!(verify(&software()).is_ok(), "for every service");
+        assert!(verify(&Claims { aud: HERE.into(), ..software() }).is_ok(), "for this service");
+        assert!(matches!(
+            verify(&Claims { aud: "aggregation".into(), ..software() }),
+            Err(AuthError::WrongAudience { .. })
+        ));
+        assert!(matches!(verify(&Claims { aud: String::new(), ..software() }), Err(AuthError::WrongAudience { .. })));
+        assert!(matches!(verify(&service_call("intake", &SERVICE_SCOPES)), Err(AuthError::BeyondItsKey { .. })));
+
+        let year = claims("vendor-a", Role::National, &[SCOPE_READ], MAX_PRINCIPAL_LIFETIME);
+        assert!(verify(&year).is_ok());
+        let longer = Claims { exp: year.exp + 1, ..year };
+        assert!(matches!(verify(&longer), Err(AuthError::TooLongLived { .. })));
+
+        // A token with no audience at all, as tokens were before audiences: refused, not read as "everyone".
+        let mut untargeted = serde_json::to_value(software()).unwrap();
+        untargeted.as_object_mut().unwrap().remove("aud");
+        let claims: Claims = serde_json::from_value(untargeted).unwrap();
+        assert!(matches!(verify(&claims), Err(AuthError::WrongAudience { .. })));
+    }
+
+    #[test]
+    fn key_lists_name_each_key_once_and_each_service_plainly() {
+        let (issuer, intake) = (Issuer::generate("k1"), Issuer::generate("k2"));
+        let issuers = Verifier::parse(&issuer.public_text()).unwrap();
+        assert!(issuers.clone().trust_services(&issuer.service_public_text("intake")).is_err(), "an id twice");
+        assert!(issuers.clone().trust_services(&intake.public_text()).is_err(), "no service named");
+        assert!(issuers.clone().trust_services(&intake.service_public_text("In take")).is_err());
+        assert!(issuers.clone().trust_services("").is_ok(), "no service key at all");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let issuer = Issuer::generate("k1");
+        let private = issuer.private_text();
+        let seed = private.expose().split_once('=').unwrap().1.to_owned();
+        for printed in [format!("{private:?}"), format!("{private}"), format!("{issuer:?}")] {
+            assert!(!printed.contains(&seed), "{printed}");
+        }
+        assert_eq!(format!("{private:?}"), "[redacted]");
+        assert_eq!("text".parse::<Secret>().unwrap().expose(), "text");
     }
 }

@@ -1,10 +1,13 @@
 //! `onestop-token`: makes signing keys and issues tokens.
 //!
 //!     onestop-token keygen --kid 2026-11
-//!     onestop-token issue --key-file service-key --role software --sub vendor-a --center BPMC-19753 --scope push
+//!     onestop-token keygen --kid intake-2026-11 --service intake
+//!     onestop-token issue --key-file issuer-key --role software --sub vendor-a --center BPMC-19753 --scope push
 //!
-//! Give the public key to every service (`AUTH_PUBLIC_KEYS`, comma-separated to accept several during a
-//! rotation) and keep the private key where tokens are issued (and, for a service, in `SERVICE_KEY`).
+//! An issuer key's public half goes to every service (`AUTH_PUBLIC_KEYS`, comma-separated to accept several
+//! during a rotation); its private half stays where tokens are issued, never in a service. A service's key
+//! (`--service`) goes to that service alone (`SERVICE_KEY`), its public half to every service
+//! (`SERVICE_PUBLIC_KEYS`, as `service:kid=<base64>`).
 
 use clap::Parser;
 use onestop_auth::command::{run, TokenCommand};

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use onestop_local::{serving, Addresses};
-use onestop_server::auth::Credentials;
+use onestop_server::auth::{Credentials, SystemKeys};
 use onestop_server::client;
-use onestop_server::config::ServerArgs;
 use onestop_server::{serve, telemetry};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
@@ -92,8 +91,9 @@ fn free_address() -> anyhow::Result<SocketAddr> {
 impl Processes {
     /// Starts catalogue, intake and aggregation in that order, each waited for until it reports SERVING.
     pub async fn start(database_url: &str) -> anyhow::Result<Processes> {
-        let server = ServerArgs::for_database(database_url);
-        let operator = Credentials::token(server.operator_token());
+        // The suite holds the issuer key; each service gets only its own key and the public ones.
+        let keys = SystemKeys::generate();
+        let operator = keys.operator();
         let addresses = Addresses { catalogue: free_address()?, intake: free_address()?, aggregation: free_address()? };
         let exe = std::env::current_exe()?;
         let mut processes = Processes { children: Vec::new(), addresses, operator };
@@ -103,8 +103,7 @@ impl Processes {
                 .args(["serve", service.name()])
                 .env("DATABASE_URL", database_url)
                 .env("LISTEN_ADDR", listen.to_string())
-                .env("AUTH_PUBLIC_KEYS", &server.auth.auth_public_keys)
-                .env("SERVICE_KEY", server.auth.service_key.as_deref().unwrap_or_default())
+                .envs(keys.environment(service.name()).iter().map(|(name, value)| (name, value.expose())))
                 .env("CATALOGUE_URL", addresses.catalogue_url())
                 .env("INTAKE_URL", addresses.intake_url())
                 // The suite is one principal doing the work of a province's software and readers at once; the

@@ -17,7 +17,7 @@ use crate::{input, Args, BreakdownArg, Command, CutOff, Format, Scope};
 
 fn credentials(args: &Args) -> anyhow::Result<Credentials> {
     let token = match &args.token {
-        Some(token) => token.clone(),
+        Some(token) => token.expose().to_owned(),
         None => std::fs::read_to_string(&args.token_file)
             .with_context(|| format!("no token: set ONESTOP_TOKEN or --token-file ({})", args.token_file.display()))?,
     };

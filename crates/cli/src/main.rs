@@ -25,7 +25,7 @@ pub struct Args {
     pub aggregation_url: String,
     /// The bearer token to call with.
     #[arg(long, env = "ONESTOP_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
+    pub token: Option<onestop_auth::Secret>,
     /// A file holding the token.
     #[arg(long, global = true, default_value = ".onestop/operator-token")]
     pub token_file: PathBuf,

@@ -6,6 +6,7 @@ use std::process::Output;
 
 use onestop_local::{Addresses, Stack};
 use onestop_proto::catalogue::v1::*;
+use onestop_server::auth::SystemKeys;
 use onestop_server::config::ServerArgs;
 use onestop_testkit::fixtures::*;
 use tokio::io::AsyncBufReadExt;
@@ -30,9 +31,11 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn push_read_and_export_from_the_command_line() {
     let Some(database) = onestop_testkit::database().await else { return };
-    let server = ServerArgs::for_database(database.url());
-    let token = server.operator_token();
-    let stack = Stack::start_with(server, Addresses::any_free_port()).await.unwrap();
+    let keys = SystemKeys::generate();
+    let token = keys.operator_token().expose().to_owned();
+    let stack = Stack::start_with_keys(ServerArgs::for_database(database.url()), keys, Addresses::any_free_port())
+        .await
+        .unwrap();
     let mut catalogue = stack.catalogue_client();
     catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
     catalogue.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.unwrap();
@@ -212,6 +215,19 @@ async fn push_read_and_export_from_the_command_line() {
 
     let keys = onestop(&stack, &token, &["token", "keygen", "--kid", "2026-11"]).await;
     assert!(text(&keys.stdout).contains("public key (AUTH_PUBLIC_KEYS):"));
+    // A token issued with the system's issuer key is accepted; one meant to outlive the longest lifetime is
+    // never issued.
+    let issuer = dir.join("issuer-key").display().to_string();
+    std::fs::write(&issuer, stack.keys().issuer.private_text().expose()).unwrap();
+    let issue = |days: &'static str| {
+        let reader = ["--sub", "reader", "--role", "national", "--scope", "read", "--days", days];
+        [&["token", "issue", "--key-file", issuer.as_str()][..], &reader[..]].concat()
+    };
+    let reader = text(&onestop(&stack, "", &issue("400")).await.stdout).trim().to_owned();
+    let read = onestop(&stack, &reader, &["indicators", "--unit", PROVINCE, "--period", "year:2026"]).await;
+    assert!(read.status.success(), "{}", text(&read.stderr));
+    let too_long = onestop(&stack, "", &issue("401")).await;
+    assert!(!too_long.status.success() && text(&too_long.stderr).contains("--days"), "{}", text(&too_long.stderr));
     let denied = onestop(&stack, "not-a-token", &["indicators", "--unit", PROVINCE, "--period", "year:2026"]).await;
     assert!(text(&denied.stderr).contains("malformed"), "{}", text(&denied.stderr));
 

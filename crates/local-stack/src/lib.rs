@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use onestop_server::auth::{AuthArgs, Credentials};
+use onestop_server::auth::{Credentials, SystemKeys, AGGREGATION, CATALOGUE, INTAKE};
 use onestop_server::client;
 use onestop_server::config::ServerArgs;
 use tokio::net::TcpListener;
@@ -74,9 +74,9 @@ pub struct Stack {
     pub addresses: Addresses,
     stop: watch::Sender<bool>,
     services: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
-    /// A national operator's credentials, signed with the stack's key.
+    /// A national operator's credentials, signed with the issuer key.
     operator: Credentials,
-    auth: AuthArgs,
+    keys: SystemKeys,
 }
 
 impl Stack {
@@ -86,8 +86,14 @@ impl Stack {
         Self::start_with(server, addresses).await
     }
 
-    /// Like [`Stack::start`], with the server settings given.
+    /// Like [`Stack::start`], with the server settings given, and fresh keys.
     pub async fn start_with(server: ServerArgs, addresses: Addresses) -> anyhow::Result<Stack> {
+        Self::start_with_keys(server, SystemKeys::generate(), addresses).await
+    }
+
+    /// Like [`Stack::start_with`], with the keys given. Each service gets its own private key (if it calls others)
+    /// and the public keys; the issuer key stays with the stack, which signs the operator's token with it.
+    pub async fn start_with_keys(server: ServerArgs, keys: SystemKeys, addresses: Addresses) -> anyhow::Result<Stack> {
         let bind = |addr: SocketAddr, name: &str| {
             let name = name.to_owned();
             async move { TcpListener::bind(addr).await.with_context(|| format!("{name}: binding {addr}")) }
@@ -108,12 +114,16 @@ impl Stack {
             }
         };
 
-        let operator = Credentials::token(server.operator_token());
-        let auth = server.auth.clone();
-        let catalogue = onestop_catalogue::Config { server: server.clone() };
-        let intake = onestop_intake::Config { server: server.clone(), catalogue_url: bound.catalogue_url() };
+        let operator = keys.operator();
+        let settings = |service: &str| {
+            let mut settings = server.clone();
+            keys.install(service, &mut settings.auth);
+            settings
+        };
+        let catalogue = onestop_catalogue::Config { server: settings(CATALOGUE) };
+        let intake = onestop_intake::Config { server: settings(INTAKE), catalogue_url: bound.catalogue_url() };
         let aggregation = onestop_aggregation::Config {
-            server,
+            server: settings(AGGREGATION),
             catalogue_url: bound.catalogue_url(),
             intake_url: bound.intake_url(),
         };
@@ -122,7 +132,7 @@ impl Stack {
             ("intake", tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown()))),
             ("aggregation", tokio::spawn(onestop_aggregation::run(aggregation, aggregation_listener, shutdown()))),
         ];
-        let stack = Stack { addresses: bound, stop, services, operator, auth };
+        let stack = Stack { addresses: bound, stop, services, operator, keys };
         stack.wait_until_serving(Duration::from_secs(60)).await?;
         Ok(stack)
     }
@@ -132,9 +142,10 @@ impl Stack {
         &self.operator
     }
 
-    /// The keys and limits the services run with: another service given them joins the system.
-    pub fn auth(&self) -> &AuthArgs {
-        &self.auth
+    /// The system's keys: the issuer key, to sign principals' tokens as a test needs them, and the services' own
+    /// ([`SystemKeys::install`] gives another service its part, so that it joins the system).
+    pub fn keys(&self) -> &SystemKeys {
+        &self.keys
     }
 
     /// Clients of each service acting as the operator.

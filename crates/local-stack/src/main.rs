@@ -4,13 +4,14 @@
 //! `--data-dir` (created on first run from the local PostgreSQL binaries), so a restart keeps the data.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Parser;
 use onestop_generator::province::{Province, PROVINCE_YEAR};
 use onestop_local::{demo, Addresses, Stack};
 use onestop_localdb::{Lifetime, LocalCluster};
-use onestop_server::auth::{AuthArgs, Issuer};
+use onestop_server::auth::{Issuer, Secret, SystemKeys, AGGREGATION, INTAKE};
 use onestop_server::config::{ServerArgs, TelemetryArgs};
 use onestop_server::{serve, telemetry};
 
@@ -67,12 +68,11 @@ async fn main() -> anyhow::Result<()> {
 
     let addresses =
         Addresses { catalogue: args.catalogue_addr, intake: args.intake_addr, aggregation: args.aggregation_addr };
-    let mut server = ServerArgs::for_database(&database_url);
-    let issuer = local_key(&args.data_dir)?;
-    server.auth = AuthArgs::with_issuer(&issuer);
-    let token = server.operator_token();
-    std::fs::write(args.data_dir.join("operator-token"), &token)?;
-    let stack = Stack::start_with(server, addresses).await?;
+    // The issuer key stays with this command: the services get only their own keys and the public ones.
+    let keys = local_keys(&args.data_dir)?;
+    let token = keys.operator_token();
+    write_secret(&args.data_dir.join("operator-token"), &token)?;
+    let stack = Stack::start_with_keys(ServerArgs::for_database(&database_url), keys, addresses).await?;
     println!("catalogue:   {}", stack.catalogue_url());
     println!("intake:      {}", stack.intake_url());
     println!("aggregation: {}", stack.aggregation_url());
@@ -87,7 +87,11 @@ async fn main() -> anyhow::Result<()> {
         println!("loaded {cells} daily cells and {cases} late case records of the last {days} days");
     }
     println!("operator token (every scope, 24 h; also in {}):", args.data_dir.join("operator-token").display());
-    println!("{token}");
+    println!("{}", token.expose());
+    println!(
+        "issue other tokens with: onestop token issue --key-file {} ...",
+        args.data_dir.join("issuer-key").display()
+    );
     println!("ready; Ctrl-C stops");
 
     serve::shutdown_signal().await;
@@ -96,19 +100,36 @@ async fn main() -> anyhow::Result<()> {
     outcome
 }
 
-/// The local run's signing key, kept in `data_dir/service-key` so tokens stay valid across restarts.
-fn local_key(data_dir: &std::path::Path) -> anyhow::Result<Issuer> {
-    let path = data_dir.join("service-key");
+/// The run's keys, kept in `data_dir` so that its tokens stay valid across restarts: `issuer-key`, which only the
+/// run command (for the operator's token) and `onestop token issue --key-file` use, and one key per calling
+/// service, `intake-key` and `aggregation-key`, each given to that service alone.
+fn local_keys(data_dir: &Path) -> anyhow::Result<SystemKeys> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    Ok(SystemKeys {
+        issuer: local_key(data_dir, "issuer")?,
+        intake: local_key(data_dir, INTAKE)?,
+        aggregation: local_key(data_dir, AGGREGATION)?,
+    })
+}
+
+/// The key `data_dir/<name>-key`, made on first use.
+fn local_key(data_dir: &Path, name: &str) -> anyhow::Result<Issuer> {
+    let path = data_dir.join(format!("{name}-key"));
     if let Ok(text) = std::fs::read_to_string(&path) {
         return Issuer::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
-    std::fs::create_dir_all(data_dir)?;
-    let issuer = Issuer::generate("local");
-    std::fs::write(&path, issuer.private_text())?;
+    let key = Issuer::generate(&format!("local-{name}"));
+    write_secret(&path, &key.private_text())?;
+    Ok(key)
+}
+
+/// Writes `secret` to `path`, readable by this user only.
+fn write_secret(path: &Path, secret: &Secret) -> anyhow::Result<()> {
+    std::fs::write(path, secret.expose()).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
-    Ok(issuer)
+    Ok(())
 }

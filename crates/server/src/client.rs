@@ -8,7 +8,7 @@ use onestop_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, AGGREGATION, CATALOGUE, INTAKE};
 use crate::telemetry::inject_current_context;
 
 /// Adds the trace context and the `authorization` header to every outgoing call.
@@ -35,6 +35,7 @@ pub type AggregationClient = AggregationServiceClient<TracedChannel>;
 
 /// A channel that connects on first use, so a service starts even while the one it calls is still starting.
 /// `request_timeout` bounds each call; `None` is for following change streams, which never end by themselves.
+/// A service's `credentials` must be addressed to the service called ([`Credentials::addressed_to`]).
 pub fn lazy_channel(
     url: &str,
     request_timeout: Option<Duration>,
@@ -55,11 +56,11 @@ pub fn catalogue(
     request_timeout: Option<Duration>,
     credentials: &Credentials,
 ) -> anyhow::Result<CatalogueClient> {
-    Ok(CatalogueServiceClient::new(lazy_channel(url, request_timeout, credentials)?))
+    Ok(CatalogueServiceClient::new(lazy_channel(url, request_timeout, &credentials.addressed_to(CATALOGUE))?))
 }
 
 pub fn intake(url: &str, request_timeout: Option<Duration>, credentials: &Credentials) -> anyhow::Result<IntakeClient> {
-    Ok(IntakeServiceClient::new(lazy_channel(url, request_timeout, credentials)?))
+    Ok(IntakeServiceClient::new(lazy_channel(url, request_timeout, &credentials.addressed_to(INTAKE))?))
 }
 
 pub fn aggregation(
@@ -67,5 +68,5 @@ pub fn aggregation(
     request_timeout: Option<Duration>,
     credentials: &Credentials,
 ) -> anyhow::Result<AggregationClient> {
-    Ok(AggregationServiceClient::new(lazy_channel(url, request_timeout, credentials)?))
+    Ok(AggregationServiceClient::new(lazy_channel(url, request_timeout, &credentials.addressed_to(AGGREGATION))?))
 }

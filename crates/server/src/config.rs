@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::{AuthArgs, Issuer, Role, OPERATOR_SCOPES};
+use crate::auth::AuthArgs;
 
 /// Where a service listens, where its database is, and how it protects itself.
 #[derive(Debug, Clone, clap::Args)]
@@ -14,8 +14,8 @@ pub struct ServerArgs {
     pub listen_addr: Option<SocketAddr>,
 
     /// PostgreSQL connection URL. The service keeps its tables in its own schema of this database.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: String,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: DatabaseUrl,
 
     /// Most connections the service opens to PostgreSQL.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
@@ -43,6 +43,75 @@ pub struct ServerArgs {
     pub tls: TlsArgs,
 }
 
+/// A PostgreSQL URL. It may carry a password, so it prints with the password redacted.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL itself, password and all, for connecting.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password, if any, as `[redacted]`: in the user part and in a `password=` parameter.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return "[redacted]".into() };
+        let authority_end = url[scheme_end..].find(['/', '?']).map_or(url.len(), |i| scheme_end + i);
+        let mut redacted = url[..scheme_end].to_owned();
+        match url[scheme_end..authority_end].rsplit_once('@') {
+            Some((user_info, host)) => match user_info.split_once(':') {
+                Some((user, _password)) => redacted += &format!("{user}:[redacted]@{host}"),
+                None => redacted += &url[scheme_end..authority_end],
+            },
+            None => redacted += &url[scheme_end..authority_end],
+        }
+        let rest = &url[authority_end..];
+        let (path, query) = rest.split_once('?').map_or((rest, None), |(path, query)| (path, Some(query)));
+        redacted += path;
+        if let Some(query) = query {
+            let parameters: Vec<&str> = query
+                .split('&')
+                .map(|parameter| if parameter.starts_with("password=") { "password=[redacted]" } else { parameter })
+                .collect();
+            redacted += &format!("?{}", parameters.join("&"));
+        }
+        redacted
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(url: &str) -> Result<DatabaseUrl, Self::Err> {
+        Ok(DatabaseUrl::new(url))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// TLS on the server, and on the calls this service makes to others. Files are PEM.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
@@ -64,28 +133,20 @@ pub struct TlsArgs {
 }
 
 impl ServerArgs {
-    /// Settings for tests and in-process stacks: everything default but the database, and a fresh signing key
-    /// that every service given these settings accepts and signs its own calls with.
+    /// Settings for tests and in-process stacks: everything default but the database, and no key
+    /// ([`crate::auth::SystemKeys::install`] gives a service its keys).
     pub fn for_database(database_url: impl Into<String>) -> Self {
         ServerArgs {
             listen_addr: None,
-            database_url: database_url.into(),
+            database_url: DatabaseUrl::new(database_url),
             database_max_connections: 10,
             request_timeout_ms: 30_000,
             concurrency_limit: 256,
             health_check_interval_ms: 1_000,
             telemetry: TelemetryArgs::default(),
-            auth: AuthArgs::with_issuer(&Issuer::generate("local")),
+            auth: AuthArgs::default(),
             tls: TlsArgs::default(),
         }
-    }
-
-    /// A token of a national operator (every scope) for a day, signed with this service's own key: for the
-    /// local run, demos and tests.
-    pub fn operator_token(&self) -> String {
-        let key = self.auth.service_key.as_deref().expect("settings with a service key");
-        let issuer = Issuer::parse(key).expect("a valid service key");
-        issuer.issue(&onestop_auth::claims("operator", Role::National, &OPERATOR_SCOPES, 86_400))
     }
 
     /// The address to listen on: the configured one, or the service's default.
@@ -143,4 +204,39 @@ pub enum LogFormat {
     Text,
     /// One JSON object a line.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{SystemKeys, INTAKE};
+
+    #[test]
+    fn settings_print_without_their_secrets() {
+        let keys = SystemKeys::generate();
+        let mut server = ServerArgs::for_database("postgres://onestop:hunter2@db:5432/onestop?sslmode=require");
+        keys.install(INTAKE, &mut server.auth);
+        let key = server.auth.service_key.as_ref().expect("intake's own key").expose().to_owned();
+        let seed = key.split_once('=').unwrap().1;
+        let printed = format!("{server:?} {server:#?}");
+        assert!(!printed.contains(seed), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("postgres://onestop:[redacted]@db:5432/onestop?sslmode=require"), "{printed}");
+        // What is not secret still shows, so the settings stay worth printing.
+        assert!(printed.contains(&keys.issuer.public_text()), "{printed}");
+    }
+
+    #[test]
+    fn database_urls_print_their_passwords_redacted() {
+        let printed = |url: &str| DatabaseUrl::new(url).to_string();
+        assert_eq!(
+            printed("postgres://postgres@127.0.0.1:5432/postgres"),
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+        assert_eq!(printed("postgres://u:p@h/db"), "postgres://u:[redacted]@h/db");
+        assert_eq!(printed("postgres://u:p@ss@h"), "postgres://u:[redacted]@h");
+        assert_eq!(printed("postgres://h/db?user=u&password=p"), "postgres://h/db?user=u&password=[redacted]");
+        assert_eq!(printed("not a url p"), "[redacted]");
+        assert_eq!(&*DatabaseUrl::new("postgres://u:p@h/db"), "postgres://u:p@h/db");
+    }
 }

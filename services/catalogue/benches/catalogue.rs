@@ -49,8 +49,10 @@ async fn main() {
     let mut kept = None;
     for round in 0..PUBLISH_ROUNDS {
         let db = onestop_testkit::database().await.expect("a database (set DATABASE_URL or install PostgreSQL)");
-        let server = ServerArgs::for_database(db.url());
-        let operator = onestop_server::auth::Credentials::token(server.operator_token());
+        let keys = onestop_server::auth::SystemKeys::generate();
+        let mut server = ServerArgs::for_database(db.url());
+        keys.install(onestop_server::auth::CATALOGUE, &mut server.auth);
+        let operator = keys.operator();
         let service = RunningService::spawn(|listener, shutdown| run(Config { server }, listener, shutdown)).await;
         let client = onestop_server::client::catalogue(&service.url(), None, &operator).unwrap();
         let mut client = client.max_decoding_message_size(256 << 20);

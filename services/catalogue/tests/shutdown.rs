@@ -12,20 +12,13 @@ async fn in_flight_call_survives(signal: &str) {
         return;
     };
     let port = onestop_localdb::free_port().unwrap();
-    let issuer = onestop_server::auth::Issuer::generate("test");
-    let token = issuer.issue(&onestop_auth::claims(
-        "operator",
-        onestop_server::auth::Role::National,
-        &onestop_server::auth::OPERATOR_SCOPES,
-        600,
-    ));
-    let operator = onestop_server::auth::Credentials::token(token);
+    let keys = onestop_server::auth::SystemKeys::generate();
+    let operator = keys.operator();
     let mut service = Command::new(env!("CARGO_BIN_EXE_onestop-catalogue"))
         .env("DATABASE_URL", db.url())
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
-        .env("AUTH_PUBLIC_KEYS", issuer.public_text())
-        .env("SERVICE_KEY", issuer.private_text())
+        .envs(keys.environment(onestop_server::auth::CATALOGUE).iter().map(|(name, value)| (name, value.expose())))
         .kill_on_drop(true)
         .spawn()
         .expect("starting onestop-catalogue");

@@ -4,7 +4,7 @@
 
 use onestop_catalogue::{run, Config};
 use onestop_proto::catalogue::v1::UpsertSectorsRequest;
-use onestop_server::auth::Credentials;
+use onestop_server::auth::{SystemKeys, CATALOGUE};
 use onestop_server::config::ServerArgs;
 use onestop_testkit::fixtures::sectors;
 use onestop_testkit::RunningService;
@@ -13,9 +13,11 @@ pub type Client = onestop_server::client::CatalogueClient;
 
 /// The catalogue on `database_url`, with the fixture sectors loaded.
 pub async fn start(database_url: &str) -> (RunningService, Client) {
+    let keys = SystemKeys::generate();
     let mut server = ServerArgs::for_database(database_url);
+    keys.install(CATALOGUE, &mut server.auth);
     server.health_check_interval_ms = 100;
-    let operator = Credentials::token(server.operator_token());
+    let operator = keys.operator();
     let service = RunningService::spawn(|listener, shutdown| run(Config { server }, listener, shutdown)).await;
     let client = onestop_server::client::catalogue(&service.url(), None, &operator).expect("a valid URL");
     let mut client = client.max_decoding_message_size(64 * 1024 * 1024);
