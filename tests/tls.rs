@@ -1,13 +1,15 @@
 //! TLS and mutual TLS: a catalogue that requires client certificates, reached by clients with and without one,
-//! and intake calling that catalogue over mutual TLS to check a push.
+//! intake calling that catalogue over mutual TLS to check a push, and the whole stack (as the run command starts
+//! it) given the same settings.
 
 use std::path::PathBuf;
 
+use onestop_local::{Addresses, Stack};
 use onestop_proto::catalogue::v1::*;
 use onestop_proto::intake::v1::{DailyCell, Measures, PushCellsRequest};
 use onestop_server::auth::{Credentials, SystemKeys, CATALOGUE, INTAKE};
 use onestop_server::client;
-use onestop_server::config::ServerArgs;
+use onestop_server::config::{ServerArgs, TlsArgs};
 use onestop_system_tests::*;
 use onestop_testkit::RunningService;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
@@ -20,7 +22,10 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
-        let dir = std::env::temp_dir().join(format!("onestop-tls-{}", std::process::id()));
+        // One directory per authority: tests run side by side, and each removes its own when done.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("onestop-tls-{}-{made}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -60,11 +65,17 @@ impl Pki {
     fn server(&self, database_url: &str, keys: &SystemKeys, service: &str) -> ServerArgs {
         let mut server = ServerArgs::for_database(database_url);
         keys.install(service, &mut server.auth);
-        server.tls.tls_cert = Some(self.path("server.pem"));
-        server.tls.tls_key = Some(self.path("server.key"));
-        server.tls.tls_client_ca = Some(self.path("ca.pem"));
-        server.tls.tls_ca = Some(self.path("ca.pem"));
+        server.tls = self.tls();
         server
+    }
+
+    fn tls(&self) -> TlsArgs {
+        TlsArgs {
+            tls_cert: Some(self.path("server.pem")),
+            tls_key: Some(self.path("server.key")),
+            tls_client_ca: Some(self.path("ca.pem")),
+            tls_ca: Some(self.path("ca.pem")),
+        }
     }
 }
 
@@ -133,6 +144,39 @@ async fn mutual_tls_on_servers_and_between_services() {
     assert_eq!(pushed.accepted, 1);
     intake.stop().await.unwrap();
     catalogue.stop().await.unwrap();
+}
+
+/// The stack the run command starts, given certificates: every service speaks only mutual TLS, to the stack's
+/// clients and to each other.
+#[tokio::test]
+async fn a_stack_given_certificates_speaks_mutual_tls_throughout() {
+    let Some(database) = onestop_testkit::database().await else { return };
+    let pki = Pki::new();
+    let mut server = ServerArgs::for_database(database.url());
+    server.tls = pki.tls();
+    let stack = Stack::start_with(server, Addresses::any_free_port()).await.unwrap();
+    assert!(stack.intake_url().starts_with("https://localhost:"), "{}", stack.intake_url());
+    let mut catalogue = stack.catalogue_client();
+    catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
+    catalogue.upsert_sectors(UpsertSectorsRequest { sectors: sectors_fixture() }).await.unwrap();
+    catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
+    catalogue.publish_decision(PublishDecisionRequest { decision: Some(decision()) }).await.unwrap();
+    catalogue.set_center_procedures(center_procedures(COMMUNE_CENTER)).await.unwrap();
+
+    // Intake checks the push against the catalogue, which it reaches over mutual TLS.
+    let cell = DailyCell {
+        center_code: COMMUNE_CENTER.into(),
+        procedure_code: FULL_PROCEDURE.into(),
+        day: "2026-03-02".into(),
+        measures: Some(Measures { received_online: 3, ..Default::default() }),
+        computed_at: None,
+    };
+    let push = PushCellsRequest { sender: "s".into(), cells: vec![cell], all_or_nothing: true, ..Default::default() };
+    let pushed = stack.intake_client().push_cells(push).await.unwrap().into_inner();
+    assert_eq!(pushed.accepted, 1);
+    let plain = format!("http://{}", stack.addresses.catalogue);
+    assert!(sectors(&plain, &stack.keys().operator()).await.is_err(), "plain text is not spoken");
+    stack.shutdown().await.unwrap();
 }
 
 fn sectors_fixture() -> Vec<Sector> {

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use onestop_server::auth::{Credentials, SystemKeys, AGGREGATION, CATALOGUE, INTAKE};
+use onestop_server::auth::{client_tls, Credentials, SystemKeys, AGGREGATION, CATALOGUE, INTAKE};
 use onestop_server::client;
 use onestop_server::config::ServerArgs;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::transport::ClientTlsConfig;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -77,6 +78,8 @@ pub struct Stack {
     /// A national operator's credentials, signed with the issuer key.
     operator: Credentials,
     keys: SystemKeys,
+    /// How the stack reaches its services when they speak only TLS.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Stack {
@@ -93,7 +96,15 @@ impl Stack {
 
     /// Like [`Stack::start_with`], with the keys given. Each service gets its own private key (if it calls others)
     /// and the public keys; the issuer key stays with the stack, which signs the operator's token with it.
+    ///
+    /// Given a certificate (`TLS_CERT`), the services speak only TLS and are reached at `https://localhost:PORT`,
+    /// by each other and by the stack's clients, so the certificate must name `localhost` and `TLS_CA` is needed.
     pub async fn start_with_keys(server: ServerArgs, keys: SystemKeys, addresses: Addresses) -> anyhow::Result<Stack> {
+        let tls = match (&server.tls.tls_cert, client_tls(&server.tls)?) {
+            (None, _) => None,
+            (Some(_), Some(tls)) => Some(tls),
+            (Some(cert), None) => bail!("TLS_CERT {}: give TLS_CA as well, to reach the services", cert.display()),
+        };
         let bind = |addr: SocketAddr, name: &str| {
             let name = name.to_owned();
             async move { TcpListener::bind(addr).await.with_context(|| format!("{name}: binding {addr}")) }
@@ -114,25 +125,29 @@ impl Stack {
             }
         };
 
-        let operator = keys.operator();
+        let operator = match &tls {
+            Some(tls) => keys.operator().with_tls(tls.clone()),
+            None => keys.operator(),
+        };
+        let url = |addr: SocketAddr| service_url(addr, tls.is_some());
         let settings = |service: &str| {
             let mut settings = server.clone();
             keys.install(service, &mut settings.auth);
             settings
         };
         let catalogue = onestop_catalogue::Config { server: settings(CATALOGUE) };
-        let intake = onestop_intake::Config { server: settings(INTAKE), catalogue_url: bound.catalogue_url() };
+        let intake = onestop_intake::Config { server: settings(INTAKE), catalogue_url: url(bound.catalogue) };
         let aggregation = onestop_aggregation::Config {
             server: settings(AGGREGATION),
-            catalogue_url: bound.catalogue_url(),
-            intake_url: bound.intake_url(),
+            catalogue_url: url(bound.catalogue),
+            intake_url: url(bound.intake),
         };
         let services = vec![
             ("catalogue", tokio::spawn(onestop_catalogue::run(catalogue, catalogue_listener, shutdown()))),
             ("intake", tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown()))),
             ("aggregation", tokio::spawn(onestop_aggregation::run(aggregation, aggregation_listener, shutdown()))),
         ];
-        let stack = Stack { addresses: bound, stop, services, operator, keys };
+        let stack = Stack { addresses: bound, stop, services, operator, keys, tls };
         stack.wait_until_serving(Duration::from_secs(60)).await?;
         Ok(stack)
     }
@@ -150,27 +165,27 @@ impl Stack {
 
     /// Clients of each service acting as the operator.
     pub fn catalogue_client(&self) -> client::CatalogueClient {
-        self.addresses.catalogue_client(&self.operator)
+        client::catalogue(&self.catalogue_url(), None, &self.operator).expect("a valid URL")
     }
 
     pub fn intake_client(&self) -> client::IntakeClient {
-        self.addresses.intake_client(&self.operator)
+        client::intake(&self.intake_url(), None, &self.operator).expect("a valid URL")
     }
 
     pub fn aggregation_client(&self) -> client::AggregationClient {
-        self.addresses.aggregation_client(&self.operator)
+        client::aggregation(&self.aggregation_url(), None, &self.operator).expect("a valid URL")
     }
 
     pub fn catalogue_url(&self) -> String {
-        self.addresses.catalogue_url()
+        service_url(self.addresses.catalogue, self.tls.is_some())
     }
 
     pub fn intake_url(&self) -> String {
-        self.addresses.intake_url()
+        service_url(self.addresses.intake, self.tls.is_some())
     }
 
     pub fn aggregation_url(&self) -> String {
-        self.addresses.aggregation_url()
+        service_url(self.addresses.aggregation, self.tls.is_some())
     }
 
     async fn wait_until_serving(&self, limit: Duration) -> anyhow::Result<()> {
@@ -182,7 +197,7 @@ impl Stack {
                 if task.is_finished() {
                     bail!("{name} stopped while starting; its error is in the log");
                 }
-                if serving(addr).await {
+                if serving_at(&service_url(addr, self.tls.is_some()), self.tls.as_ref()).await {
                     break;
                 }
                 if Instant::now() > deadline {
@@ -212,12 +227,30 @@ fn url(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
+/// A service's URL: over TLS by the name its certificate carries, `localhost`.
+fn service_url(addr: SocketAddr, tls: bool) -> String {
+    if tls {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        url(addr)
+    }
+}
+
 /// Whether the server at `addr` reports SERVING as a whole.
 pub async fn serving(addr: SocketAddr) -> bool {
-    let Ok(channel) = tonic::transport::Endpoint::from_shared(url(addr)).map(|e| e.connect_lazy()) else {
+    serving_at(&url(addr), None).await
+}
+
+/// Whether the server at `url`, reached with `tls` if given, reports SERVING as a whole.
+async fn serving_at(url: &str, tls: Option<&ClientTlsConfig>) -> bool {
+    let Ok(mut endpoint) = tonic::transport::Endpoint::from_shared(url.to_owned()) else {
         return false;
     };
-    let mut client = HealthClient::new(channel);
+    if let Some(tls) = tls {
+        let Ok(with_tls) = endpoint.tls_config(tls.clone()) else { return false };
+        endpoint = with_tls;
+    }
+    let mut client = HealthClient::new(endpoint.connect_lazy());
     let status = client.check(HealthCheckRequest { service: String::new() }).await;
     matches!(status, Ok(response) if response.get_ref().status == ServingStatus::Serving as i32)
 }

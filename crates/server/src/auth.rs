@@ -286,15 +286,7 @@ impl Credentials {
         })?;
         let key = Issuer::parse(key.expose()).map_err(|e| anyhow::anyhow!("SERVICE_KEY: {e}"))?;
         let mut credentials = Credentials::service(name, &key);
-        if let Some(ca) = &args.tls.tls_ca {
-            let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
-            let mut tls = tonic::transport::ClientTlsConfig::new()
-                .ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
-            if let (Some(cert), Some(key)) = (&args.tls.tls_cert, &args.tls.tls_key) {
-                tls = tls.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
-            }
-            credentials.tls = Some(tls);
-        }
+        credentials.tls = client_tls(&args.tls)?;
         Ok(credentials)
     }
 
@@ -331,6 +323,19 @@ impl Credentials {
         let claims = onestop_auth::Claims { iat, exp: iat + onestop_auth::SERVICE_TOKEN_LIFETIME, ..template.clone() };
         Some(format!("Bearer {}", key.issue(&claims)))
     }
+}
+
+/// How a service calls others at `https://` URLs, if `TLS_CA` is given: trusting it, and presenting the service's
+/// own certificate (mutual TLS).
+pub fn client_tls(args: &crate::config::TlsArgs) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+    let Some(ca) = &args.tls_ca else { return Ok(None) };
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
+    let mut tls =
+        tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls = tls.identity(tonic::transport::Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(Some(tls))
 }
 
 /// Scopes a national operator holds: everything (for the local run, demos and tests).
