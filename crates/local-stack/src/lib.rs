@@ -3,6 +3,7 @@
 //! command and the system tests both start it.
 
 pub mod demo;
+pub mod run;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
