@@ -1,7 +1,7 @@
 //! Form 06 (Biểu 06/VPCP/KSTT, Circular 01/2020/TT-VPCP): the 13 columns of one row from period totals, and the
 //! identities a row must satisfy.
 
-use crate::measures::{Measure, PeriodTotals};
+use crate::measures::{add, Measure, PeriodTotals, SumOverflow};
 
 /// The Vietnamese column headings as printed on the form, columns 1 to 13.
 pub const HEADINGS: [&str; 13] = [
@@ -39,31 +39,31 @@ pub struct Form06Counts {
 }
 
 impl Form06Counts {
-    pub fn from_totals(t: &PeriodTotals) -> Self {
+    pub fn from_totals(t: &PeriodTotals) -> Result<Self, SumOverflow> {
         let m = &t.measures;
         let received_online = m.get(Measure::ReceivedOnline);
-        let received_direct_or_postal = m.get(Measure::ReceivedDirect) + m.get(Measure::ReceivedPostal);
+        let received_direct_or_postal = add(m.get(Measure::ReceivedDirect), m.get(Measure::ReceivedPostal))?;
         let (early, on_time, late) =
             (m.get(Measure::ResolvedEarly), m.get(Measure::ResolvedOnTime), m.get(Measure::ResolvedLate));
         let (in_time, overdue) = (m.get(Measure::PendingInTime), m.get(Measure::PendingOverdue));
-        Form06Counts {
-            received_total: received_online + received_direct_or_postal + t.carried_over,
+        Ok(Form06Counts {
+            received_total: add(add(received_online, received_direct_or_postal)?, t.carried_over)?,
             received_online,
             received_direct_or_postal,
             carried_over: t.carried_over,
-            resolved_total: early + on_time + late,
+            resolved_total: add(add(early, on_time)?, late)?,
             resolved_early: early,
             resolved_on_time: on_time,
             resolved_late: late,
-            pending_total: in_time + overdue,
+            pending_total: add(in_time, overdue)?,
             pending_in_time: in_time,
             pending_overdue: overdue,
             withdrawn_or_returned: m.get(Measure::WithdrawnOrReturned),
-        }
+        })
     }
 
     /// Adds another row's counts: subtotals and totals are sums of rows.
-    pub fn add(&mut self, other: &Form06Counts) {
+    pub fn add(&mut self, other: &Form06Counts) -> Result<(), SumOverflow> {
         let Form06Counts {
             received_total,
             received_online,
@@ -78,18 +78,19 @@ impl Form06Counts {
             pending_overdue,
             withdrawn_or_returned,
         } = *other;
-        self.received_total += received_total;
-        self.received_online += received_online;
-        self.received_direct_or_postal += received_direct_or_postal;
-        self.carried_over += carried_over;
-        self.resolved_total += resolved_total;
-        self.resolved_early += resolved_early;
-        self.resolved_on_time += resolved_on_time;
-        self.resolved_late += resolved_late;
-        self.pending_total += pending_total;
-        self.pending_in_time += pending_in_time;
-        self.pending_overdue += pending_overdue;
-        self.withdrawn_or_returned += withdrawn_or_returned;
+        self.received_total = add(self.received_total, received_total)?;
+        self.received_online = add(self.received_online, received_online)?;
+        self.received_direct_or_postal = add(self.received_direct_or_postal, received_direct_or_postal)?;
+        self.carried_over = add(self.carried_over, carried_over)?;
+        self.resolved_total = add(self.resolved_total, resolved_total)?;
+        self.resolved_early = add(self.resolved_early, resolved_early)?;
+        self.resolved_on_time = add(self.resolved_on_time, resolved_on_time)?;
+        self.resolved_late = add(self.resolved_late, resolved_late)?;
+        self.pending_total = add(self.pending_total, pending_total)?;
+        self.pending_in_time = add(self.pending_in_time, pending_in_time)?;
+        self.pending_overdue = add(self.pending_overdue, pending_overdue)?;
+        self.withdrawn_or_returned = add(self.withdrawn_or_returned, withdrawn_or_returned)?;
+        Ok(())
     }
 
     /// Columns 3 to 13 in order.
@@ -114,26 +115,33 @@ impl Form06Counts {
     /// consistent, so its failure is a data-quality finding, not an error.
     pub fn broken_identities(&self) -> Vec<String> {
         let mut broken = Vec::new();
-        let mut check = |name: &str, left: u64, right: u64| {
-            if left != right {
+        // In 128 bits: the sums of a row that breaks an identity may exceed 64 bits.
+        let mut check = |name: &str, left: u64, right: u128| {
+            if u128::from(left) != right {
                 broken.push(format!("{name}: {left} ≠ {right}"));
             }
         };
         check(
             "(3) = (4) + (5) + (6)",
             self.received_total,
-            self.received_online + self.received_direct_or_postal + self.carried_over,
+            u128::from(self.received_online)
+                + u128::from(self.received_direct_or_postal)
+                + u128::from(self.carried_over),
         );
         check(
             "(7) = (8) + (9) + (10)",
             self.resolved_total,
-            self.resolved_early + self.resolved_on_time + self.resolved_late,
+            u128::from(self.resolved_early) + u128::from(self.resolved_on_time) + u128::from(self.resolved_late),
         );
-        check("(11) = (12) + (13)", self.pending_total, self.pending_in_time + self.pending_overdue);
+        check(
+            "(11) = (12) + (13)",
+            self.pending_total,
+            u128::from(self.pending_in_time) + u128::from(self.pending_overdue),
+        );
         check(
             "(3) = (7) + (11) + returned or withdrawn",
             self.received_total,
-            self.resolved_total + self.pending_total + self.withdrawn_or_returned,
+            u128::from(self.resolved_total) + u128::from(self.pending_total) + u128::from(self.withdrawn_or_returned),
         );
         broken
     }
@@ -160,13 +168,13 @@ mod tests {
                 .with(Measure::PendingOverdue, 1),
             carried_over: 10,
         };
-        let row = Form06Counts::from_totals(&totals);
+        let row = Form06Counts::from_totals(&totals).unwrap();
         assert_eq!(row.columns(), [40, 12, 18, 10, 28, 10, 16, 2, 11, 10, 1]);
         assert!(row.broken_identities().is_empty());
 
         let mut inconsistent = totals;
         inconsistent.carried_over = 12;
-        let broken = Form06Counts::from_totals(&inconsistent).broken_identities();
+        let broken = Form06Counts::from_totals(&inconsistent).unwrap().broken_identities();
         assert_eq!(broken, ["(3) = (7) + (11) + returned or withdrawn: 42 ≠ 40"]);
     }
 }

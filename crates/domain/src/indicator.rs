@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::facts::Facts;
-use crate::measures::Measure;
+use crate::measures::{add, Measure, SumOverflow};
 
 /// A counter that is not a cell measure: from the catalogue, the case records or the pushes themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,8 +176,8 @@ impl Needs {
 pub struct Sum(pub Vec<Term>);
 
 impl Sum {
-    pub fn value(&self, facts: &Facts) -> u64 {
-        self.0.iter().map(|t| t.value(facts)).fold(0u64, u64::saturating_add)
+    pub fn value(&self, facts: &Facts) -> Result<u64, SumOverflow> {
+        self.0.iter().try_fold(0u64, |sum, t| add(sum, t.value(facts)))
     }
 }
 
@@ -233,12 +233,14 @@ impl IndicatorDefinition {
     }
 
     pub fn evaluate(&self, facts: &Facts) -> IndicatorResult {
-        let mut result = IndicatorResult::new(
-            &self.id,
-            self.version,
-            self.formula.numerator.value(facts),
-            self.formula.denominator.value(facts),
-        );
+        let (numerator, denominator) =
+            match (self.formula.numerator.value(facts), self.formula.denominator.value(facts)) {
+                (Ok(numerator), Ok(denominator)) => (numerator, denominator),
+                (Err(overflow), _) | (_, Err(overflow)) => {
+                    return IndicatorResult::unavailable(self, &overflow.to_string())
+                }
+            };
+        let mut result = IndicatorResult::new(&self.id, self.version, numerator, denominator);
         result.target = self.target;
         result.score = match (result.value, self.max_points) {
             (Some(value), Some(points)) => Some(score(value, self.target, points)),

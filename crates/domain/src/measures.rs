@@ -79,6 +79,23 @@ impl FromStr for Measure {
     }
 }
 
+/// The largest count a cell's measure may hold: a billion cases of one procedure at one center on one day, ten
+/// times Vietnam's population. Intake refuses larger ones, so that sums stay exact: every roll-up row (a center's
+/// day, at most one cell per procedure) and every per-center sum over a period fits PostgreSQL's `bigint`, and
+/// an answer's sum fits the 64 bits it is answered in until it covers more than 18 billion cells at this count.
+/// An answer whose sum would not fit says so ([`SumOverflow`]); no sum ever wraps or saturates.
+pub const MAX_COUNT: u64 = 1_000_000_000;
+
+/// A sum too large for the 64 bits an answer carries it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a sum exceeds 2^64 − 1; ask for a smaller scope or period")]
+pub struct SumOverflow;
+
+/// `a + b`, or [`SumOverflow`].
+pub fn add(a: u64, b: u64) -> Result<u64, SumOverflow> {
+    a.checked_add(b).ok_or(SumOverflow)
+}
+
 /// The values of the eleven measures of one cell, or of a sum of cells.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Measures([u64; 11]);
@@ -105,21 +122,25 @@ impl Measures {
         self
     }
 
-    /// Adds every measure of `other`, saturating rather than wrapping.
-    pub fn add(&mut self, other: &Measures) {
+    /// Adds every measure of `other`.
+    pub fn add(&mut self, other: &Measures) -> Result<(), SumOverflow> {
         for (mine, theirs) in self.0.iter_mut().zip(other.0) {
-            *mine = mine.saturating_add(theirs);
+            *mine = add(*mine, theirs)?;
         }
+        Ok(())
     }
 
+    /// The three received measures of one cell (each at most [`MAX_COUNT`], so the sum cannot overflow).
     pub fn received(&self) -> u64 {
         self.get(Measure::ReceivedDirect) + self.get(Measure::ReceivedOnline) + self.get(Measure::ReceivedPostal)
     }
 
+    /// The three resolved measures of one cell.
     pub fn resolved(&self) -> u64 {
         self.get(Measure::ResolvedEarly) + self.get(Measure::ResolvedOnTime) + self.get(Measure::ResolvedLate)
     }
 
+    /// The two pending measures of one cell.
     pub fn pending(&self) -> u64 {
         self.get(Measure::PendingInTime) + self.get(Measure::PendingOverdue)
     }
@@ -141,20 +162,24 @@ pub struct PeriodTotals {
 }
 
 impl PeriodTotals {
-    /// Adds one cell. `position` says where its day lies relative to the period.
-    pub fn add_cell(&mut self, position: DayPosition, cell: &Measures) {
+    /// Adds one cell (or a sum of cells of one position). `position` says where its day lies relative to the
+    /// period.
+    pub fn add_cell(&mut self, position: DayPosition, cell: &Measures) -> Result<(), SumOverflow> {
         match position {
-            DayPosition::BeforePeriod => self.carried_over += cell.pending(),
+            DayPosition::BeforePeriod => {
+                let pending = add(cell.get(Measure::PendingInTime), cell.get(Measure::PendingOverdue))?;
+                self.carried_over = add(self.carried_over, pending)?;
+            }
             DayPosition::InPeriod { is_last_day } => {
                 for measure in Measure::ALL {
                     if !measure.is_stock() || is_last_day {
-                        let sum = self.measures.get(measure).saturating_add(cell.get(measure));
-                        self.measures.set(measure, sum);
+                        self.measures.set(measure, add(self.measures.get(measure), cell.get(measure))?);
                     }
                 }
             }
             DayPosition::Outside => {}
         }
+        Ok(())
     }
 }
 
@@ -205,10 +230,21 @@ mod tests {
         };
         let mut totals = PeriodTotals::default();
         for (d, online, pending) in [(9, 7, 100), (10, 1, 5), (11, 2, 6), (12, 3, 7), (13, 50, 50)] {
-            totals.add_cell(DayPosition::of(day(d), day(10), day(12)), &cell(online, pending));
+            totals.add_cell(DayPosition::of(day(d), day(10), day(12)), &cell(online, pending)).unwrap();
         }
         assert_eq!(totals.measures.get(Measure::ReceivedOnline), 6);
         assert_eq!(totals.measures.get(Measure::PendingInTime), 7);
         assert_eq!(totals.carried_over, 100);
+    }
+
+    #[test]
+    fn sums_too_large_for_an_answer_are_refused_not_saturated() {
+        let huge = Measures::default().with(Measure::ReceivedOnline, u64::MAX - 1);
+        let mut totals = PeriodTotals::default();
+        totals.add_cell(DayPosition::InPeriod { is_last_day: false }, &huge).unwrap();
+        let one = Measures::default().with(Measure::ReceivedOnline, 1);
+        totals.add_cell(DayPosition::InPeriod { is_last_day: false }, &one).unwrap();
+        assert_eq!(totals.measures.get(Measure::ReceivedOnline), u64::MAX);
+        assert_eq!(totals.add_cell(DayPosition::InPeriod { is_last_day: false }, &one), Err(SumOverflow));
     }
 }

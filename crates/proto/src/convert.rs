@@ -1,6 +1,7 @@
 //! Conversions between wire messages and domain types, written once for every service.
 
 use chrono::{DateTime, Utc};
+use onestop_domain::measures::MAX_COUNT;
 use onestop_domain::{Measure, Measures};
 
 use crate::aggregation::v1 as aggregation;
@@ -20,20 +21,25 @@ pub fn timestamp_from_wire(t: prost_types::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
 }
 
-/// Wire measures as domain counts, or the measures that are negative (which no count can be).
-pub fn measures_from_wire(m: &intake::Measures) -> Result<Measures, Vec<Measure>> {
+/// Wire measures as domain counts, or each measure that no count can be (negative, or above
+/// [`onestop_domain::measures::MAX_COUNT`]) with the reason.
+pub fn measures_from_wire(m: &intake::Measures) -> Result<Measures, Vec<(Measure, String)>> {
     let mut out = Measures::default();
-    let mut negative = Vec::new();
+    let mut wrong = Vec::new();
     for measure in Measure::ALL {
-        match u64::try_from(*field(m, measure)) {
+        let value = *field(m, measure);
+        match u64::try_from(value) {
+            Err(_) => wrong.push((measure, "is negative; counts are zero or more".to_owned())),
+            Ok(value) if value > MAX_COUNT => {
+                wrong.push((measure, format!("{value} is above the largest count a cell may hold, {MAX_COUNT}")))
+            }
             Ok(value) => out.set(measure, value),
-            Err(_) => negative.push(measure),
         }
     }
-    if negative.is_empty() {
+    if wrong.is_empty() {
         Ok(out)
     } else {
-        Err(negative)
+        Err(wrong)
     }
 }
 
@@ -111,8 +117,11 @@ mod tests {
     }
 
     #[test]
-    fn negative_counts_are_named() {
-        let wire = intake::Measures { received_online: -1, pending_overdue: -3, ..Default::default() };
-        assert_eq!(measures_from_wire(&wire), Err(vec![Measure::ReceivedOnline, Measure::PendingOverdue]));
+    fn impossible_counts_are_named() {
+        let wire = intake::Measures { received_online: -1, pending_overdue: 1 << 62, ..Default::default() };
+        let wrong: Vec<Measure> = measures_from_wire(&wire).unwrap_err().into_iter().map(|(m, _)| m).collect();
+        assert_eq!(wrong, [Measure::ReceivedOnline, Measure::PendingOverdue]);
+        let largest = intake::Measures { pending_overdue: MAX_COUNT as i64, ..Default::default() };
+        assert!(measures_from_wire(&largest).is_ok());
     }
 }

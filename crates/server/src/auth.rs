@@ -91,18 +91,41 @@ fn needs_allows(needs: Needs, principal: &Principal) -> bool {
 }
 
 /// A token bucket per principal.
+///
+/// A principal idle long enough for its bucket to fill up again is forgotten: a fresh bucket starts full, so
+/// forgetting it changes no answer, and the map holds only principals seen in the last `burst / rate` seconds.
 #[derive(Debug)]
 struct Limiter {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
 }
 
+#[derive(Debug, Default)]
+struct Buckets {
+    /// Tokens left and when they were counted, per principal.
+    by_subject: HashMap<String, (f64, Instant)>,
+    /// Admissions since the idle were last forgotten.
+    since_sweep: usize,
+}
+
+/// How many admissions pass between two sweeps of the idle principals.
+const SWEEP_EVERY: usize = 1024;
+
 impl Limiter {
+    fn new(rate: f64, burst: f64) -> Limiter {
+        Limiter { rate, burst, buckets: Mutex::default() }
+    }
+
     fn admit(&self, subject: &str) -> bool {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("the limiter's lock is never poisoned");
-        let (tokens, at) = buckets.entry(subject.to_owned()).or_insert((self.burst, now));
+        buckets.since_sweep += 1;
+        if buckets.since_sweep >= SWEEP_EVERY {
+            buckets.since_sweep = 0;
+            buckets.by_subject.retain(|_, (tokens, at)| !self.is_full(*tokens, *at, now));
+        }
+        let (tokens, at) = buckets.by_subject.entry(subject.to_owned()).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
@@ -111,6 +134,17 @@ impl Limiter {
         } else {
             false
         }
+    }
+
+    /// Whether a bucket left with `tokens` at `at` has filled up by `now`.
+    fn is_full(&self, tokens: f64, at: Instant, now: Instant) -> bool {
+        tokens + now.duration_since(at).as_secs_f64() * self.rate >= self.burst
+    }
+
+    /// Principals remembered now.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.buckets.lock().expect("the limiter's lock is never poisoned").by_subject.len()
     }
 }
 
@@ -133,8 +167,7 @@ impl Gate {
             args.rate_limit_per_second > 0.0 && args.rate_limit_burst >= 1.0,
             "rate limits must be positive"
         );
-        let limiter =
-            Limiter { rate: args.rate_limit_per_second, burst: args.rate_limit_burst, buckets: Mutex::default() };
+        let limiter = Limiter::new(args.rate_limit_per_second, args.rate_limit_burst);
         Ok(Arc::new(Gate { verifier, policy, limiter }))
     }
 
@@ -218,26 +251,10 @@ where
         match self.gate.admit(request.uri().path(), request.headers()) {
             Ok(principal) => {
                 request.extensions_mut().insert(principal);
-                let call = self.inner.call(request);
-                Box::pin(async move {
-                    let mut response = call.await?;
-                    too_large_is_resource_exhausted(&mut response);
-                    Ok(response)
-                })
+                Box::pin(self.inner.call(request))
             }
             Err(status) => Box::pin(async move { Ok(status.into_http()) }),
         }
-    }
-}
-
-/// A request message over the size limit is refused by tonic as OUT_OF_RANGE; onestop answers every limit
-/// with RESOURCE_EXHAUSTED (no handler answers OUT_OF_RANGE). Covers answers whose status is in the headers,
-/// as a refused unary request's is.
-fn too_large_is_resource_exhausted(response: &mut http::Response<tonic::body::Body>) {
-    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-    if response.headers().get("grpc-status").is_some_and(|v| v.as_bytes() == out_of_range.as_bytes()) {
-        let exhausted = (tonic::Code::ResourceExhausted as i32).to_string();
-        response.headers_mut().insert("grpc-status", exhausted.parse().expect("digits are a valid header"));
     }
 }
 
@@ -410,6 +427,20 @@ impl SystemKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_principals_are_forgotten_so_the_limiter_stays_small() {
+        // 1,000 calls a second with a burst of 2: a bucket refills within 2 ms of its last call.
+        let limiter = Limiter::new(1000.0, 2.0);
+        for i in 0..SWEEP_EVERY - 1 {
+            assert!(limiter.admit(&format!("one-off-{i}")));
+        }
+        assert_eq!(limiter.remembered(), SWEEP_EVERY - 1);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        // The next call sweeps: the idle ones go, the caller stays.
+        assert!(limiter.admit("busy"));
+        assert_eq!(limiter.remembered(), 1);
+    }
 
     #[test]
     fn a_call_is_addressed_to_the_service_its_path_names() {

@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use crate::auth::AuthArgs;
 
+/// The default concurrency limit, and the pool sized for it: with a push taking about 20 ms of database time,
+/// 64 calls over 16 connections wait about 80 ms for a connection at worst, far below the acquire timeout.
+pub const DEFAULT_CONCURRENCY_LIMIT: usize = 64;
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
+pub const DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS: u64 = 10_000;
+
 /// Where a service listens, where its database is, and how it protects itself.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
@@ -17,17 +23,37 @@ pub struct ServerArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: DatabaseUrl,
 
-    /// Most connections the service opens to PostgreSQL.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    /// Most connections the service opens to PostgreSQL. A request holds at most one at a time, so the
+    /// concurrency limit's calls share them: each waits for about (limit / connections) statements at worst.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = DEFAULT_DATABASE_MAX_CONNECTIONS)]
     pub database_max_connections: u32,
+
+    /// Longest time, in milliseconds, a request waits for a pooled connection before it is answered
+    /// UNAVAILABLE. The default lets every call the concurrency limit admits wait its turn behind the others.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS)]
+    pub database_acquire_timeout_ms: u64,
+
+    /// Longest time, in milliseconds, PostgreSQL runs one statement before cancelling it (answered
+    /// DEADLINE_EXCEEDED); 0 for no limit.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = 0)]
+    pub database_statement_timeout_ms: u64,
 
     /// Longest time one RPC may take, in milliseconds, before it is answered DEADLINE_EXCEEDED.
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
-    /// Most RPCs served at once; more wait their turn.
-    #[arg(long, env = "CONCURRENCY_LIMIT", default_value_t = 256)]
+    /// Most unary RPCs served at once; more wait their turn. Health checks and long-lived streams are not
+    /// counted here (streams have limits of their own), so health never waits behind requests.
+    #[arg(long, env = "CONCURRENCY_LIMIT", default_value_t = DEFAULT_CONCURRENCY_LIMIT)]
     pub concurrency_limit: usize,
+
+    /// Most long-lived streams (change streams, bulk pushes, late-case watches) open at once on this server.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 256)]
+    pub max_streams: usize,
+
+    /// Most long-lived streams one principal may hold open at once.
+    #[arg(long, env = "MAX_STREAMS_PER_PRINCIPAL", default_value_t = 16)]
+    pub max_streams_per_principal: usize,
 
     /// How often, in milliseconds, health checks that the database answers.
     #[arg(long, env = "HEALTH_CHECK_INTERVAL_MS", default_value_t = 1_000)]
@@ -139,9 +165,13 @@ impl ServerArgs {
         ServerArgs {
             listen_addr: None,
             database_url: DatabaseUrl::new(database_url),
-            database_max_connections: 10,
+            database_max_connections: DEFAULT_DATABASE_MAX_CONNECTIONS,
+            database_acquire_timeout_ms: DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS,
+            database_statement_timeout_ms: 0,
             request_timeout_ms: 30_000,
-            concurrency_limit: 256,
+            concurrency_limit: DEFAULT_CONCURRENCY_LIMIT,
+            max_streams: 256,
+            max_streams_per_principal: 16,
             health_check_interval_ms: 1_000,
             telemetry: TelemetryArgs::default(),
             auth: AuthArgs::default(),
@@ -156,6 +186,10 @@ impl ServerArgs {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn database_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_acquire_timeout_ms)
     }
 
     pub fn health_check_interval(&self) -> Duration {

@@ -7,12 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::ServerArgs;
-
-/// How long a request waits for a pooled connection before the database counts as unavailable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a starting service waits for its database to come up.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
@@ -36,7 +33,8 @@ pub async fn connect_and_migrate(
     migrator: &Migrator,
     plans: Plans,
 ) -> anyhow::Result<PgPool> {
-    let mut settings = vec![("search_path", schema)];
+    let statement_timeout = args.database_statement_timeout_ms.to_string();
+    let mut settings = vec![("search_path", schema), ("statement_timeout", statement_timeout.as_str())];
     if plans == Plans::PerCall {
         settings.push(("plan_cache_mode", "force_custom_plan"));
     }
@@ -57,7 +55,7 @@ async fn connect_with_retry(args: &ServerArgs, options: PgConnectOptions, schema
     loop {
         let attempt = PgPoolOptions::new()
             .max_connections(args.database_max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(args.database_acquire_timeout())
             .connect_with(options.clone())
             .await;
         match attempt {
@@ -82,7 +80,33 @@ async fn create_schema(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Whether the database answers a trivial query within `timeout`.
-pub async fn is_reachable(pool: &PgPool, timeout: Duration) -> bool {
-    matches!(tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool)).await, Ok(Ok(_)))
+/// Checks that the database answers, on a connection of its own: a probe that waited for a pooled connection
+/// would report a busy service as a dead database.
+pub struct Probe {
+    options: PgConnectOptions,
+    connection: Option<PgConnection>,
+}
+
+impl Probe {
+    pub fn new(pool: &PgPool) -> Probe {
+        Probe { options: (*pool.connect_options()).clone(), connection: None }
+    }
+
+    /// Whether the database answers a trivial query within `timeout`, reconnecting when needed.
+    pub async fn is_reachable(&mut self, timeout: Duration) -> bool {
+        let answered = tokio::time::timeout(timeout, async {
+            if self.connection.is_none() {
+                self.connection = Some(PgConnection::connect_with(&self.options).await?);
+            }
+            let connection = self.connection.as_mut().expect("connected above");
+            sqlx::query("SELECT 1").execute(connection).await.map(|_| ())
+        })
+        .await;
+        let reachable = matches!(answered, Ok(Ok(())));
+        if !reachable {
+            // A connection that failed or timed out may be half-way through a query: start afresh next time.
+            self.connection = None;
+        }
+        reachable
+    }
 }

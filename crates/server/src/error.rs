@@ -76,6 +76,13 @@ impl ServiceError {
     }
 }
 
+impl From<onestop_domain::measures::SumOverflow> for ServiceError {
+    /// An answer whose sums do not fit the 64 bits it is answered in: the caller can ask for less.
+    fn from(overflow: onestop_domain::measures::SumOverflow) -> Self {
+        ServiceError::precondition("period", overflow.to_string())
+    }
+}
+
 impl From<Vec<FieldViolation>> for ServiceError {
     fn from(violations: Vec<FieldViolation>) -> Self {
         ServiceError::InvalidArgument(violations)
@@ -113,17 +120,36 @@ impl From<ServiceError> for Status {
     }
 }
 
-/// Classifies a database error: lost connections are retryable, constraint breaks are the caller's conflict,
-/// everything else is ours.
+/// Classifies a database error by its SQLSTATE: lost connections are retryable, conflicts between
+/// transactions are worth retrying, a statement that ran out of time is a deadline, a reference to something
+/// absent is a precondition, a value PostgreSQL cannot hold is the caller's, and everything else is ours.
 fn database_status(error: sqlx::Error) -> Status {
-    match &error {
+    let code = match &error {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
             tracing::warn!(%error, "database unreachable");
-            Status::unavailable("database unavailable, retry later")
+            return Status::unavailable("database unavailable, retry later");
         }
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Status::already_exists("a conflicting record already exists")
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    match code.as_str() {
+        // serialization_failure, deadlock_detected
+        "40001" | "40P01" => Status::aborted("a concurrent change conflicted with this one; retry"),
+        // query_canceled (statement_timeout)
+        "57014" => Status::deadline_exceeded("the database took too long to answer"),
+        // admin_shutdown, crash_shutdown, cannot_connect_now, and the connection_exception class
+        "57P01" | "57P02" | "57P03" => Status::unavailable("database unavailable, retry later"),
+        c if c.starts_with("08") => Status::unavailable("database unavailable, retry later"),
+        // foreign_key_violation
+        "23503" => Status::failed_precondition("the request refers to a record that does not exist"),
+        // The data_exception class: a value out of range, an invalid byte sequence, a malformed date. Fields
+        // are checked before they reach the database, so this is a last line of defence.
+        c if c.starts_with("22") => {
+            tracing::warn!(%error, "database refused a value");
+            Status::invalid_argument("a value in the request cannot be stored (out of range or malformed)")
         }
+        // A unique violation the code did not expect is a bug, not the caller's conflict: the expected ones
+        // are handled with ON CONFLICT where they can happen.
         _ => {
             tracing::error!(%error, "database error");
             Status::internal("internal error")
@@ -163,6 +189,58 @@ mod tests {
         let subjects: Vec<_> =
             details.precondition_failure().unwrap().violations.iter().map(|v| v.subject.as_str()).collect();
         assert_eq!(subjects, ["rows[2].code", "rows[4].code"]);
+    }
+
+    /// A database error with the given SQLSTATE, as PostgreSQL would report it.
+    #[derive(Debug)]
+    struct WithCode(&'static str);
+
+    impl std::fmt::Display for WithCode {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for WithCode {}
+
+    impl sqlx::error::DatabaseError for WithCode {
+        fn message(&self) -> &str {
+            "refused"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            match self.0 {
+                "23505" => sqlx::error::ErrorKind::UniqueViolation,
+                "23503" => sqlx::error::ErrorKind::ForeignKeyViolation,
+                _ => sqlx::error::ErrorKind::Other,
+            }
+        }
+    }
+
+    #[test]
+    fn database_errors_are_classified_by_sqlstate() {
+        let status =
+            |code| Status::from(ServiceError::Database(sqlx::Error::Database(Box::new(WithCode(code))))).code();
+        assert_eq!(status("40001"), Code::Aborted);
+        assert_eq!(status("40P01"), Code::Aborted);
+        assert_eq!(status("57014"), Code::DeadlineExceeded);
+        assert_eq!(status("23503"), Code::FailedPrecondition);
+        assert_eq!(status("22003"), Code::InvalidArgument);
+        assert_eq!(status("22021"), Code::InvalidArgument);
+        assert_eq!(status("23505"), Code::Internal, "an unexpected unique violation is a bug");
+        assert_eq!(status("57P01"), Code::Unavailable);
+        assert_eq!(Status::from(ServiceError::Database(sqlx::Error::PoolTimedOut)).code(), Code::Unavailable);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What every onestop service shares, so that each service's own code is only its domain:
 //!
+//! - [`admission`]: the concurrency limit, stream caps, refusing calls while the database is away, and tonic's
+//!   own statuses for bad requests rewritten to the caller's codes;
 //! - [`auth`]: credentials on every call, the method policy and per-principal rate limits;
 //! - [`config`]: the flags (each also read from an environment variable) common to all services;
 //! - [`telemetry`]: tracing with optional OTLP export, and trace context carried across gRPC calls;
@@ -10,6 +12,7 @@
 //! - [`serve`]: the server builder (health, reflection, timeouts, limits, spans, graceful shutdown);
 //! - [`client`]: channels to the other services that carry the trace context.
 
+pub mod admission;
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -20,7 +20,8 @@ pub fn decode(token: &str, parts: usize) -> Result<Vec<String>, String> {
         .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let fields: Vec<String> = text.split(SEPARATOR).map(str::to_owned).collect();
-    if fields.len() == parts {
+    // Keys are codes, dates and times: a control character means the token was forged.
+    if fields.len() == parts && !fields.iter().any(|f| f.chars().any(char::is_control)) {
         Ok(fields)
     } else {
         Err(invalid())
@@ -63,5 +64,6 @@ mod tests {
         assert!(decode(&token, 2).is_err());
         assert!(decode("zz", 1).is_err());
         assert!(decode("é1", 1).is_err());
+        assert!(decode(&encode(&["a\0b"]), 1).is_err(), "a NUL is never part of a key");
     }
 }

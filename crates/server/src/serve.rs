@@ -12,11 +12,15 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
-use tower::limit::GlobalConcurrencyLimitLayer;
 
+use tonic::codegen::http;
+use tonic::server::NamedService;
+
+use crate::admission::{Admitted, DatabaseState, Limits};
 use crate::auth::{Gate, Guarded, Policy};
 use crate::config::ServerArgs;
-use crate::{db, telemetry};
+use crate::db::Probe;
+use crate::telemetry;
 
 /// Tells long-lived work (streams, followers of other services) that the service is stopping. Graceful
 /// shutdown waits for every call to finish, and a stream never finishes by itself.
@@ -56,29 +60,59 @@ impl StopSignal {
     }
 }
 
-/// `service` behind the credential check, method policy and rate limit of `args`.
-pub fn guard<S>(service: S, args: &ServerArgs, policy: Policy) -> anyhow::Result<Guarded<S>> {
-    Ok(Guarded::new(service, Gate::new(&args.auth, policy)?))
+/// What a service's methods need: the policy its callers' credentials are checked against, and which of its
+/// methods are long-lived streams (counted against the stream caps for their whole life, not against the
+/// concurrency limit).
+#[derive(Debug, Clone, Copy)]
+pub struct Methods {
+    pub policy: Policy,
+    pub long_lived: &'static [&'static str],
 }
 
-/// Serves `routes` (the service's own gRPC services) on `listener` until `shutdown` completes, then triggers
-/// `stopping` (so streams end), stops accepting, and lets in-flight calls finish.
+/// Serves `service` on `listener` until `shutdown` completes, then triggers `stopping` (so streams end), stops
+/// accepting, and lets in-flight calls finish.
 ///
-/// `service_name` is the full gRPC name of the service (`onestop.catalogue.v1.CatalogueService`); health reports
-/// it, and the server as a whole (""), SERVING while the database answers and NOT_SERVING while it does not.
-pub async fn serve(
+/// Calls pass the credential gate, then the admission limits (see [`crate::admission`]). Health and reflection
+/// stand beside them, outside both: health answers at once however busy the service is. Health reports the
+/// service (`S::NAME`, such as `onestop.catalogue.v1.CatalogueService`) and the server as a whole (""): SERVING
+/// while the database answers and NOT_SERVING while it does not, when calls are refused UNAVAILABLE at once.
+pub async fn serve<S>(
     args: &ServerArgs,
     listener: TcpListener,
-    service_name: &'static str,
-    routes: Routes,
+    service: S,
+    methods: Methods,
     pool: PgPool,
     shutdown: impl Future<Output = ()> + Send,
     stopping: Stopping,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<()>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let service_name = S::NAME;
+    let database = DatabaseState::default();
+    let limits = Limits::new(args, methods.long_lived, database.clone());
+    let gate = Gate::new(&args.auth, methods.policy)?;
+    let routes = Routes::new(Guarded::new(Admitted::new(service, limits), gate));
+
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let names = [service_name, ""];
     set_status(&reporter, &names, ServingStatus::NotServing).await;
-    let watcher = tokio::spawn(watch_database(pool, reporter.clone(), names, args.health_check_interval()));
+    let watcher = tokio::spawn(watch_database(
+        Probe::new(&pool),
+        database,
+        reporter.clone(),
+        names,
+        args.health_check_interval(),
+    ));
 
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(onestop_proto::FILE_DESCRIPTOR_SET)
@@ -106,7 +140,6 @@ pub async fn serve(
     }
     server
         .timeout(args.request_timeout())
-        .layer(GlobalConcurrencyLimitLayer::new(args.concurrency_limit))
         .trace_fn(telemetry::rpc_span)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop)
@@ -119,11 +152,23 @@ fn read(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Keeps health in step with the database: NOT_SERVING while it does not answer, SERVING again when it does.
-async fn watch_database(pool: PgPool, reporter: HealthReporter, names: [&'static str; 2], interval: Duration) {
+/// Keeps health and admission in step with the database: NOT_SERVING (and calls refused at once) while it does
+/// not answer, SERVING again when it does.
+async fn watch_database(
+    mut probe: Probe,
+    database: DatabaseState,
+    reporter: HealthReporter,
+    names: [&'static str; 2],
+    interval: Duration,
+) {
     let mut last = None;
+    let mut failed_in_a_row = 0;
     loop {
-        let reachable = db::is_reachable(&pool, interval.max(Duration::from_millis(500))).await;
+        // One slow answer on a busy server is not an outage: two failed probes in a row are.
+        failed_in_a_row =
+            if probe.is_reachable(interval.max(Duration::from_secs(2))).await { 0 } else { failed_in_a_row + 1 };
+        let reachable = failed_in_a_row == 0 || (failed_in_a_row < 2 && last == Some(true));
+        database.set(reachable);
         if last != Some(reachable) {
             if reachable {
                 tracing::info!("database reachable: serving");

@@ -80,7 +80,7 @@ pub async fn define(
     {
         v.add("definition.id", "only lowercase letters, digits and underscores");
     }
-    v.text("definition.description", &d.description, 1000);
+    v.multiline_text("definition.description", &d.description, 1000);
     let formula = (
         d.numerator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.numerator", e)),
         d.denominator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.denominator", e)),

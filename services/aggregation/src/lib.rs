@@ -31,7 +31,6 @@ use onestop_server::{client, db, serve};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::service::Routes;
 
 /// The PostgreSQL schema this service owns.
 pub const SCHEMA: &str = "aggregation";
@@ -67,6 +66,9 @@ fn policy(method: &str) -> Needs {
     }
 }
 
+/// The policy, and the methods whose calls are long-lived streams.
+const METHODS: serve::Methods = serve::Methods { policy, long_lived: &["WatchLateCases"] };
+
 /// Applies the migrations, then serves on `listener` until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -84,6 +86,5 @@ pub async fn run(
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await?;
     let api = api::AggregationApi::new(pool.clone(), catalogue, applied, stopping.signal());
     let server = AggregationServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
-    let routes = Routes::new(serve::guard(server, &config.server, policy)?);
-    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
+    serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
 }

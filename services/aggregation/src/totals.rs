@@ -207,7 +207,7 @@ impl Computation<'_> {
                 let group = &self.groups[g];
                 let position = DayPosition::of(day, group.first_day, group.last_day);
                 let totals = if full_online { &mut facts[g].full_online_cells } else { &mut facts[g].cells };
-                totals.add_cell(position, &m);
+                totals.add_cell(position, &m)?;
             }
         }
         Ok(())
@@ -245,9 +245,9 @@ impl Computation<'_> {
             };
             let row = Row { center: &center, day: None, sector: Some(&sector), procedure: Some(&procedure) };
             for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
-                facts[g].cells.add_cell(position, &m);
+                facts[g].cells.add_cell(position, &m)?;
                 if full_online {
-                    facts[g].full_online_cells.add_cell(position, &m);
+                    facts[g].full_online_cells.add_cell(position, &m)?;
                 }
             }
         }

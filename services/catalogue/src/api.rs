@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::changes::{self, ChangeStream};
 use crate::locate::Locator;
 use crate::publication::{self, Outcome};
-use crate::{agencies, calendar, centers, decision_file, procedures, sectors, units};
+use crate::{agencies, calendar, centers, decision_file, procedures, references, sectors, units};
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
 
@@ -261,6 +261,13 @@ impl CatalogueService for CatalogueApi {
         request: Request<GetProceduresRequest>,
     ) -> Result<Response<GetProceduresResponse>, Status> {
         answer(self.get_procedures(request.into_inner()).await)
+    }
+
+    async fn check_references(
+        &self,
+        request: Request<CheckReferencesRequest>,
+    ) -> Result<Response<CheckReferencesResponse>, Status> {
+        answer(references::check(&self.pool, request.get_ref()).await)
     }
 
     async fn get_procedure_history(

@@ -6,6 +6,7 @@
 //! - [`calendar`]: the working-day calendar and working-day arithmetic;
 //! - [`publication`], [`decision_file`]: applying a publication decision atomically, from a request or a file;
 //! - [`procedures`]: the catalogue as of a date, its history, lists and counts;
+//! - [`references`]: which of many references exist, in one call, for services checking what they are sent;
 //! - [`changes`]: the ordered log of every change, streamed to the other services;
 //! - [`files`], [`locate`]: reading CSV/XLSX tables and naming the row, column or field an error is about.
 
@@ -19,6 +20,7 @@ pub mod files;
 pub mod locate;
 pub mod procedures;
 pub mod publication;
+pub mod references;
 pub mod sectors;
 pub mod units;
 
@@ -33,7 +35,6 @@ use onestop_server::{db, serve};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::service::Routes;
 
 /// The PostgreSQL schema this service owns.
 pub const SCHEMA: &str = "catalogue";
@@ -64,6 +65,9 @@ fn policy(method: &str) -> Needs {
     }
 }
 
+/// The policy, and the methods whose calls are long-lived streams.
+const METHODS: serve::Methods = serve::Methods { policy, long_lived: &["WatchChanges"] };
+
 /// Applies the migrations, then serves on `listener` until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -75,6 +79,5 @@ pub async fn run(
     let stopping = serve::Stopping::default();
     let api = api::CatalogueApi::new(pool.clone(), notifier, stopping.signal());
     let server = CatalogueServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
-    let routes = Routes::new(serve::guard(server, &config.server, policy)?);
-    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
+    serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
 }

@@ -14,6 +14,8 @@ use crate::changes;
 use crate::files::{cell_field, Table};
 use crate::locate::Locator;
 
+/// Most units one request may upsert: the whole country is about 3,400.
+const MAX_ITEMS_PER_REQUEST: usize = 20_000;
 const DEFAULT_PAGE_SIZE: u32 = 1000;
 const MAX_PAGE_SIZE: u32 = 10_000;
 
@@ -32,6 +34,9 @@ fn validate(units: &[AdministrativeUnit], at: &Locator) -> ServiceResult<Vec<Val
     let mut out = Vec::with_capacity(units.len());
     if units.is_empty() {
         v.add("units", "at least one unit is required");
+    }
+    if !v.at_most("units", units.len(), MAX_ITEMS_PER_REQUEST) {
+        return Err(v.into_result().unwrap_err().into());
     }
     for (i, u) in units.iter().enumerate() {
         let field = |name: &str| at.field(i, name);
@@ -278,7 +283,7 @@ pub async fn list(pool: &PgPool, request: &ListUnitsRequest) -> ServiceResult<Li
     if !request.parent_code.is_empty() {
         v.code("parent_code", &request.parent_code);
     }
-    let level = UnitLevel::try_from(request.level).unwrap_or(UnitLevel::Unspecified);
+    let level = v.known("level", request.level).unwrap_or(UnitLevel::Unspecified);
     let (page_size, after) =
         paging::code_page(&mut v, request.page_size, &request.page_token, (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE));
     v.into_result()?;

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use onestop_domain::Violations;
 use onestop_proto::intake::v1::intake_service_server::IntakeService;
 use onestop_proto::intake::v1::*;
+use onestop_server::admission;
 use onestop_server::auth::principal;
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
@@ -114,15 +115,16 @@ impl IntakeService for IntakeApi {
 
     type PushCellsStreamStream = PushStream;
 
-    /// Batches are stored one at a time, each answered once it has committed. The first failing batch ends the
-    /// stream with its error; the batches before it are stored.
+    /// Batches are stored one at a time, each answered once it has committed, and the next batch is read only
+    /// once that answer has been handed on: the server is never more than the batch it is storing ahead of its
+    /// answers. The first failing batch ends the stream with its error; the batches before it are stored.
     async fn push_cells_stream(
         &self,
         request: Request<Streaming<PushCellsStreamRequest>>,
     ) -> Result<Response<PushStream>, Status> {
         let principal = principal(&request)?.clone();
         let mut incoming = request.into_inner();
-        let (sender, receiver) = mpsc::channel(4);
+        let (sender, receiver) = mpsc::channel(1);
         let (pool, view, mut stop) = (self.pool.clone(), self.view.clone(), self.stop.clone());
         tokio::spawn(async move {
             loop {
@@ -136,7 +138,7 @@ impl IntakeService for IntakeApi {
                 };
                 let Some(message) = message else { return };
                 let outcome = match message {
-                    Err(status) => Err(status),
+                    Err(status) => Err(admission::incoming_error(status)),
                     Ok(PushCellsStreamRequest { batch: None }) => {
                         Err(Status::invalid_argument("batch: is required in every stream message"))
                     }

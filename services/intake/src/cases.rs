@@ -78,7 +78,7 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
         let previous = v.date(&f("previous_due_date"), &change.previous_due_date);
         let new = v.date(&f("new_due_date"), &change.new_due_date);
         v.date(&f("changed_on"), &change.changed_on);
-        v.text(&f("reason"), &change.reason, 1000);
+        v.multiline_text(&f("reason"), &change.reason, 1000);
         if let (Some(p), Some(n)) = (previous, new) {
             changes.push((p, n));
         }
@@ -88,7 +88,7 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
         let f = |name: &str| field(&format!("apology_notices[{j}].{name}"));
         v.text(&f("notice_number"), &notice.notice_number, 100);
         v.code(&f("issuing_agency_code"), &notice.issuing_agency_code);
-        v.text(&f("reason"), &notice.reason, 2000);
+        v.multiline_text(&f("reason"), &notice.reason, 2000);
         if !is_set(notice.reason_category, DelayReasonCategory::Unspecified) {
             v.add(f("reason_category"), "is required");
         }
@@ -111,6 +111,84 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
         notices,
     };
     Ok((dates, vietnam_day(received_at.expect("checked"))))
+}
+
+/// Upserts cases given as arrays, changing a stored case only when its content differs, logs a change for each
+/// case created or updated, and returns (case code, created) for each of those.
+const UPSERT_CASES: &str = "
+    WITH given AS (
+        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::date[], $7::int2[],
+                             $8::int2[], $9::bool[], $10::bool[], $11::bool[], $12::bytea[], $13::bytea[], $14::bytea[])
+            AS g(case_code, procedure_code, receiving_center_code, resolving_agency_code, received_on, due_date,
+                 status, outcome, late_without_notice, notice_after_deadline, rescheduled_more_than_once, record,
+                 findings, stored)
+    ),
+    written AS (
+        INSERT INTO case_record AS c (case_code, procedure_code, receiving_center_code, resolving_agency_code,
+            received_on, due_date, status, outcome, late_without_notice, notice_after_deadline,
+            rescheduled_more_than_once, record, findings, sender)
+        SELECT case_code, procedure_code, receiving_center_code, resolving_agency_code, received_on, due_date, status,
+               outcome, late_without_notice, notice_after_deadline, rescheduled_more_than_once, record, findings, $15
+        FROM given ORDER BY case_code
+        ON CONFLICT (case_code) DO UPDATE SET
+            procedure_code = EXCLUDED.procedure_code, receiving_center_code = EXCLUDED.receiving_center_code,
+            resolving_agency_code = EXCLUDED.resolving_agency_code, received_on = EXCLUDED.received_on,
+            due_date = EXCLUDED.due_date, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
+            late_without_notice = EXCLUDED.late_without_notice, notice_after_deadline = EXCLUDED.notice_after_deadline,
+            rescheduled_more_than_once = EXCLUDED.rescheduled_more_than_once, record = EXCLUDED.record,
+            findings = EXCLUDED.findings, sender = EXCLUDED.sender, updated_at = now()
+        WHERE c.record IS DISTINCT FROM EXCLUDED.record
+        RETURNING c.case_code, c.xmax = 0 AS created
+    ),
+    logged AS (
+        INSERT INTO case_change (case_code, stored)
+        SELECT g.case_code, g.stored FROM given g JOIN written w USING (case_code) ORDER BY g.case_code
+    )
+    SELECT case_code, created FROM written";
+
+/// The columns of [`UPSERT_CASES`], one array each.
+#[derive(Default)]
+struct CaseRows {
+    case_code: Vec<String>,
+    procedure_code: Vec<String>,
+    receiving_center_code: Vec<String>,
+    resolving_agency_code: Vec<String>,
+    received_on: Vec<NaiveDate>,
+    due_date: Vec<NaiveDate>,
+    status: Vec<i16>,
+    outcome: Vec<i16>,
+    late_without_notice: Vec<bool>,
+    notice_after_deadline: Vec<bool>,
+    rescheduled_more_than_once: Vec<bool>,
+    record: Vec<Vec<u8>>,
+    findings: Vec<Vec<u8>>,
+    stored: Vec<Vec<u8>>,
+}
+
+impl CaseRows {
+    fn push(
+        &mut self,
+        record: &CaseRecord,
+        received_on: NaiveDate,
+        due_date: NaiveDate,
+        found: &CaseFindings,
+        stored: Vec<u8>,
+    ) {
+        self.case_code.push(record.case_code.clone());
+        self.procedure_code.push(record.procedure_code.clone());
+        self.receiving_center_code.push(record.receiving_center_code.clone());
+        self.resolving_agency_code.push(record.resolving_agency_code.clone());
+        self.received_on.push(received_on);
+        self.due_date.push(due_date);
+        self.status.push(record.status as i16);
+        self.outcome.push(found.outcome as i16);
+        self.late_without_notice.push(found.late_without_notice);
+        self.notice_after_deadline.push(found.notice_after_deadline);
+        self.rescheduled_more_than_once.push(found.rescheduled_more_than_once);
+        self.record.push(record.encode_to_vec());
+        self.findings.push(found.encode_to_vec());
+        self.stored.push(stored);
+    }
 }
 
 /// Upserts the cases of one push in one transaction.
@@ -155,7 +233,10 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
         wanted.agencies.extend(c.apology_notices.iter().map(|n| n.issuing_agency_code.clone()));
         wanted.procedures.insert((c.procedure_code.clone(), *received_on));
     }
-    let known = view.check(wanted).await?;
+    // The calendars of the years the notices' deadlines fall in come with the references, in the same call.
+    let years: BTreeSet<i32> =
+        candidates.iter().flat_map(|(_, d, _)| d.notices.iter().flat_map(|n| [n.1.year(), n.1.year() - 1])).collect();
+    let (known, calendar) = view.check(wanted, years).await?;
     let mut accepted = Vec::new();
     for (i, dates, received_on) in candidates {
         let c = &request.cases[i];
@@ -197,73 +278,56 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
         return Err(ServiceError::InvalidArgument(rejected));
     }
 
-    let years: BTreeSet<i32> =
-        accepted.iter().flat_map(|(_, d, _)| d.notices.iter().flat_map(|n| [n.1.year(), n.1.year() - 1])).collect();
-    let calendar = view.calendar(years).await?;
     let today = today_in_vietnam(Utc::now());
 
-    let mut tx = pool.begin().await?;
+    // Every accepted case in one statement: an upsert that changes a stored case only when its content differs
+    // (so a concurrent push of the same new case finds it and leaves it alone), and a change logged for each
+    // case created or updated.
+    let now = Utc::now();
+    let mut rows = CaseRows::default();
     accepted.sort_by(|a, b| request.cases[a.0].case_code.cmp(&request.cases[b.0].case_code));
+    let mut index_of = HashMap::new();
     for (i, dates, received_on) in accepted {
         let record = &request.cases[i];
         let found = findings::findings(&dates, today, &calendar);
-        let content = record.encode_to_vec();
-        let stored: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT record FROM case_record WHERE case_code = $1 FOR UPDATE")
-                .bind(&record.case_code)
-                .fetch_optional(&mut *tx)
-                .await?;
         results[i].findings = Some(found.clone());
-        if stored.as_deref() == Some(content.as_slice()) {
-            results[i].outcome = CaseUpsertOutcome::Unchanged as i32;
-            continue;
-        }
-        results[i].outcome =
-            if stored.is_some() { CaseUpsertOutcome::Updated } else { CaseUpsertOutcome::Created } as i32;
-        sqlx::query(
-            "INSERT INTO case_record (case_code, procedure_code, receiving_center_code, resolving_agency_code,
-                 received_on, due_date, status, outcome, late_without_notice, notice_after_deadline,
-                 rescheduled_more_than_once, record, findings, sender)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             ON CONFLICT (case_code) DO UPDATE SET
-                 procedure_code = EXCLUDED.procedure_code, receiving_center_code = EXCLUDED.receiving_center_code,
-                 resolving_agency_code = EXCLUDED.resolving_agency_code, received_on = EXCLUDED.received_on,
-                 due_date = EXCLUDED.due_date, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
-                 late_without_notice = EXCLUDED.late_without_notice,
-                 notice_after_deadline = EXCLUDED.notice_after_deadline,
-                 rescheduled_more_than_once = EXCLUDED.rescheduled_more_than_once, record = EXCLUDED.record,
-                 findings = EXCLUDED.findings, sender = EXCLUDED.sender, updated_at = now()",
-        )
-        .bind(&record.case_code)
-        .bind(&record.procedure_code)
-        .bind(&record.receiving_center_code)
-        .bind(&record.resolving_agency_code)
-        .bind(received_on)
-        .bind(dates.due_date)
-        .bind(record.status as i16)
-        .bind(found.outcome as i16)
-        .bind(found.late_without_notice)
-        .bind(found.notice_after_deadline)
-        .bind(found.rescheduled_more_than_once)
-        .bind(&content)
-        .bind(found.encode_to_vec())
-        .bind(&request.sender)
-        .execute(&mut *tx)
-        .await?;
+        results[i].outcome = CaseUpsertOutcome::Unchanged as i32;
+        index_of.insert(record.case_code.clone(), i);
         let stored_case = StoredCase {
             record: Some(record.clone()),
-            findings: Some(found),
+            findings: Some(found.clone()),
             sender: request.sender.clone(),
-            updated_at: Some(to_wire(Utc::now())),
+            updated_at: Some(to_wire(now)),
         };
-        sqlx::query("INSERT INTO case_change (case_code, stored) VALUES ($1, $2)")
-            .bind(&record.case_code)
-            .bind(stored_case.encode_to_vec())
-            .execute(&mut *tx)
-            .await?;
+        rows.push(record, received_on, dates.due_date, &found, stored_case.encode_to_vec());
     }
-    onestop_server::notify::notify_on_commit(&mut tx, crate::changes::CHANNEL).await?;
+    let mut tx = pool.begin().await?;
+    let written: Vec<(String, bool)> = sqlx::query_as(UPSERT_CASES)
+        .bind(&rows.case_code)
+        .bind(&rows.procedure_code)
+        .bind(&rows.receiving_center_code)
+        .bind(&rows.resolving_agency_code)
+        .bind(&rows.received_on)
+        .bind(&rows.due_date)
+        .bind(&rows.status)
+        .bind(&rows.outcome)
+        .bind(&rows.late_without_notice)
+        .bind(&rows.notice_after_deadline)
+        .bind(&rows.rescheduled_more_than_once)
+        .bind(&rows.record)
+        .bind(&rows.findings)
+        .bind(&rows.stored)
+        .bind(&request.sender)
+        .fetch_all(&mut *tx)
+        .await?;
+    if !written.is_empty() {
+        onestop_server::notify::notify_on_commit(&mut tx, crate::changes::CHANNEL).await?;
+    }
     tx.commit().await?;
+    for (case_code, created) in written {
+        let outcome = if created { CaseUpsertOutcome::Created } else { CaseUpsertOutcome::Updated };
+        results[index_of[&case_code]].outcome = outcome as i32;
+    }
 
     let count = |o: CaseUpsertOutcome| results.iter().filter(|r| r.outcome == o as i32).count() as u32;
     Ok(PushCasesResponse {

@@ -5,7 +5,8 @@
 //! does not know (the catalogue published it a moment ago, or the copy is still catching up after a start) is
 //! asked of the catalogue once per push for all such references together, never once per cell.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -17,7 +18,6 @@ use onestop_server::client::CatalogueClient;
 use onestop_server::serve::StopSignal;
 use onestop_server::{ServiceError, ServiceResult};
 use tokio_stream::StreamExt;
-use tonic::Code;
 
 /// A version's span: in force on `[from, to)`.
 type Span = (NaiveDate, Option<NaiveDate>);
@@ -26,9 +26,28 @@ fn covers(span: &Span, day: NaiveDate) -> bool {
     span.0 <= day && span.1.is_none_or(|to| day < to)
 }
 
+/// One reference a push makes to the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Reference {
+    Center(String),
+    Agency(String),
+    /// In force on the day.
+    Procedure(String, NaiveDate),
+    /// The center receives the procedure on the day.
+    Received(String, String, NaiveDate),
+}
+
+/// Most references remembered as absent; past it the memory starts afresh, so hostile pushes naming endless
+/// unknown codes cost a lookup each, never unbounded memory.
+const MAX_REMEMBERED_ABSENT: usize = 200_000;
+
 #[derive(Debug, Default)]
 struct State {
     cursor: u64,
+    /// Whether the change stream is connected right now: only then does a change reach the copy promptly.
+    following: bool,
+    /// References the catalogue said were absent, with the cursor its answer was current at.
+    absent: HashMap<Reference, u64>,
     centers: HashSet<String>,
     agencies: HashSet<String>,
     /// Procedure codes interned, so the centers' lists are compact.
@@ -109,6 +128,19 @@ impl State {
         }
     }
 
+    /// Whether `reference` is known to be absent: the catalogue said so at a cursor the copy has reached, and the
+    /// copy is following, so a change adding it since would be here.
+    fn known_absent(&self, reference: &Reference) -> bool {
+        self.following && self.absent.get(reference).is_some_and(|at| self.cursor >= *at)
+    }
+
+    fn remember_absent(&mut self, references: Vec<Reference>, cursor: u64) {
+        if self.absent.len() + references.len() > MAX_REMEMBERED_ABSENT {
+            self.absent.clear();
+        }
+        self.absent.extend(references.into_iter().map(|r| (r, cursor)));
+    }
+
     fn procedure_in_force(&self, code: &str, day: NaiveDate) -> bool {
         self.ids
             .get(code)
@@ -144,6 +176,12 @@ pub struct Wanted {
     pub received: BTreeSet<(String, String, NaiveDate)>,
 }
 
+impl Wanted {
+    fn is_empty(&self) -> bool {
+        self.centers.is_empty() && self.agencies.is_empty() && self.procedures.is_empty() && self.received.is_empty()
+    }
+}
+
 /// The answers for one push.
 #[derive(Debug, Default)]
 pub struct Known {
@@ -175,13 +213,14 @@ impl Known {
 pub struct CatalogueView {
     state: Arc<RwLock<State>>,
     catalogue: CatalogueClient,
+    lookups: Arc<AtomicU64>,
 }
 
 impl CatalogueView {
     /// Starts following the catalogue's changes in the background, until `stop`.
     /// `catalogue` answers lookups (with a request timeout); `changes` follows the change stream (without one).
     pub fn start(catalogue: CatalogueClient, changes: CatalogueClient, mut stop: StopSignal) -> CatalogueView {
-        let view = CatalogueView { state: Arc::default(), catalogue };
+        let view = CatalogueView { state: Arc::default(), catalogue, lookups: Arc::default() };
         let follower = view.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -199,6 +238,7 @@ impl CatalogueView {
             match stream {
                 Ok(stream) => {
                     let mut stream = stream.into_inner();
+                    self.state.write().expect("catalogue view").following = true;
                     while let Some(next) = stream.next().await {
                         match next {
                             Ok(change) => {
@@ -217,6 +257,7 @@ impl CatalogueView {
                 }
                 Err(status) => tracing::warn!(%status, "catalogue change stream unavailable; retrying"),
             }
+            self.state.write().expect("catalogue view").following = false;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
@@ -226,124 +267,135 @@ impl CatalogueView {
         self.state.read().expect("catalogue view").cursor
     }
 
-    /// Answers everything `wanted` asks, from the copy where it knows, and from the catalogue, in one round of
-    /// calls, for what it does not.
-    pub async fn check(&self, wanted: Wanted) -> ServiceResult<Known> {
+    /// Answers everything `wanted` asks (and the calendars of `years`) from the copy where it knows, and asks
+    /// the catalogue about the rest in one batched call. A reference the catalogue said was absent is not asked
+    /// again while the copy follows the catalogue's changes from at least that answer's cursor on: were it added
+    /// since, the copy would know it.
+    pub async fn check(&self, wanted: Wanted, years: BTreeSet<i32>) -> ServiceResult<(Known, WorkingCalendar)> {
         let mut known = Known::default();
         let mut missing = Wanted::default();
-        {
+        let (mut have_years, mut exceptions, lacking_years) = {
             let state = self.state.read().expect("catalogue view");
+            let absent = |reference: Reference| state.known_absent(&reference);
             for c in wanted.centers {
                 if state.centers.contains(&c) {
                     known.centers.insert(c);
-                } else {
+                } else if !absent(Reference::Center(c.clone())) {
                     missing.centers.insert(c);
                 }
             }
             for a in wanted.agencies {
                 if state.agencies.contains(&a) {
                     known.agencies.insert(a);
-                } else {
+                } else if !absent(Reference::Agency(a.clone())) {
                     missing.agencies.insert(a);
                 }
             }
             for (code, day) in wanted.procedures {
                 if state.procedure_in_force(&code, day) {
                     known.procedures.insert((code, day));
-                } else {
+                } else if !absent(Reference::Procedure(code.clone(), day)) {
                     missing.procedures.insert((code, day));
                 }
             }
             for (center, code, day) in wanted.received {
                 if state.receives(&center, &code, day) {
                     known.received.insert((center, code, day));
-                } else {
+                } else if !absent(Reference::Received(center.clone(), code.clone(), day)) {
                     missing.received.insert((center, code, day));
                 }
             }
-        }
-        self.ask_catalogue(missing, &mut known).await?;
-        Ok(known)
-    }
-
-    async fn ask_catalogue(&self, missing: Wanted, known: &mut Known) -> ServiceResult<()> {
-        let mut catalogue = self.catalogue.clone();
-        if !missing.centers.is_empty() {
-            let request =
-                ListCentersRequest { center_codes: missing.centers.into_iter().collect(), ..Default::default() };
-            let found = catalogue
-                .list_centers(request)
-                .await
-                .map_err(|s| ServiceError::from_upstream("catalogue", s))?
-                .into_inner();
-            known.centers.extend(found.centers.into_iter().map(|c| c.code));
-        }
-        if !missing.agencies.is_empty() {
-            let found = catalogue
-                .list_agencies(ListAgenciesRequest::default())
-                .await
-                .map_err(|s| ServiceError::from_upstream("catalogue", s))?;
-            known.agencies.extend(
-                found.into_inner().agencies.into_iter().map(|a| a.code).filter(|c| missing.agencies.contains(c)),
-            );
-        }
-        let mut by_day: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
-        for (code, day) in missing.procedures {
-            by_day.entry(day).or_default().push(code);
-        }
-        for (day, codes) in by_day {
-            let request = GetProceduresRequest { codes, as_of: day.to_string() };
-            let found = catalogue
-                .get_procedures(request)
-                .await
-                .map_err(|s| ServiceError::from_upstream("catalogue", s))?
-                .into_inner();
-            known.procedures.extend(found.procedures.into_iter().map(|p| (p.code, day)));
-        }
-        let mut lists: BTreeMap<(String, NaiveDate), Vec<String>> = BTreeMap::new();
-        for (center, code, day) in missing.received {
-            lists.entry((center, day)).or_default().push(code);
-        }
-        for ((center, day), codes) in lists {
-            let request = ListCenterProceduresRequest { center_code: center.clone(), as_of: day.to_string() };
-            let received: HashSet<String> = match catalogue.list_center_procedures(request).await {
-                Ok(list) => list.into_inner().procedure_codes.into_iter().collect(),
-                Err(status) if status.code() == Code::NotFound => HashSet::new(),
-                Err(status) => return Err(ServiceError::from_upstream("catalogue", status)),
-            };
-            for code in codes.into_iter().filter(|c| received.contains(c)) {
-                known.received.insert((center.clone(), code, day));
-            }
-        }
-        Ok(())
-    }
-
-    /// The working-day calendar of the years given, from the copy, asking the catalogue for years it lacks.
-    /// Years the catalogue has no calendar for are left out, and the calendar says so when asked about them.
-    pub async fn calendar(&self, years: BTreeSet<i32>) -> ServiceResult<WorkingCalendar> {
-        let (mut have, mut exceptions, lacking) = {
-            let state = self.state.read().expect("catalogue view");
             let lacking: Vec<i32> = years.iter().filter(|y| !state.calendar_years.contains(y)).copied().collect();
             let exceptions: Vec<(NaiveDate, DayKind)> = state.exceptions.iter().map(|(d, k)| (*d, *k)).collect();
             (state.calendar_years.clone(), exceptions, lacking)
         };
-        let mut catalogue = self.catalogue.clone();
-        for year in lacking {
-            match catalogue.get_calendar_year(GetCalendarYearRequest { year }).await {
-                Ok(found) => {
-                    have.insert(year);
-                    exceptions.extend(
-                        found
-                            .into_inner()
-                            .exceptions
-                            .into_iter()
-                            .filter_map(|e| Some((e.day.parse().ok()?, day_kind(e.kind)?))),
-                    );
-                }
-                Err(status) if status.code() == Code::NotFound => {}
-                Err(status) => return Err(ServiceError::from_upstream("catalogue", status)),
+        if !missing.is_empty() || !lacking_years.is_empty() {
+            let calendars = self.ask_catalogue(missing, lacking_years, &mut known).await?;
+            for year in calendars {
+                have_years.insert(year.year);
+                exceptions
+                    .extend(year.exceptions.into_iter().filter_map(|e| Some((e.day.parse().ok()?, day_kind(e.kind)?))));
             }
         }
-        Ok(WorkingCalendar::new(have, exceptions))
+        Ok((known, WorkingCalendar::new(have_years, exceptions)))
+    }
+
+    /// One call for everything the copy does not know; what the catalogue says is absent is remembered.
+    async fn ask_catalogue(
+        &self,
+        missing: Wanted,
+        calendar_years: Vec<i32>,
+        known: &mut Known,
+    ) -> ServiceResult<Vec<CalendarYearExceptions>> {
+        let request = CheckReferencesRequest {
+            center_codes: missing.centers.iter().cloned().collect(),
+            agency_codes: missing.agencies.iter().cloned().collect(),
+            procedures: missing
+                .procedures
+                .iter()
+                .map(|(code, day)| ProcedureOnDay { procedure_code: code.clone(), day: day.to_string() })
+                .collect(),
+            received: missing
+                .received
+                .iter()
+                .map(|(center, code, day)| CenterProcedureOnDay {
+                    center_code: center.clone(),
+                    procedure_code: code.clone(),
+                    day: day.to_string(),
+                })
+                .collect(),
+            calendar_years,
+        };
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let answer = self
+            .catalogue
+            .clone()
+            .check_references(request)
+            .await
+            .map_err(|s| ServiceError::from_upstream("catalogue", s))?
+            .into_inner();
+        let mut absent = Vec::new();
+        let mut sort = |exists: bool, reference: Reference| {
+            if exists {
+                match reference {
+                    Reference::Center(c) => known.centers.insert(c),
+                    Reference::Agency(a) => known.agencies.insert(a),
+                    Reference::Procedure(code, day) => known.procedures.insert((code, day)),
+                    Reference::Received(center, code, day) => known.received.insert((center, code, day)),
+                };
+            } else {
+                absent.push(reference);
+            }
+        };
+        let answered = |asked: usize, got: usize| {
+            if asked == got {
+                Ok(())
+            } else {
+                Err(ServiceError::Internal(anyhow::anyhow!("the catalogue answered {got} of {asked} references")))
+            }
+        };
+        answered(missing.centers.len(), answer.centers_exist.len())?;
+        answered(missing.agencies.len(), answer.agencies_exist.len())?;
+        answered(missing.procedures.len(), answer.procedures_in_force.len())?;
+        answered(missing.received.len(), answer.received.len())?;
+        for (c, exists) in missing.centers.into_iter().zip(answer.centers_exist) {
+            sort(exists, Reference::Center(c));
+        }
+        for (a, exists) in missing.agencies.into_iter().zip(answer.agencies_exist) {
+            sort(exists, Reference::Agency(a));
+        }
+        for ((code, day), exists) in missing.procedures.into_iter().zip(answer.procedures_in_force) {
+            sort(exists, Reference::Procedure(code, day));
+        }
+        for ((center, code, day), exists) in missing.received.into_iter().zip(answer.received) {
+            sort(exists, Reference::Received(center, code, day));
+        }
+        self.state.write().expect("catalogue view").remember_absent(absent, answer.cursor);
+        Ok(answer.calendars)
+    }
+
+    /// How many lookups the copy has made of the catalogue since it started.
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
     }
 }

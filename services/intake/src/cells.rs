@@ -52,9 +52,9 @@ pub fn check_fields(index: usize, cell: &DailyCell, today: NaiveDate) -> Result<
         }
         Some(wire) => match measures_from_wire(wire) {
             Ok(measures) => Some(measures),
-            Err(negative) => {
-                for measure in negative {
-                    v.add(field(&format!("measures.{measure}")), "is negative; counts are zero or more");
+            Err(wrong) => {
+                for (measure, reason) in wrong {
+                    v.add(field(&format!("measures.{measure}")), reason);
                 }
                 None
             }
@@ -373,7 +373,8 @@ impl PageKey {
     pub fn from_token(token: &str) -> Result<Self, String> {
         let [center_code, day, procedure_code]: [String; 3] =
             paging::decode(token, 3)?.try_into().expect("decode returns the parts asked for");
-        let day = day.parse().map_err(|_| "is not a token from a previous response".to_string())?;
+        let day = onestop_domain::validate::parse_date(&day)
+            .map_err(|_| "is not a token from a previous response".to_string())?;
         Ok(PageKey { center_code, day, procedure_code })
     }
 }

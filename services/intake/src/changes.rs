@@ -123,6 +123,26 @@ struct CaseRow {
     changed_at: DateTime<Utc>,
 }
 
+/// Final cell changes after a cursor ($1 its transaction id, $2 the row id within it), at most $3. The condition
+/// is a row comparison, which PostgreSQL reads as a range of the (xid, id) index: a page costs the same however
+/// long the history.
+///
+/// The order is by the table's own columns (`c.xid`): ordered by the output column of the same name, a bigint
+/// made from it, PostgreSQL would sort every row after the cursor for each page.
+pub const CELL_CHANGES_AFTER: &str = "
+    SELECT c.xid::text::bigint AS xid, c.id, c.center_code, c.procedure_code, c.day, c.old_measures,
+           c.new_measures, c.sender, c.changed_at
+    FROM daily_cell_change c
+    WHERE (c.xid, c.id) > ($1::text::xid8, $2) AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY c.xid, c.id LIMIT $3";
+
+/// Final case changes after a cursor, as [`CELL_CHANGES_AFTER`].
+pub const CASE_CHANGES_AFTER: &str = "
+    SELECT c.xid::text::bigint AS xid, c.id, c.stored, c.changed_at
+    FROM case_change c
+    WHERE (c.xid, c.id) > ($1::text::xid8, $2) AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY c.xid, c.id LIMIT $3";
+
 /// Final changes after `after`, at most `limit`, in cursor order.
 pub async fn read_after(
     pool: &PgPool,
@@ -139,31 +159,18 @@ pub async fn read_after(
             i64::MAX
         }
     };
-    let cells: Vec<CellRow> = sqlx::query_as(
-        "SELECT xid::text::bigint AS xid, id, center_code, procedure_code, day, old_measures, new_measures, sender,
-                changed_at
-         FROM daily_cell_change
-         WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-           AND (xid > $1::text::xid8 OR (xid = $1::text::xid8 AND id > $2))
-         ORDER BY xid, id LIMIT $3",
-    )
-    .bind(after.xid.max(0).to_string())
-    .bind(if after.xid < 0 { -1 } else { after_in_xid(CELL) })
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    let cases: Vec<CaseRow> = sqlx::query_as(
-        "SELECT xid::text::bigint AS xid, id, stored, changed_at
-         FROM case_change
-         WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-           AND (xid > $1::text::xid8 OR (xid = $1::text::xid8 AND id > $2))
-         ORDER BY xid, id LIMIT $3",
-    )
-    .bind(after.xid.max(0).to_string())
-    .bind(if after.xid < 0 { -1 } else { after_in_xid(CASE) })
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    let cells: Vec<CellRow> = sqlx::query_as(CELL_CHANGES_AFTER)
+        .bind(after.xid.max(0).to_string())
+        .bind(if after.xid < 0 { -1 } else { after_in_xid(CELL) })
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let cases: Vec<CaseRow> = sqlx::query_as(CASE_CHANGES_AFTER)
+        .bind(after.xid.max(0).to_string())
+        .bind(if after.xid < 0 { -1 } else { after_in_xid(CASE) })
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
 
     let mut out: Vec<(Cursor, WatchChangesResponse)> = Vec::with_capacity(cells.len() + cases.len());
     for row in cells {

@@ -27,7 +27,6 @@ use onestop_server::{client, db, serve};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::service::Routes;
 
 /// The PostgreSQL schema this service owns.
 pub const SCHEMA: &str = "intake";
@@ -60,6 +59,9 @@ fn policy(method: &str) -> Needs {
     }
 }
 
+/// The policy, and the methods whose calls are long-lived streams.
+const METHODS: serve::Methods = serve::Methods { policy, long_lived: &["PushCellsStream", "WatchChanges"] };
+
 /// Applies the migrations, then serves on `listener` until `shutdown` completes.
 pub async fn run(
     config: Config,
@@ -75,6 +77,5 @@ pub async fn run(
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
     let api = api::IntakeApi::new(pool.clone(), view, notifier, stopping.signal());
     let server = IntakeServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
-    let routes = Routes::new(serve::guard(server, &config.server, policy)?);
-    serve::serve(&config.server, listener, SERVICE_NAME, routes, pool, shutdown, stopping).await
+    serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
 }

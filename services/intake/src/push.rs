@@ -26,24 +26,34 @@ fn check_request(request: &PushCellsRequest) -> ServiceResult<()> {
     if request.cells.len() > MAX_CELLS_PER_PUSH {
         v.add("cells", format!("at most {MAX_CELLS_PER_PUSH} cells per push"));
     }
-    if request.idempotency_key.chars().count() > 200 {
-        v.add("idempotency_key", "is longer than 200 characters");
-    }
+    v.optional_text("idempotency_key", &request.idempotency_key, 200);
     Ok(v.into_result()?)
 }
 
 /// Pushes one batch. With an idempotency key, the same key and content get the first answer again.
+///
+/// Everything that reads (the key's earlier answer, the catalogue, the days before for the pending-stock
+/// warnings) happens before the transaction opens, each on one pooled connection at a time; the transaction
+/// then only claims the key and stores. So a push never holds a connection while it waits for another, or
+/// for the catalogue.
 pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCellsRequest) -> ServiceResult<PushCellsResponse> {
     check_request(request)?;
-    let mut tx = pool.begin().await?;
     let digest = Sha256::digest(request.encode_to_vec()).to_vec();
-    if !request.idempotency_key.is_empty() {
+    let keyed = !request.idempotency_key.is_empty();
+    if keyed {
+        if let Some(earlier) = earlier_answer(pool, request, &digest).await? {
+            return Ok(earlier);
+        }
+    }
+    let checked = check_cells(pool, view, request).await?;
+    let mut tx = pool.begin().await?;
+    if keyed {
         if let Some(earlier) = claim_key(&mut tx, request, &digest).await? {
             return Ok(earlier);
         }
     }
-    let response = push_cells(pool, &mut tx, view, request).await?;
-    if !request.idempotency_key.is_empty() {
+    let response = store_checked(&mut tx, request, checked).await?;
+    if keyed {
         sqlx::query("UPDATE push_batch SET response = $3 WHERE sender = $1 AND idempotency_key = $2")
             .bind(&request.sender)
             .bind(&request.idempotency_key)
@@ -53,6 +63,43 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCellsReques
     }
     tx.commit().await?;
     Ok(response)
+}
+
+/// The answer already given for the request's idempotency key, if a push with it has committed.
+async fn earlier_answer(
+    pool: &PgPool,
+    request: &PushCellsRequest,
+    digest: &[u8],
+) -> ServiceResult<Option<PushCellsResponse>> {
+    let stored: Option<(Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT request_digest, response FROM push_batch WHERE sender = $1 AND idempotency_key = $2")
+            .bind(&request.sender)
+            .bind(&request.idempotency_key)
+            .fetch_optional(pool)
+            .await?;
+    match stored {
+        None => Ok(None),
+        Some((stored_digest, response)) => replay(request, digest, &stored_digest, &response).map(Some),
+    }
+}
+
+/// The first answer to a key, given again, if the content is the same.
+fn replay(
+    request: &PushCellsRequest,
+    digest: &[u8],
+    stored_digest: &[u8],
+    response: &[u8],
+) -> ServiceResult<PushCellsResponse> {
+    if stored_digest != digest {
+        return Err(ServiceError::AlreadyExists(format!(
+            "idempotency_key: {:?} was used for a push with other content",
+            request.idempotency_key
+        )));
+    }
+    let mut earlier = PushCellsResponse::decode(response)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored answer is not decodable: {e}")))?;
+    earlier.replayed = true;
+    Ok(earlier)
 }
 
 /// Claims the request's idempotency key, or returns the answer already given for it. A push with the same key
@@ -83,24 +130,18 @@ async fn claim_key(
     .bind(&request.idempotency_key)
     .fetch_one(&mut **tx)
     .await?;
-    if stored_digest != digest {
-        return Err(ServiceError::AlreadyExists(format!(
-            "idempotency_key: {:?} was used for a push with other content",
-            request.idempotency_key
-        )));
-    }
-    let mut earlier = PushCellsResponse::decode(response.as_slice())
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored answer is not decodable: {e}")))?;
-    earlier.replayed = true;
-    Ok(Some(earlier))
+    replay(request, digest, &stored_digest, &response).map(Some)
 }
 
-async fn push_cells(
-    pool: &PgPool,
-    tx: &mut Transaction<'_, Postgres>,
-    view: &CatalogueView,
-    request: &PushCellsRequest,
-) -> ServiceResult<PushCellsResponse> {
+/// A push's cells once checked: the ones to store, and what to answer for each of the others.
+struct Checked {
+    rejected: HashMap<usize, Vec<FieldViolation>>,
+    candidates: Vec<(usize, ValidCell)>,
+    warnings: HashMap<usize, FieldViolation>,
+}
+
+/// Checks every cell's fields and references, and the pending stocks against the days before.
+async fn check_cells(pool: &PgPool, view: &CatalogueView, request: &PushCellsRequest) -> ServiceResult<Checked> {
     let today = today_in_vietnam(chrono::Utc::now());
     let mut rejected: HashMap<usize, Vec<FieldViolation>> = HashMap::new();
     let mut candidates: Vec<(usize, ValidCell)> = Vec::with_capacity(request.cells.len());
@@ -122,7 +163,7 @@ async fn push_cells(
             },
         }
     }
-    let known = view.check(cells::wanted(&candidates)).await?;
+    let (known, _) = view.check(cells::wanted(&candidates), Default::default()).await?;
     candidates.retain(|(i, cell)| {
         let wrong = cells::check_references(*i, cell, &known);
         if wrong.is_empty() {
@@ -139,6 +180,16 @@ async fn push_cells(
     }
 
     let warnings = cells::pending_warnings(pool, &candidates).await?;
+    Ok(Checked { rejected, candidates, warnings })
+}
+
+/// Stores the checked cells in the transaction and answers for every cell of the request.
+async fn store_checked(
+    tx: &mut Transaction<'_, Postgres>,
+    request: &PushCellsRequest,
+    checked: Checked,
+) -> ServiceResult<PushCellsResponse> {
+    let Checked { rejected, candidates, warnings } = checked;
     let valid: Vec<ValidCell> = candidates.iter().map(|(_, c)| c.clone()).collect();
     let stored = cells::store(tx, &request.sender, &valid).await?;
 

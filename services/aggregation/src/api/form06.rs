@@ -96,8 +96,8 @@ impl AggregationApi {
                 None if sector.is_empty() => "Chưa xác định lĩnh vực".to_owned(),
                 None => sector.clone(),
             };
-            let counts = Form06Counts::from_totals(&facts.cells);
-            sum.add(&counts);
+            let counts = Form06Counts::from_totals(&facts.cells)?;
+            sum.add(&counts)?;
             rows.push(row(rows.len() as u32 + 1, &label, sector, &counts));
         }
         let sections = sections
@@ -108,7 +108,7 @@ impl AggregationApi {
                 rows,
             })
             .collect();
-        let total = Form06Counts::from_totals(&facts[0].cells);
+        let total = Form06Counts::from_totals(&facts[0].cells)?;
         Ok(GetForm06Response {
             reporting_unit_code: match &target {
                 crate::scope::Target::Unit(code) | crate::scope::Target::Center(code) => code.clone(),

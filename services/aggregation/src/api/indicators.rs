@@ -161,7 +161,7 @@ impl AggregationApi {
         let mut v = Violations::new();
         let target = target(&mut v, &request.unit_code, &request.center_code);
         let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
-        let breakdown = Breakdown::try_from(request.breakdown).unwrap_or(Breakdown::Unspecified);
+        let breakdown = v.known("breakdown", request.breakdown).unwrap_or(Breakdown::Unspecified);
         if breakdown == Breakdown::ChildUnit && matches!(target, Some(Target::Center(_))) {
             v.add("breakdown", "a center has no child units");
         }

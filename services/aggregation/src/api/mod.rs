@@ -3,12 +3,16 @@
 //! - [`period`]: the days a request covers;
 //! - [`indicators`]: indicators, breakdowns and rankings;
 //! - [`form06`]: the official periodic report and its files;
-//! - [`monitoring`]: late-case lists, counts, the watch, and reconciliation with the cells.
+//! - [`monitoring`]: late-case lists, counts, the watch, and reconciliation with the cells;
+//! - [`watch_hub`]: one poller for all the late-case watches of one scope;
+//! - [`operations`]: the changes aggregation had to set aside, for operators.
 
 pub mod form06;
 pub mod indicators;
 pub mod monitoring;
+pub mod operations;
 pub mod period;
+pub mod watch_hub;
 
 use std::pin::Pin;
 
@@ -44,6 +48,8 @@ pub struct AggregationApi {
     stop: StopSignal,
     /// Today in Vietnam; replaceable so tests can move time.
     clock: fn() -> NaiveDate,
+    /// The pollers of the late-case watches, one per watched scope.
+    watches: watch_hub::WatchHub,
 }
 
 /// The day in Vietnam now.
@@ -53,12 +59,17 @@ pub fn vietnam_today() -> NaiveDate {
 
 impl AggregationApi {
     pub fn new(pool: PgPool, catalogue: CatalogueClient, applied: Notifier, stop: StopSignal) -> Self {
-        AggregationApi { pool, catalogue, applied, stop, clock: vietnam_today }
+        AggregationApi { pool, catalogue, applied, stop, clock: vietnam_today, watches: Default::default() }
     }
 
     pub fn with_clock(mut self, clock: fn() -> NaiveDate) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// How many late-case watch pollers run now (one per watched scope).
+    pub fn watch_pollers(&self) -> usize {
+        self.watches.pollers()
     }
 
     /// A snapshot (see [`AggregationApi::snapshot`]) and `target` resolved in it. A unit or center the copy does
@@ -214,5 +225,12 @@ impl AggregationService for AggregationApi {
         request: Request<ReconcileLateCountsRequest>,
     ) -> Result<Response<ReconcileLateCountsResponse>, Status> {
         Ok(Response::new(self.reconcile(&caller(&request)?, request.into_inner()).await?))
+    }
+
+    async fn list_set_aside_changes(
+        &self,
+        request: Request<ListSetAsideChangesRequest>,
+    ) -> Result<Response<ListSetAsideChangesResponse>, Status> {
+        Ok(Response::new(self.set_aside_changes(&caller(&request)?, request.into_inner()).await?))
     }
 }

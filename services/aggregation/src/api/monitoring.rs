@@ -5,7 +5,7 @@
 //! case pushed in time becomes overdue without a new push. Lateness counts against the original due date
 //! (policy default, as intake's findings).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -15,14 +15,14 @@ use onestop_proto::aggregation::v1::*;
 use onestop_server::auth::Principal;
 use onestop_server::{paging, ServiceError, ServiceResult};
 
-use super::{period, target, AggregationApi, ResponseStream};
+use super::{period, target, watch_hub, AggregationApi, ResponseStream};
 use crate::case_record::{CaseRow, COLUMNS};
 use crate::scope::Target;
 use crate::totals::load_calendar;
 
 const MAX_DUE_WITHIN: u32 = 30;
 /// How often a watch looks again without a wake-up (the day can change with no push).
-const WATCH_POLL: Duration = Duration::from_secs(5);
+pub(super) const WATCH_POLL: Duration = Duration::from_secs(5);
 
 /// The SQL condition of each list. Parameters: $2 the day asked, $3 the last due date of DUE_SOON, $4/$5 the
 /// period (either may be NULL).
@@ -277,31 +277,34 @@ impl AggregationApi {
         let (snapshot, _, scope) = self.scoped_snapshot(principal, &target).await?;
         snapshot.commit().await?;
         let centers = scope.center_codes();
+        let key = (format!("{target:?}"), request.due_within_working_days);
+        let mut sweeps = self.watches.subscribe(self, key, centers);
         let (sender, receiver) = tokio::sync::mpsc::channel(256);
-        let api = self.clone();
-        let due_within = request.due_within_working_days;
+        let mut stop = self.stop.clone();
         tokio::spawn(async move {
-            let mut stop = api.stop.clone();
-            let mut waiter = api.applied.waiter();
             // What each case was last emitted as, so a case is emitted again only when its state changes.
-            let mut emitted: HashMap<String, (LateCaseEventKind, NaiveDate)> = HashMap::new();
+            let mut emitted = HashMap::new();
             loop {
-                waiter.mark_seen();
-                match api.sweep(&centers, due_within, &mut emitted).await {
-                    Ok(events) => {
-                        for event in events {
+                let sweep = sweeps.borrow_and_update().clone();
+                match sweep.as_deref() {
+                    None => {}
+                    Some(Ok(events)) => {
+                        for event in watch_hub::news(events, &mut emitted) {
                             if sender.send(Ok(event)).await.is_err() {
                                 return;
                             }
                         }
                     }
-                    Err(error) => {
-                        let _ = sender.send(Err(error.into())).await;
+                    Some(Err(status)) => {
+                        let _ = sender.send(Err(status.clone())).await;
                         return;
                     }
                 }
                 tokio::select! {
-                    _ = waiter.wait(WATCH_POLL) => {}
+                    changed = sweeps.changed() => if changed.is_err() {
+                        let _ = sender.send(Err(tonic::Status::unavailable("aggregation is shutting down"))).await;
+                        return;
+                    },
                     _ = sender.closed() => return,
                     _ = stop.stopped() => {
                         let _ = sender.send(Err(tonic::Status::unavailable("aggregation is shutting down"))).await;
@@ -318,8 +321,13 @@ impl AggregationApi {
         &self,
         centers: &[String],
         due_within: u32,
-        emitted: &mut HashMap<String, (LateCaseEventKind, NaiveDate)>,
+        emitted: &mut HashMap<String, (i32, NaiveDate)>,
     ) -> ServiceResult<Vec<WatchLateCasesResponse>> {
+        Ok(watch_hub::news(&self.sweep_all(centers, due_within).await?, emitted))
+    }
+
+    /// Every open case of `centers` that is overdue or due soon today, as the event a watch would emit.
+    pub async fn sweep_all(&self, centers: &[String], due_within: u32) -> ServiceResult<Vec<WatchLateCasesResponse>> {
         let today = (self.clock)();
         let mut db = self.pool.acquire().await?;
         let judged = judgement(&mut db, today, due_within).await?;
@@ -331,22 +339,17 @@ impl AggregationApi {
         .bind(judged.due_limit)
         .fetch_all(&mut *db)
         .await?;
-        let still_open: HashSet<&str> = rows.iter().map(|r| r.case_code.as_str()).collect();
-        emitted.retain(|code, _| still_open.contains(code.as_str()));
-        let mut events = Vec::new();
-        for row in &rows {
-            let kind = if row.due_date < today { LateCaseEventKind::Overdue } else { LateCaseEventKind::DueSoon };
-            if emitted.get(&row.case_code) == Some(&(kind, row.due_date)) {
-                continue;
-            }
-            emitted.insert(row.case_code.clone(), (kind, row.due_date));
-            events.push(WatchLateCasesResponse {
-                kind: kind as i32,
-                case: Some(monitored(row, today, &judged.calendar)),
-                as_of_day: today.to_string(),
-            });
-        }
-        Ok(events)
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let kind = if row.due_date < today { LateCaseEventKind::Overdue } else { LateCaseEventKind::DueSoon };
+                WatchLateCasesResponse {
+                    kind: kind as i32,
+                    case: Some(monitored(row, today, &judged.calendar)),
+                    as_of_day: today.to_string(),
+                }
+            })
+            .collect())
     }
 
     pub(super) async fn reconcile(

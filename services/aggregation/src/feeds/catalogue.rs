@@ -6,6 +6,8 @@
 //! full-online roll-up of those days is recomputed from `cell`, so the split follows the catalogue even when
 //! the catalogue speaks after the cells arrived.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -18,7 +20,7 @@ use onestop_server::client::CatalogueClient;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
-use super::{advance, cursor, keep_following, lock_rollups, next_batch, CATALOGUE};
+use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, next_batch, Feed, CATALOGUE};
 use crate::measure_sql;
 
 const BATCH: usize = 500;
@@ -38,9 +40,43 @@ async fn follow_once(pool: &PgPool, mut catalogue: CatalogueClient) -> anyhow::R
     let after_cursor = applied_cursor(pool).await?;
     let mut stream = catalogue.watch_changes(WatchChangesRequest { after_cursor }).await?.into_inner();
     while let Some(batch) = next_batch(&mut stream, BATCH, LINGER).await {
-        apply(pool, &batch?).await?;
+        apply_or_set_aside::<CatalogueFeed>(pool, &batch?).await?;
     }
     Ok(())
+}
+
+/// The catalogue's change stream, as [`super::Feed`] applies it.
+pub struct CatalogueFeed;
+
+impl Feed for CatalogueFeed {
+    type Change = WatchChangesResponse;
+    const SOURCE: &'static str = CATALOGUE;
+
+    fn cursor(change: &WatchChangesResponse) -> String {
+        change.cursor.to_string()
+    }
+
+    fn summary(change: &WatchChangesResponse) -> String {
+        match &change.change {
+            Some(Change::Unit(u)) => format!("unit {}", u.code),
+            Some(Change::Center(c)) => format!("center {}", c.code),
+            Some(Change::Sector(s)) => format!("sector {}", s.code),
+            Some(Change::Agency(a)) => format!("agency {}", a.code),
+            Some(Change::Decision(d)) => format!("decision {}", d.number),
+            Some(Change::CenterProcedures(l)) => {
+                format!("procedures of center {} from {}", l.center_code, l.effective_from)
+            }
+            Some(Change::CalendarYear(y)) => format!("calendar of {}", y.year),
+            None => "empty change".into(),
+        }
+    }
+
+    fn apply<'a>(
+        pool: &'a PgPool,
+        batch: &'a [WatchChangesResponse],
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(apply(pool, batch))
+    }
 }
 
 /// Applies a batch of changes in order and records its last cursor, in one transaction. Changes at or before

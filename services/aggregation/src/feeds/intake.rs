@@ -5,6 +5,8 @@
 //! out exact whatever order two writers of one cell committed in; `cell` keeps the newest value.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -16,7 +18,7 @@ use onestop_server::client::IntakeClient;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
-use super::{advance, cursor, keep_following, lock_rollups, next_batch, INTAKE};
+use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, next_batch, position, Feed, INTAKE};
 use crate::case_record::{self, CaseRow};
 use crate::measure_sql;
 
@@ -34,19 +36,53 @@ async fn follow_once(pool: &PgPool, mut intake: IntakeClient) -> anyhow::Result<
     let after_cursor = cursor(pool, INTAKE).await?;
     let mut stream = intake.watch_changes(WatchChangesRequest { after_cursor }).await?.into_inner();
     while let Some(batch) = next_batch(&mut stream, BATCH, LINGER).await {
-        apply(pool, &batch?).await?;
+        apply_or_set_aside::<IntakeFeed>(pool, &batch?).await?;
     }
     Ok(())
 }
 
-fn signed(measures: Option<&Measures>) -> [i64; 11] {
+/// Intake's change stream, as [`super::Feed`] applies it.
+pub struct IntakeFeed;
+
+impl Feed for IntakeFeed {
+    type Change = WatchChangesResponse;
+    const SOURCE: &'static str = INTAKE;
+
+    fn cursor(change: &WatchChangesResponse) -> String {
+        change.cursor.clone()
+    }
+
+    fn summary(change: &WatchChangesResponse) -> String {
+        match &change.change {
+            Some(Change::Cell(c)) => format!("cell {} {} {}", c.center_code, c.procedure_code, c.day),
+            Some(Change::CaseRecord(c)) => {
+                format!("case {}", c.record.as_ref().map(|r| r.case_code.as_str()).unwrap_or_default())
+            }
+            None => "empty change".into(),
+        }
+    }
+
+    fn apply<'a>(
+        pool: &'a PgPool,
+        batch: &'a [WatchChangesResponse],
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(apply(pool, batch))
+    }
+}
+
+/// A change's measures as signed values (absent: all zero), or why they are not counts.
+fn signed(measures: Option<&Measures>) -> anyhow::Result<[i64; 11]> {
     let mut out = [0i64; 11];
-    if let Some(Ok(m)) = measures.map(measures_from_wire) {
+    if let Some(m) = measures {
+        let m = measures_from_wire(m).map_err(|wrong| {
+            let named: Vec<String> = wrong.into_iter().map(|(m, reason)| format!("{m} {reason}")).collect();
+            anyhow::anyhow!("measures that are not counts: {}", named.join("; "))
+        })?;
         for (slot, measure) in out.iter_mut().zip(Measure::ALL) {
             *slot = m.get(measure) as i64;
         }
     }
-    out
+    Ok(out)
 }
 
 fn array_literal(values: &[i64; 11]) -> String {
@@ -71,14 +107,6 @@ struct CellChanges {
     online_days: BTreeMap<(String, NaiveDate, String), i32>,
 }
 
-/// Where an intake cursor lies in the stream: intake's cursors are dot-separated integers ordered as tuples.
-fn position(cursor: &str) -> Option<Vec<i64>> {
-    if cursor.is_empty() {
-        return Some(vec![]);
-    }
-    cursor.split('.').map(|part| part.parse().ok()).collect()
-}
-
 /// Applies a batch of changes and records its last cursor, in one transaction. Changes at or before the stored
 /// cursor are skipped, so two replicas following the same stream never apply a change twice.
 pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Result<()> {
@@ -101,7 +129,7 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
         match &change.change {
             Some(Change::Cell(cell)) => {
                 let key = (cell.center_code.clone(), cell.day.parse()?, cell.procedure_code.clone());
-                let (old, new) = (signed(cell.old_measures.as_ref()), signed(cell.new_measures.as_ref()));
+                let (old, new) = (signed(cell.old_measures.as_ref())?, signed(cell.new_measures.as_ref())?);
                 let delta = cells.deltas.entry(key.clone()).or_default();
                 for i in 0..11 {
                     delta[i] += new[i] - old[i];

@@ -5,16 +5,22 @@
 //!   the full-online roll-up recomputed where a decision changes a procedure's online level.
 //!
 //! Each batch is applied in one transaction together with the cursor of its last change, so a restart or a cut
-//! stream resumes exactly after what was applied. Both feeds take one transaction-level advisory lock: a cell
+//! stream resumes exactly after what was applied. A change that cannot be applied because of what it holds (a
+//! value PostgreSQL cannot store, a date that does not parse) is found by halving the batch, set aside in
+//! `set_aside_change` with its reason (operators list them with `ListSetAsideChanges`), and skipped, so one bad
+//! change never stops the others; a database that is away only delays the batch. Both feeds take one transaction-level advisory lock: a cell
 //! and the decision that classifies its procedure are never applied concurrently, so neither misses the other.
 
 pub mod catalogue;
 pub mod intake;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use onestop_server::serve::StopSignal;
+use prost::Message;
+use sqlx::PgPool;
 
 /// The `stream_cursor.source` of each feed.
 pub const INTAKE: &str = "intake";
@@ -94,4 +100,87 @@ where
         }
     }
     Some(Ok(batch))
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One change stream aggregation follows.
+pub trait Feed {
+    type Change: prost::Message + Sync;
+    /// Its `stream_cursor.source`.
+    const SOURCE: &'static str;
+
+    fn cursor(change: &Self::Change) -> String;
+
+    /// A line an operator can read: what the change is about.
+    fn summary(change: &Self::Change) -> String;
+
+    /// Applies a batch and records its last cursor, in one transaction, skipping what is already applied.
+    fn apply<'a>(pool: &'a PgPool, batch: &'a [Self::Change]) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// Where a cursor lies in its stream: both streams' cursors are dot-separated integers ordered as tuples.
+pub fn position(cursor: &str) -> Option<Vec<i64>> {
+    if cursor.is_empty() {
+        return Some(vec![]);
+    }
+    cursor.split('.').map(|part| part.parse().ok()).collect()
+}
+
+/// Whether a failure to apply is the change's own fault, so retrying it can never succeed: PostgreSQL refused a
+/// value (SQLSTATE classes 22, data exception, and 23, integrity), or the change could not be read at all.
+/// Anything else (a lost connection, a conflict with another transaction) is retried.
+fn is_the_changes_fault(error: &anyhow::Error) -> bool {
+    match error.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+        Some(_) => false,
+        None => true,
+    }
+}
+
+/// Applies `batch`; a change it cannot apply is set aside and the others are applied.
+pub fn apply_or_set_aside<'a, F: Feed>(pool: &'a PgPool, batch: &'a [F::Change]) -> BoxFuture<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        let error = match F::apply(pool, batch).await {
+            Ok(()) => return Ok(()),
+            Err(error) if !is_the_changes_fault(&error) => return Err(error),
+            Err(error) => error,
+        };
+        match batch {
+            [] => Ok(()),
+            [change] => set_aside::<F>(pool, change, &error).await,
+            _ => {
+                let (first, second) = batch.split_at(batch.len() / 2);
+                apply_or_set_aside::<F>(pool, first).await?;
+                apply_or_set_aside::<F>(pool, second).await
+            }
+        }
+    })
+}
+
+/// Records `change` as set aside with `error`, and the stream as applied past it, in one transaction.
+async fn set_aside<F: Feed>(pool: &PgPool, change: &F::Change, error: &anyhow::Error) -> anyhow::Result<()> {
+    let cursor_text = F::cursor(change);
+    let reason = format!("{error:#}");
+    let mut tx = pool.begin().await?;
+    lock_rollups(&mut tx).await?;
+    let applied = cursor(&mut *tx, F::SOURCE).await?;
+    if position(&cursor_text) <= position(&applied) {
+        return Ok(());
+    }
+    tracing::error!(source = F::SOURCE, cursor = %cursor_text, %reason, "a change cannot be applied: set aside");
+    sqlx::query(
+        "INSERT INTO set_aside_change (source, cursor, summary, change, reason) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (source, cursor) DO NOTHING",
+    )
+    .bind(F::SOURCE)
+    .bind(&cursor_text)
+    .bind(F::summary(change))
+    .bind(change.encode_to_vec())
+    .bind(&reason)
+    .execute(&mut *tx)
+    .await?;
+    advance(&mut tx, F::SOURCE, &cursor_text).await?;
+    tx.commit().await?;
+    Ok(())
 }
