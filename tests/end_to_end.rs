@@ -210,14 +210,14 @@ async fn publish_push_and_read_indicators_across_the_three_services() {
     for _ in 0..50 {
         names = spans_of_trace(trace_id).into_iter().map(|s| s.name.to_string()).collect::<Vec<_>>();
         if names.iter().any(|n| n.starts_with("onestop.intake.v1.IntakeService/PushCells"))
-            && names.iter().any(|n| n.starts_with("onestop.catalogue.v1.CatalogueService/GetProcedures"))
+            && names.iter().any(|n| n.starts_with("onestop.catalogue.v1.CatalogueService/CheckReferences"))
         {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(names.contains(&"onestop.intake.v1.IntakeService/PushCells".to_string()), "{names:?}");
-    assert!(names.contains(&"onestop.catalogue.v1.CatalogueService/GetProcedures".to_string()), "{names:?}");
+    assert!(names.contains(&"onestop.catalogue.v1.CatalogueService/CheckReferences".to_string()), "{names:?}");
 
     let TestSystem { stack, database } = system;
     stack.shutdown().await.unwrap();

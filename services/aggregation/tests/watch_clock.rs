@@ -72,3 +72,36 @@ async fn cases_enter_due_soon_then_overdue_as_days_pass() {
     sqlx::query("UPDATE case_record SET open = true, due_date = '2026-03-13'").execute(&pool).await.unwrap();
     assert_eq!(sweep_on(10).await, due_soon("2026-03-12"));
 }
+
+#[tokio::test]
+async fn watches_of_one_scope_share_one_poller_which_stops_with_the_last() {
+    let Some(database) = onestop_testkit::database().await else { return };
+    let pool =
+        db::connect_and_migrate(&ServerArgs::for_database(database.url()), SCHEMA, &MIGRATOR, db::Plans::PerCall)
+            .await
+            .unwrap();
+    let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await.unwrap();
+    let catalogue = client::catalogue("http://127.0.0.1:9", None, &Default::default()).unwrap(); // never called here
+    let api = AggregationApi::new(pool.clone(), catalogue, applied, serve::Stopping::default().signal());
+    let hub = onestop_aggregation::api::watch_hub::WatchHub::default();
+    let centers = vec!["BPMC-1".to_string()];
+
+    let mut offices: Vec<_> = (0..5).map(|_| hub.subscribe(&api, ("unit 46".into(), 3), centers.clone())).collect();
+    assert_eq!(hub.pollers(), 1, "five watches of one scope, one poller");
+    let other = hub.subscribe(&api, ("unit 46".into(), 5), centers.clone());
+    assert_eq!(hub.pollers(), 2, "another horizon is another scope");
+
+    // Every watch sees the poller's sweeps.
+    for office in &mut offices {
+        office.wait_for(Option::is_some).await.unwrap();
+    }
+    drop(offices);
+    drop(other);
+    for _ in 0..100 {
+        if hub.pollers() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("pollers outlived their watches: {}", hub.pollers());
+}
