@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::changes::{self, ChangeStream};
 use crate::locate::Locator;
 use crate::publication::{self, Outcome};
-use crate::{agencies, calendar, centers, decision_file, procedures, references, sectors, units};
+use crate::{agencies, calendar, centers, decision_file, files, procedures, references, sectors, units};
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
 
@@ -68,7 +68,8 @@ impl CatalogueApi {
         if !header.items.is_empty() {
             return Err(ServiceError::invalid("decision.items", "must be empty: the items come from the file"));
         }
-        let (items, rows) = decision_file::read(format, &request.content)?;
+        let content = request.content;
+        let (items, rows) = files::off_the_runtime(move || decision_file::read(format, &content)).await?;
         let count = items.len() as u32;
         let decision = PublicationDecision { items, ..header };
         let outcome = publication::publish(&self.pool, Some(&decision), &Locator::Rows(&rows)).await?;
@@ -108,7 +109,7 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<LoadUnitsCsvRequest>,
     ) -> Result<Response<LoadUnitsCsvResponse>, Status> {
-        let loaded = units::load_csv(&self.pool, &request.into_inner().content).await;
+        let loaded = units::load_csv(&self.pool, request.into_inner().content).await;
         answer(loaded.map(|(rows, changed)| LoadUnitsCsvResponse { rows, changed }))
     }
 
@@ -205,7 +206,7 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<LoadCalendarCsvRequest>,
     ) -> Result<Response<LoadCalendarCsvResponse>, Status> {
-        let loaded = calendar::load_csv(&self.pool, &request.into_inner().content).await;
+        let loaded = calendar::load_csv(&self.pool, request.into_inner().content).await;
         answer(loaded.map(|(years, changed_years)| LoadCalendarCsvResponse { years, changed_years }))
     }
 

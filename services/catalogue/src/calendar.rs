@@ -15,6 +15,8 @@ use crate::changes;
 use crate::files::{cell_field, Table};
 
 const YEARS: std::ops::RangeInclusive<i32> = 1990..=2200;
+/// Most exceptions one year may have: each of its days at most once.
+const MAX_EXCEPTIONS_PER_YEAR: usize = 366;
 
 fn kind_of(kind: i32) -> Option<DayKind> {
     match CalendarDayKind::try_from(kind) {
@@ -118,6 +120,9 @@ pub async fn set_year(pool: &PgPool, request: &SetCalendarYearRequest) -> Servic
         v.add("year", format!("must be between {} and {}", YEARS.start(), YEARS.end()));
         return Err(v.into_result().unwrap_err().into());
     }
+    if !v.at_most("exceptions", request.exceptions.len(), MAX_EXCEPTIONS_PER_YEAR) {
+        return Err(v.into_result().unwrap_err().into());
+    }
     let days = validate_year(&mut v, request.year, &request.exceptions, &|i, name| format!("exceptions[{i}].{name}"));
     v.into_result()?;
     let mut tx = changes::begin_write(pool).await?;
@@ -127,8 +132,8 @@ pub async fn set_year(pool: &PgPool, request: &SetCalendarYearRequest) -> Servic
 }
 
 /// Loads a CSV of exceptions (`day,kind,name`); every year that appears in it is replaced, all in one transaction.
-pub async fn load_csv(pool: &PgPool, content: &[u8]) -> ServiceResult<(Vec<i32>, u32)> {
-    let table = Table::read(FileFormat::Csv, content)?;
+pub async fn load_csv(pool: &PgPool, content: Vec<u8>) -> ServiceResult<(Vec<i32>, u32)> {
+    let table = crate::files::off_the_runtime(move || Table::read(FileFormat::Csv, &content)).await?;
     table.require(&["day", "kind", "name"])?;
     let mut v = Violations::new();
     let mut by_year: BTreeMap<i32, (Vec<CalendarException>, Vec<usize>)> = BTreeMap::new();

@@ -63,6 +63,16 @@ pub struct Row {
 /// A row of cells as read, with whether each was stored as a number.
 type Line = (usize, Vec<String>, Vec<bool>);
 
+/// Runs `read` (the parsing of an uploaded file) on a blocking thread: a workbook at the limits takes seconds of
+/// CPU that the runtime's few workers need for every other call, health checks among them.
+pub async fn off_the_runtime<T: Send + 'static>(
+    read: impl FnOnce() -> ServiceResult<T> + Send + 'static,
+) -> ServiceResult<T> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("reading an uploaded file stopped: {e}")))?
+}
+
 impl Table {
     /// Reads a table, refusing a file beyond the limits above before it costs more than they allow.
     pub fn read(format: FileFormat, content: &[u8]) -> ServiceResult<Table> {

@@ -16,6 +16,8 @@ use crate::locate::Locator;
 
 /// Most units one request may upsert: the whole country is about 3,400.
 const MAX_ITEMS_PER_REQUEST: usize = 20_000;
+/// Most units one unit may succeed: the mergers of 2025 joined at most a dozen communes into one.
+const MAX_PREDECESSORS: usize = 1_000;
 const DEFAULT_PAGE_SIZE: u32 = 1000;
 const MAX_PAGE_SIZE: u32 = 10_000;
 
@@ -62,10 +64,12 @@ fn validate(units: &[AdministrativeUnit], at: &Locator) -> ServiceResult<Vec<Val
             (_, false) => v.code(&field("parent_code"), &u.parent_code).then(|| u.parent_code.clone()),
         };
         let mut predecessors = HashSet::new();
-        for (j, p) in u.predecessor_codes.iter().enumerate() {
-            let name = format!("predecessor_codes[{j}]");
-            if v.code(&field(&name), p) && (p == &u.code || !predecessors.insert(p)) {
-                v.add(field(&name), format!("{p} is the unit itself or listed twice"));
+        if v.at_most(&field("predecessor_codes"), u.predecessor_codes.len(), MAX_PREDECESSORS) {
+            for (j, p) in u.predecessor_codes.iter().enumerate() {
+                let name = format!("predecessor_codes[{j}]");
+                if v.code(&field(&name), p) && (p == &u.code || !predecessors.insert(p)) {
+                    v.add(field(&name), format!("{p} is the unit itself or listed twice"));
+                }
             }
         }
         let valid_from = v.date(&field("valid_from"), &u.valid_from);
@@ -206,8 +210,8 @@ pub const CSV_COLUMNS: [&str; 7] =
     ["code", "name", "level", "parent_code", "valid_from", "valid_to", "predecessor_codes"];
 
 /// Loads units from a CSV file: all rows or none. Returns the number of rows and of units changed.
-pub async fn load_csv(pool: &PgPool, content: &[u8]) -> ServiceResult<(u32, u32)> {
-    let table = Table::read(FileFormat::Csv, content)?;
+pub async fn load_csv(pool: &PgPool, content: Vec<u8>) -> ServiceResult<(u32, u32)> {
+    let table = crate::files::off_the_runtime(move || Table::read(FileFormat::Csv, &content)).await?;
     table.require(&["code", "name", "level", "valid_from"])?;
     let mut v = Violations::new();
     let mut units = Vec::with_capacity(table.rows.len());
