@@ -93,20 +93,22 @@ impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Status {
         match error {
             ServiceError::InvalidArgument(violations) => {
+                let (shown, left_out) = within_budget(&violations);
                 let mut details = ErrorDetails::new();
-                for v in &violations {
+                for v in &shown {
                     details.add_bad_request_violation(v.field.clone(), v.reason.clone());
                 }
-                Status::with_error_details(Code::InvalidArgument, join(&violations), details)
+                Status::with_error_details(Code::InvalidArgument, message(&shown, left_out), details)
             }
             ServiceError::NotFound { .. } => Status::not_found(error.to_string()),
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
             ServiceError::FailedPrecondition(violations) => {
+                let (shown, left_out) = within_budget(&violations);
                 let mut details = ErrorDetails::new();
-                for v in &violations {
+                for v in &shown {
                     details.add_precondition_failure_violation("STATE", v.field.clone(), v.reason.clone());
                 }
-                Status::with_error_details(Code::FailedPrecondition, join(&violations), details)
+                Status::with_error_details(Code::FailedPrecondition, message(&shown, left_out), details)
             }
             ServiceError::PermissionDenied(message) => Status::permission_denied(message),
             ServiceError::Unavailable(message) => Status::unavailable(message),
@@ -161,6 +163,45 @@ fn join(violations: &[FieldViolation]) -> String {
     violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
+/// The bytes of violations one answer carries. A status travels in HTTP/2 trailers, which clients refuse beyond
+/// 16 KiB in all (hyper's default), and it is carried twice (the message, percent-encoded, and the details,
+/// base64-encoded): 2 KiB leaves room for both, however many fields a request got wrong.
+const VIOLATIONS_BUDGET_BYTES: usize = 2 * 1024;
+/// At most this much of one violation's field or reason, which may quote a value the caller sent.
+const VIOLATION_PART_BYTES: usize = 300;
+
+/// The first violations that fit in [`VIOLATIONS_BUDGET_BYTES`], each part cut to [`VIOLATION_PART_BYTES`], and
+/// how many were left out.
+fn within_budget(violations: &[FieldViolation]) -> (Vec<FieldViolation>, usize) {
+    let mut shown = Vec::new();
+    let mut used = 0;
+    for v in violations {
+        let v = FieldViolation::new(cut(&v.field), cut(&v.reason));
+        used += v.field.len() + v.reason.len() + 4;
+        if used > VIOLATIONS_BUDGET_BYTES && !shown.is_empty() {
+            break;
+        }
+        shown.push(v);
+    }
+    let left_out = violations.len() - shown.len();
+    (shown, left_out)
+}
+
+fn cut(text: &str) -> String {
+    if text.len() <= VIOLATION_PART_BYTES {
+        return text.to_owned();
+    }
+    let end = (0..=VIOLATION_PART_BYTES).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}…", &text[..end])
+}
+
+fn message(shown: &[FieldViolation], left_out: usize) -> String {
+    match left_out {
+        0 => join(shown),
+        n => format!("{}; and {n} more", join(shown)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +217,21 @@ mod tests {
         let details = status.get_error_details();
         let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["cells[0].day", "cells[2].procedure_code"]);
+    }
+
+    #[test]
+    fn many_violations_fit_in_an_answer() {
+        let violations: Vec<FieldViolation> = (0..10_000)
+            .map(|i| FieldViolation::new(format!("cells[{i}].day"), format!("{:?} is not a date", "9".repeat(5000))))
+            .collect();
+        let status = Status::from(ServiceError::InvalidArgument(violations));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with("cells[0].day: "), "{}", status.message());
+        assert!(status.message().ends_with("more"), "{}", status.message());
+        assert!(status.message().len() <= VIOLATIONS_BUDGET_BYTES + 2 * VIOLATION_PART_BYTES);
+        let shown = status.get_error_details().bad_request().unwrap().field_violations.len();
+        assert!((1..10_000).contains(&shown));
+        assert!(status.message().contains(&format!("and {} more", 10_000 - shown)));
     }
 
     #[test]
