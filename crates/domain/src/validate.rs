@@ -70,6 +70,17 @@ impl Violations {
         }
     }
 
+    /// Checks that the year of a date or a moment is one onestop accepts ([`YEARS`]).
+    pub fn year(&mut self, field: &str, year: i32) -> bool {
+        match check_year(year) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.add(field, reason);
+                false
+            }
+        }
+    }
+
     /// Checks a code: required, at most 64 characters, no whitespace or control characters. Codes are opaque
     /// strings (national codes, statistics codes), so nothing else is assumed of them.
     pub fn code(&mut self, field: &str, value: &str) -> bool {
@@ -212,6 +223,10 @@ mod tests {
         assert!(parse_date("1900-01-01").is_ok());
         assert!(parse_date("2200-12-31").is_ok());
         assert!(parse_date("2201-01-01").is_err());
+        let mut v = Violations::new();
+        assert!(v.year("a", 2200) && !v.year("b", -5000) && !v.year("c", 1 << 30));
+        let fields: Vec<String> = v.into_result().unwrap_err().into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, ["b", "c"]);
     }
 
     #[test]

@@ -10,11 +10,17 @@ use sqlx::PgPool;
 
 use crate::changes;
 
+/// Most agencies one request may upsert: the whole country has about 5,000.
+const MAX_AGENCIES_PER_REQUEST: usize = 20_000;
+
 pub async fn upsert(pool: &PgPool, agencies: &[Agency]) -> ServiceResult<u32> {
     let mut v = Violations::new();
     let mut seen = HashSet::new();
     if agencies.is_empty() {
         v.add("agencies", "at least one agency is required");
+    }
+    if !v.at_most("agencies", agencies.len(), MAX_AGENCIES_PER_REQUEST) {
+        return Err(v.into_result().unwrap_err().into());
     }
     for (i, a) in agencies.iter().enumerate() {
         let field = |name: &str| format!("agencies[{i}].{name}");
@@ -64,6 +70,11 @@ pub async fn upsert(pool: &PgPool, agencies: &[Agency]) -> ServiceResult<u32> {
 }
 
 pub async fn list(pool: &PgPool, unit_code: &str) -> ServiceResult<Vec<Agency>> {
+    if !unit_code.is_empty() {
+        let mut v = Violations::new();
+        v.code("unit_code", unit_code);
+        v.into_result()?;
+    }
     let rows: Vec<(String, String, String, i16)> =
         sqlx::query_as("SELECT code, name, unit_code, kind FROM agency WHERE $1 = '' OR unit_code = $1 ORDER BY code")
             .bind(unit_code)

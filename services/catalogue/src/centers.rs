@@ -11,6 +11,12 @@ use sqlx::PgPool;
 
 use crate::{changes, procedures};
 
+/// Most centers one request may upsert: the whole country has about 3,400.
+const MAX_CENTERS_PER_REQUEST: usize = 20_000;
+/// Most procedures on one center's list: a provincial center receives about 2,000, the national catalogue
+/// holds about 6,000.
+const MAX_PROCEDURES_PER_CENTER: usize = 20_000;
+
 #[derive(sqlx::FromRow)]
 struct CenterRow {
     code: String,
@@ -38,6 +44,9 @@ pub async fn upsert(pool: &PgPool, centers: &[Center]) -> ServiceResult<u32> {
     let mut seen = HashSet::new();
     if centers.is_empty() {
         v.add("centers", "at least one center is required");
+    }
+    if !v.at_most("centers", centers.len(), MAX_CENTERS_PER_REQUEST) {
+        return Err(v.into_result().unwrap_err().into());
     }
     for (i, c) in centers.iter().enumerate() {
         let field = |name: &str| format!("centers[{i}].{name}");
@@ -170,6 +179,9 @@ pub async fn set_procedures(pool: &PgPool, request: &SetCenterProceduresRequest)
     v.code("center_code", &request.center_code);
     let day = v.date("effective_from", &request.effective_from);
     v.text("source", &request.source, 300);
+    if !v.at_most("procedure_codes", request.procedure_codes.len(), MAX_PROCEDURES_PER_CENTER) {
+        return Err(v.into_result().unwrap_err().into());
+    }
     let mut codes = BTreeSet::new();
     for (i, code) in request.procedure_codes.iter().enumerate() {
         if v.code(&format!("procedure_codes[{i}]"), code) && !codes.insert(code.clone()) {

@@ -30,6 +30,8 @@ pub enum Outcome {
 
 /// Most items one decision may hold.
 pub const MAX_ITEMS: usize = 20_000;
+/// Most per-channel processing times one procedure may have: one for each filing channel.
+const MAX_CHANNEL_TIMES: usize = 3;
 
 /// A decision checked field by field.
 struct ValidDecision<'a> {
@@ -150,17 +152,20 @@ fn validate_procedure(v: &mut Violations, field: &dyn Fn(&str) -> String, p: &Pr
         p.processing_time.as_ref(),
     );
     let mut channels = HashSet::new();
-    for (j, time) in p.channel_processing_times.iter().enumerate() {
-        let name = |n: &str| field(&format!("procedure.channel_processing_times[{j}].{n}"));
-        if !is_set(time.channel, FilingChannel::Unspecified) || !channels.insert(time.channel) {
-            v.add(name("channel"), "must be DIRECT, ONLINE or POSTAL, each at most once");
+    let times = &p.channel_processing_times;
+    if v.at_most(&field("procedure.channel_processing_times"), times.len(), MAX_CHANNEL_TIMES) {
+        for (j, time) in times.iter().enumerate() {
+            let name = |n: &str| field(&format!("procedure.channel_processing_times[{j}].{n}"));
+            if !is_set(time.channel, FilingChannel::Unspecified) || !channels.insert(time.channel) {
+                v.add(name("channel"), "must be DIRECT, ONLINE or POSTAL, each at most once");
+            }
+            check_time(
+                v,
+                name("processing_time"),
+                &|n| name(&format!("processing_time.{n}")),
+                time.processing_time.as_ref(),
+            );
         }
-        check_time(
-            v,
-            name("processing_time"),
-            &|n| name(&format!("processing_time.{n}")),
-            time.processing_time.as_ref(),
-        );
     }
     if !is_set(p.online_level, OnlineLevel::Unspecified) {
         v.add(field("procedure.online_level"), "must be NONE, PARTIAL or FULL");

@@ -36,6 +36,9 @@ pub async fn check(pool: &PgPool, request: &CheckReferencesRequest) -> ServiceRe
     for (i, code) in request.agency_codes.iter().enumerate() {
         v.code(&format!("agency_codes[{i}]"), code);
     }
+    for (i, year) in request.calendar_years.iter().enumerate() {
+        v.year(&format!("calendar_years[{i}]"), *year);
+    }
     let mut procedure_days = Vec::with_capacity(request.procedures.len());
     for (i, p) in request.procedures.iter().enumerate() {
         v.code(&format!("procedures[{i}].procedure_code"), &p.procedure_code);

@@ -10,11 +10,17 @@ use sqlx::PgPool;
 
 use crate::changes;
 
+/// Most sectors one request may upsert: the national list has a few hundred.
+const MAX_SECTORS_PER_REQUEST: usize = 10_000;
+
 pub async fn upsert(pool: &PgPool, sectors: &[Sector]) -> ServiceResult<u32> {
     let mut v = Violations::new();
     let mut seen = HashSet::new();
     if sectors.is_empty() {
         v.add("sectors", "at least one sector is required");
+    }
+    if !v.at_most("sectors", sectors.len(), MAX_SECTORS_PER_REQUEST) {
+        return Err(v.into_result().unwrap_err().into());
     }
     for (i, s) in sectors.iter().enumerate() {
         if v.code(&format!("sectors[{i}].code"), &s.code) && !seen.insert(s.code.as_str()) {
