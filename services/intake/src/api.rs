@@ -23,6 +23,18 @@ use crate::{access, cases, push};
 
 const DEFAULT_PAGE_SIZE: u32 = 1_000;
 const MAX_PAGE_SIZE: u32 = 10_000;
+/// Most center or procedure codes one read may name: the country has about 3,400 centers and the catalogue
+/// about 6,000 procedures.
+const MAX_CODES_PER_READ: usize = 10_000;
+
+/// Checks the codes a read names: not too many, and each a code.
+pub(crate) fn check_codes(v: &mut Violations, field: &str, codes: &[String]) {
+    if v.at_most(field, codes.len(), MAX_CODES_PER_READ) {
+        for (i, code) in codes.iter().enumerate() {
+            v.code(&format!("{field}[{i}]"), code);
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct IntakeApi {
@@ -42,12 +54,8 @@ impl IntakeApi {
         if request.center_codes.is_empty() {
             v.add("center_codes", "at least one center is required");
         }
-        for (i, code) in request.center_codes.iter().enumerate() {
-            v.code(&format!("center_codes[{i}]"), code);
-        }
-        for (i, code) in request.procedure_codes.iter().enumerate() {
-            v.code(&format!("procedure_codes[{i}]"), code);
-        }
+        check_codes(&mut v, "center_codes", &request.center_codes);
+        check_codes(&mut v, "procedure_codes", &request.procedure_codes);
         let from = v.date("from_day", &request.from_day);
         let to = v.date("to_day", &request.to_day);
         if let (Some(from), Some(to)) = (from, to) {
@@ -89,6 +97,7 @@ impl IntakeApi {
         if request.center_codes.is_empty() {
             v.add("center_codes", "at least one center is required");
         }
+        check_codes(&mut v, "center_codes", &request.center_codes);
         let from = v.date("from_day", &request.from_day);
         let to = v.date("to_day", &request.to_day);
         v.into_result()?;

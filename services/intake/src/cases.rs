@@ -16,6 +16,9 @@ use crate::findings::{self, CaseDates};
 use onestop_proto::convert::{timestamp_from_wire as from_wire, timestamp_to_wire as to_wire};
 
 pub const MAX_CASES_PER_PUSH: usize = 5_000;
+/// Most due-date changes, and most apology notices, one case may carry: a case rescheduled more than once is
+/// already flagged, so a hundred is far beyond any real record.
+const MAX_RESCHEDULES_PER_CASE: usize = 100;
 
 /// The day in Vietnam of a moment.
 fn vietnam_day(t: DateTime<Utc>) -> NaiveDate {
@@ -41,7 +44,7 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
         v.add(field("status"), "must be IN_PROGRESS, RESOLVED, RETURNED, WITHDRAWN or REJECTED");
     }
     let received_at = match c.received_at.map(from_wire) {
-        Some(Some(t)) => Some(t),
+        Some(Some(t)) => Some(t).filter(|t| v.year(&field("received_at"), vietnam_day(*t).year())),
         _ => {
             v.add(field("received_at"), "is required (a valid time)");
             None
@@ -58,7 +61,7 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
             v.add(field("resolved_at"), "is not a valid time");
             None
         }
-        other => other.flatten(),
+        other => other.flatten().filter(|t| v.year(&field("resolved_at"), vietnam_day(*t).year())),
     };
     match (status, resolved_at) {
         (Some(CaseStatus::InProgress), Some(_)) => v.add(field("resolved_at"), "must be empty while IN_PROGRESS"),
@@ -72,6 +75,8 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
             v.add(field("resolved_at"), "is before received_at");
         }
     }
+    v.at_most(&field("due_date_changes"), c.due_date_changes.len(), MAX_RESCHEDULES_PER_CASE);
+    v.at_most(&field("apology_notices"), c.apology_notices.len(), MAX_RESCHEDULES_PER_CASE);
     let mut changes = Vec::new();
     for (j, change) in c.due_date_changes.iter().enumerate() {
         let f = |name: &str| field(&format!("due_date_changes[{j}].{name}"));
@@ -234,8 +239,12 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
         wanted.procedures.insert((c.procedure_code.clone(), *received_on));
     }
     // The calendars of the years the notices' deadlines fall in come with the references, in the same call.
-    let years: BTreeSet<i32> =
-        candidates.iter().flat_map(|(_, d, _)| d.notices.iter().flat_map(|n| [n.1.year(), n.1.year() - 1])).collect();
+    // (The year before 1900 has no calendar to ask for.)
+    let years: BTreeSet<i32> = candidates
+        .iter()
+        .flat_map(|(_, d, _)| d.notices.iter().flat_map(|n| [n.1.year(), n.1.year() - 1]))
+        .filter(|year| onestop_domain::validate::YEARS.contains(year))
+        .collect();
     let (known, calendar) = view.check(wanted, years).await?;
     let mut accepted = Vec::new();
     for (i, dates, received_on) in candidates {
@@ -348,6 +357,8 @@ pub async fn list(pool: &PgPool, request: &ListCasesRequest) -> ServiceResult<Li
     if request.center_codes.is_empty() {
         v.add("center_codes", "at least one center is required");
     }
+    crate::api::check_codes(&mut v, "center_codes", &request.center_codes);
+    crate::api::check_codes(&mut v, "procedure_codes", &request.procedure_codes);
     let from = v.date("received_from", &request.received_from);
     let to = v.date("received_to", &request.received_to);
     let (page_size, after) =

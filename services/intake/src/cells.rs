@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onestop_domain::{FieldViolation, Measure, Measures, Violations};
 use onestop_proto::convert::measures_from_wire;
 use onestop_proto::intake::v1::{CellVersion, CenterDayReport, DailyCell};
@@ -65,7 +65,7 @@ pub fn check_fields(index: usize, cell: &DailyCell, today: NaiveDate) -> Result<
             v.add(field("computed_at"), "is not a valid time");
             None
         }
-        Some(Some(t)) => Some(t),
+        Some(Some(t)) => Some(t).filter(|t| v.year(&field("computed_at"), t.year())),
         None => None,
     };
     v.into_result()?;
