@@ -66,10 +66,14 @@ pub fn read(format: FileFormat, content: &[u8]) -> ServiceResult<(Vec<DecisionIt
             let value = parse(&mut v, "processing_time_value", number(cell("processing_time_value")));
             let unit = parse(&mut v, "processing_time_unit", time_unit(cell("processing_time_unit")));
             procedure.processing_time = Some(ProcessingTime { value: value as u32, unit });
-            procedure.online_level = parse(&mut v, "online_level", online_level(cell("online_level")));
             procedure.legacy_online_level = match cell("legacy_online_level") {
                 "" => 0,
                 value => parse(&mut v, "legacy_online_level", number(value)) as u32,
+            };
+            // An empty level beside a legacy one is left for the catalogue to derive from it.
+            procedure.online_level = match cell("online_level") {
+                "" if procedure.legacy_online_level != 0 => OnlineLevel::Unspecified as i32,
+                value => parse(&mut v, "online_level", online_level(value)),
             };
             for (column, target) in [
                 ("has_fees", &mut procedure.has_fees),

@@ -191,6 +191,10 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
             0
         }
     };
+    let legacy_online_level = i16::try_from(request.legacy_online_level).unwrap_or(i16::MAX);
+    if legacy_online_level > 4 {
+        v.add("legacy_online_level", "must be 1 to 4, or 0 for any");
+    }
     let (page_size, after) =
         paging::code_page(&mut v, request.page_size, &request.page_token, (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE));
     v.into_result()?;
@@ -204,6 +208,7 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
            AND ($2 = 0 OR $2 = ANY(p.implementing_levels))
            AND ($3 = '' OR p.sector_code = $3)
            AND ($4 = 0 OR p.online_level = $4)
+           AND ($8 = 0 OR p.legacy_online_level = $8)
            AND ($5 = '' OR p.code IN (
                  SELECT unnest(l.procedure_codes) FROM center_procedure_list l
                  WHERE l.center_code = $5 AND l.valid_from <= $1 AND (l.valid_to IS NULL OR l.valid_to > $1)))
@@ -217,6 +222,7 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
     .bind(&request.center_code)
     .bind(&after)
     .bind(i64::from(page_size))
+    .bind(legacy_online_level)
     .fetch_all(pool)
     .await?;
     let next_page_token =

@@ -64,6 +64,31 @@ impl Item<'_> {
     }
 }
 
+/// The decision as onestop keeps, streams and compares it: a procedure published with only a legacy level
+/// (Decree 43/2011, levels 1–4) gets its current level by the rule of Decree 42/2022 (4 → FULL, 3 → PARTIAL,
+/// 1–2 → NONE) and keeps its legacy level beside it. A procedure that gives both keeps both as given.
+pub fn with_current_levels(decision: &PublicationDecision) -> PublicationDecision {
+    let mut decision = decision.clone();
+    for procedure in decision.items.iter_mut().filter_map(|item| item.procedure.as_mut()) {
+        if procedure.online_level == OnlineLevel::Unspecified as i32 {
+            if let Some(level) = current_level_of_legacy(procedure.legacy_online_level) {
+                procedure.online_level = level as i32;
+            }
+        }
+    }
+    decision
+}
+
+/// Decree 42/2022's reading of a Decree 43/2011 level.
+pub fn current_level_of_legacy(legacy: u32) -> Option<OnlineLevel> {
+    match legacy {
+        4 => Some(OnlineLevel::Full),
+        3 => Some(OnlineLevel::Partial),
+        1 | 2 => Some(OnlineLevel::None),
+        _ => None,
+    }
+}
+
 fn validate<'a>(decision: Option<&'a PublicationDecision>, at: &Locator) -> ServiceResult<ValidDecision<'a>> {
     let Some(decision) = decision else {
         return Err(ServiceError::invalid("decision", "is required"));
@@ -168,7 +193,7 @@ fn validate_procedure(v: &mut Violations, field: &dyn Fn(&str) -> String, p: &Pr
         }
     }
     if !is_set(p.online_level, OnlineLevel::Unspecified) {
-        v.add(field("procedure.online_level"), "must be NONE, PARTIAL or FULL");
+        v.add(field("procedure.online_level"), "must be NONE, PARTIAL or FULL (or give legacy_online_level 1 to 4)");
     }
     if p.legacy_online_level > 4 {
         v.add(field("procedure.legacy_online_level"), "must be 1 to 4, or 0 when the source gives none");
@@ -195,7 +220,8 @@ pub async fn publish(
     decision: Option<&PublicationDecision>,
     at: &Locator<'_>,
 ) -> ServiceResult<Outcome> {
-    let valid = validate(decision, at)?;
+    let decision = decision.map(with_current_levels);
+    let valid = validate(decision.as_ref(), at)?;
     let content = valid.decision.encode_to_vec();
     let mut tx = changes::begin_write(pool).await?;
 

@@ -315,3 +315,73 @@ async fn a_replaced_procedure_ends_and_its_replacement_begins_on_the_same_day() 
     assert!(catalogue.in_force(day).contains_key(&new_code));
     service.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_procedure_published_with_only_a_legacy_level_gets_its_current_level_and_keeps_both() {
+    let Some(db) = onestop_testkit::database().await else { return };
+    let (_service, mut client) = start(db.url()).await;
+    client
+        .upsert_sectors(UpsertSectorsRequest {
+            sectors: vec![Sector { code: "HOTICH".into(), name: "Hộ tịch".into() }],
+        })
+        .await
+        .unwrap();
+    let legacy = |code: &str, level: u32| DecisionItem {
+        action: DecisionAction::New as i32,
+        procedure: Some(Procedure {
+            code: code.into(),
+            name: format!("Thủ tục {code}"),
+            sector_code: "HOTICH".into(),
+            implementing_levels: vec![ImplementingLevel::Commune as i32],
+            implementing_agency: "UBND cấp xã".into(),
+            processing_time: Some(ProcessingTime { value: 3, unit: TimeUnit::WorkingDays as i32 }),
+            online_level: OnlineLevel::Unspecified as i32,
+            legacy_online_level: level,
+            ..Default::default()
+        }),
+        replaces_code: String::new(),
+    };
+    let decision = PublicationDecision {
+        number: "7/QĐ-UBND".into(),
+        signed_on: "2025-12-01".into(),
+        issuer: "Chủ tịch UBND tỉnh".into(),
+        effective_from: "2026-01-01".into(),
+        items: vec![legacy("1.000001", 4), legacy("1.000002", 3), legacy("1.000003", 2), legacy("1.000004", 1)],
+    };
+    client.publish_decision(PublishDecisionRequest { decision: Some(decision.clone()) }).await.unwrap();
+    // The same decision again is the same decision.
+    let again = client.publish_decision(PublishDecisionRequest { decision: Some(decision) }).await.unwrap();
+    assert!(!again.get_ref().applied);
+
+    let all = catalogue_on(&mut client, "2026-03-02", ListProceduresRequest::default()).await;
+    let levels: Vec<(String, i32, u32)> =
+        all.iter().map(|p| (p.code.clone(), p.online_level, p.legacy_online_level)).collect();
+    assert_eq!(
+        levels,
+        [
+            ("1.000001".to_string(), OnlineLevel::Full as i32, 4),
+            ("1.000002".to_string(), OnlineLevel::Partial as i32, 3),
+            ("1.000003".to_string(), OnlineLevel::None as i32, 2),
+            ("1.000004".to_string(), OnlineLevel::None as i32, 1),
+        ]
+    );
+    // Asked by either level.
+    let full = ListProceduresRequest { online_level: OnlineLevel::Full as i32, ..Default::default() };
+    let by_current: Vec<String> =
+        catalogue_on(&mut client, "2026-03-02", full).await.into_iter().map(|p| p.code).collect();
+    assert_eq!(by_current, ["1.000001"]);
+    let legacy_three = ListProceduresRequest { legacy_online_level: 3, ..Default::default() };
+    let by_legacy: Vec<String> =
+        catalogue_on(&mut client, "2026-03-02", legacy_three).await.into_iter().map(|p| p.code).collect();
+    assert_eq!(by_legacy, ["1.000002"]);
+    let refused = client
+        .list_procedures(ListProceduresRequest {
+            as_of: "2026-03-02".into(),
+            legacy_online_level: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("legacy_online_level"));
+}
