@@ -21,6 +21,18 @@ pub struct LocalCluster {
     data_dir: PathBuf,
     port: u16,
     server: Child,
+    bin: PathBuf,
+    owner: Option<(u32, u32)>,
+    lifetime: Lifetime,
+}
+
+/// How to stop the server, named as `pg_ctl stop -m` names its modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Disconnect clients, roll back their transactions, checkpoint, exit.
+    Fast,
+    /// Exit at once, as a crash would: the next start recovers from the write-ahead log.
+    Immediate,
 }
 
 /// How the server process should end if we do not stop it ourselves.
@@ -67,35 +79,29 @@ impl LocalCluster {
         }
 
         let port = free_port()?;
-        let log = fs::File::create(data_dir.join("server.log")).context("creating the server log")?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(data_dir.join("server.log"), Some(uid), Some(gid))?;
-        }
-        let mut postgres = Command::new(bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(data_dir)
-            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k", ""])
-            .args(["-c", "fsync=off", "-c", "max_connections=300"])
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        run_as(&mut postgres, owner);
-        if lifetime == Lifetime::DiesWithParentThread {
-            die_with_parent(&mut postgres);
-        }
-        let server = postgres.spawn().context("starting postgres")?;
-        let mut cluster = LocalCluster { data_dir: data_dir.to_owned(), port, server };
-        cluster.wait_until_ready(&bin)?;
+        let server = spawn_server(&bin, data_dir, port, owner, lifetime)?;
+        let mut cluster = LocalCluster { data_dir: data_dir.to_owned(), port, server, bin, owner, lifetime };
+        cluster.wait_until_ready()?;
         Ok(cluster)
     }
 
-    fn wait_until_ready(&mut self, bin: &Path) -> anyhow::Result<()> {
+    /// Starts the stopped server again, on the same port, so that the URLs handed out before reach it again.
+    /// With [`Lifetime::DiesWithParentThread`], it now dies with the thread calling this.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        if let Ok(None) = self.server.try_wait() {
+            bail!("postgres is still running in {}", self.data_dir.display());
+        }
+        self.server = spawn_server(&self.bin, &self.data_dir, self.port, self.owner, self.lifetime)?;
+        self.wait_until_ready()
+    }
+
+    fn wait_until_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.server.try_wait()? {
                 bail!("postgres exited with {status}; see {}", self.data_dir.join("server.log").display());
             }
-            let ready = Command::new(bin.join("pg_isready"))
+            let ready = Command::new(self.bin.join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", SUPERUSER, "-q"])
                 .status()
                 .map(|s| s.success())
@@ -121,15 +127,51 @@ impl LocalCluster {
 
     /// Stops the server with a fast shutdown and waits for it to exit.
     pub fn stop(&mut self) {
+        self.stop_with(StopMode::Fast);
+    }
+
+    /// Stops the server in `mode` and waits for it to exit.
+    pub fn stop_with(&mut self, mode: StopMode) {
         if let Ok(None) = self.server.try_wait() {
-            // SIGINT asks postgres for a fast shutdown: disconnect clients, checkpoint, exit.
+            // The postmaster's signals for pg_ctl's modes: SIGINT for fast, SIGQUIT for immediate.
+            let signal = match mode {
+                StopMode::Fast => libc::SIGINT,
+                StopMode::Immediate => libc::SIGQUIT,
+            };
             // SAFETY: kill(2) on the pid of a child we spawned and have not yet reaped.
             unsafe {
-                libc::kill(self.server.id() as libc::pid_t, libc::SIGINT);
+                libc::kill(self.server.id() as libc::pid_t, signal);
             }
             let _ = self.server.wait();
         }
     }
+}
+
+/// Starts `postgres` on `data_dir` and `port`, logging to `server.log` there.
+fn spawn_server(
+    bin: &Path,
+    data_dir: &Path,
+    port: u16,
+    owner: Option<(u32, u32)>,
+    lifetime: Lifetime,
+) -> anyhow::Result<Child> {
+    let log = fs::File::create(data_dir.join("server.log")).context("creating the server log")?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(data_dir.join("server.log"), Some(uid), Some(gid))?;
+    }
+    let mut postgres = Command::new(bin.join("postgres"));
+    postgres
+        .arg("-D")
+        .arg(data_dir)
+        .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k", ""])
+        .args(["-c", "fsync=off", "-c", "max_connections=300"])
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    run_as(&mut postgres, owner);
+    if lifetime == Lifetime::DiesWithParentThread {
+        die_with_parent(&mut postgres);
+    }
+    postgres.spawn().context("starting postgres")
 }
 
 impl Drop for LocalCluster {
