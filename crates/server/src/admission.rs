@@ -1,6 +1,7 @@
 //! What a server admits once a caller's credential has passed the gate: nothing while its database is
-//! unreachable, unary calls up to the concurrency limit (the rest wait their turn), and long-lived streams up
-//! to a cap per server and per principal, each counted for its whole life rather than until its first answer.
+//! unreachable (and a unary call under way when it is found so ends then), unary calls up to the concurrency
+//! limit (the rest wait their turn), and long-lived streams up to a cap per server and per principal, each
+//! counted for its whole life rather than until its first answer.
 //!
 //! It also rewrites the few statuses tonic itself produces for a caller's bad request, so that a caller is never
 //! told INTERNAL for its own mistake: an undecodable message is INVALID_ARGUMENT and a message over the size
@@ -11,11 +12,10 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tonic::codegen::http::{self, HeaderMap, HeaderValue};
 use tonic::server::NamedService;
 use tonic::{Code, Status};
@@ -25,22 +25,28 @@ use crate::config::ServerArgs;
 
 /// Whether the service's database answers, as its health watcher last saw it.
 #[derive(Debug, Clone)]
-pub struct DatabaseState(Arc<AtomicBool>);
+pub struct DatabaseState(Arc<watch::Sender<bool>>);
 
 impl Default for DatabaseState {
     /// Reachable: a service starts only once its migrations have run.
     fn default() -> Self {
-        DatabaseState(Arc::new(AtomicBool::new(true)))
+        DatabaseState(Arc::new(watch::Sender::new(true)))
     }
 }
 
 impl DatabaseState {
     pub fn set(&self, reachable: bool) {
-        self.0.store(reachable, Ordering::Relaxed);
+        self.0.send_if_modified(|current| std::mem::replace(current, reachable) != reachable);
     }
 
     pub fn is_reachable(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        *self.0.borrow()
+    }
+
+    /// Completes once the database is found unreachable (at once if it is now).
+    pub async fn unreachable(&self) {
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let _ = self.0.subscribe().wait_for(|reachable| !reachable).await;
     }
 }
 
@@ -169,7 +175,7 @@ where
         let subject = request.extensions().get::<Principal>().map(|p| p.subject.clone()).unwrap_or_default();
         Box::pin(async move {
             if !limits.database.is_reachable() {
-                return Ok(Status::unavailable("the database is unreachable; retry later").into_http());
+                return Ok(database_unreachable().into_http());
             }
             let permit = if long_lived {
                 match limits.open_stream(&subject) {
@@ -179,11 +185,26 @@ where
             } else {
                 Permit::Call(limits.calls.clone().acquire_owned().await.expect("the semaphore is never closed"))
             };
-            let mut response = inner.call(request).await?;
+            // A call admitted just before the database went away would otherwise wait out the pool's acquire
+            // timeout, past its caller's deadline, to be told the same. Ending it is safe: a handler is already
+            // dropped wherever it is when its caller goes away.
+            let answered = if long_lived {
+                inner.call(request).await
+            } else {
+                tokio::select! {
+                    answered = inner.call(request) => answered,
+                    () = limits.database.unreachable() => return Ok(database_unreachable().into_http()),
+                }
+            };
+            let mut response = answered?;
             rewrite_status(response.headers_mut());
             Ok(response.map(|body| tonic::body::Body::new(Held { body, _permit: permit })))
         })
     }
+}
+
+fn database_unreachable() -> Status {
+    Status::unavailable("the database is unreachable; retry later")
 }
 
 /// An answer's body, holding its place under the limits until it has been sent (or the caller went away).
@@ -281,6 +302,22 @@ mod tests {
         let mut h = headers(Code::Internal, "internal%20error");
         rewrite_status(&mut h);
         assert_eq!(h["grpc-status"], "13", "our own failures stay INTERNAL");
+    }
+
+    #[tokio::test]
+    async fn calls_under_way_learn_when_the_database_is_found_unreachable() {
+        let database = DatabaseState::default();
+        let waiting = tokio::spawn({
+            let database = database.clone();
+            async move { database.unreachable().await }
+        });
+        database.set(true);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "still reachable");
+        database.set(false);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert!(!database.is_reachable());
+        database.unreachable().await; // at once while it stays so
     }
 
     #[test]
