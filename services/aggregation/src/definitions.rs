@@ -7,6 +7,10 @@ use onestop_proto::aggregation::v1 as wire;
 use onestop_server::{ServiceError, ServiceResult};
 use sqlx::PgPool;
 
+/// Most terms a numerator or denominator may sum: each measure or fact is worth naming once, and a hundred is
+/// several times all of them.
+const MAX_FORMULA_TERMS: usize = 100;
+
 #[derive(sqlx::FromRow)]
 struct DefinitionRow {
     id: String,
@@ -85,6 +89,11 @@ pub async fn define(
         d.numerator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.numerator", e)),
         d.denominator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.denominator", e)),
     );
+    for (field, sum) in [("definition.numerator", &formula.0), ("definition.denominator", &formula.1)] {
+        if let Ok(sum) = sum {
+            v.at_most(field, sum.0.len(), MAX_FORMULA_TERMS);
+        }
+    }
     if d.target.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
         v.add("definition.target", "must be in (0, 1]");
     }

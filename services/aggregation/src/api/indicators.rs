@@ -12,6 +12,9 @@ use crate::definitions;
 use crate::scope::{level_name, Scope, Target};
 use crate::totals::{Computation, Group, Split};
 
+/// Most indicators one request may name: the regulations define a few dozen, and provinces' variants a few more.
+const MAX_INDICATOR_IDS: usize = 1_000;
+
 fn evaluate(
     definitions: &[IndicatorDefinition],
     facts: &onestop_domain::Facts,
@@ -166,9 +169,11 @@ impl AggregationApi {
             v.add("breakdown", "a center has no child units");
         }
         let all = definitions::latest(&self.pool).await?;
-        for (i, id) in request.indicator_ids.iter().enumerate() {
-            if !all.iter().any(|d| &d.id == id) {
-                v.add(format!("indicator_ids[{i}]"), format!("no indicator {id:?}"));
+        if v.at_most("indicator_ids", request.indicator_ids.len(), MAX_INDICATOR_IDS) {
+            for (i, id) in request.indicator_ids.iter().enumerate() {
+                if !all.iter().any(|d| &d.id == id) {
+                    v.add(format!("indicator_ids[{i}]"), format!("no indicator {id:?}"));
+                }
             }
         }
         v.into_result()?;

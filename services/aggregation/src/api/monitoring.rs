@@ -147,6 +147,12 @@ impl AggregationApi {
         );
         let as_of = as_of_day(&mut v, &request.as_of_day, (self.clock)());
         let range = optional_range(&mut v, request.period.as_ref());
+        if !request.procedure_code.is_empty() {
+            v.code("procedure_code", &request.procedure_code);
+        }
+        if !request.resolving_agency_code.is_empty() {
+            v.code("resolving_agency_code", &request.resolving_agency_code);
+        }
         let page_size = paging::page_size(request.page_size, 100, 1000).map_err(|e| v.add("page_size", e)).ok();
         let after = if request.page_token.is_empty() {
             Some(String::new())

@@ -1,6 +1,6 @@
 //! What operators of aggregation see of its own state: the changes it set aside.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use onestop_domain::Violations;
 use onestop_proto::aggregation::v1::*;
 use onestop_proto::convert::timestamp_to_wire;
@@ -34,6 +34,8 @@ impl AggregationApi {
             token => paging::decode(token, 3)
                 .ok()
                 .and_then(|key| Some((key[0].parse::<DateTime<Utc>>().ok()?, key[1].clone(), key[2].clone())))
+                // A moment of a real token is a time something was set aside, never outside the years of dates.
+                .filter(|(at, _, _)| onestop_domain::validate::YEARS.contains(&at.year()))
                 .or_else(|| {
                     v.add("page_token", "is not a token from a previous response");
                     None

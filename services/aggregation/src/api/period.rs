@@ -41,6 +41,9 @@ pub fn resolve(
                     return None;
                 }
             };
+            if !v.year("reporting_period.year", r.year) {
+                return None;
+            }
             match period.days(cut_off) {
                 Ok((first, last)) => (first, last, cut_off),
                 Err(reason) => {
