@@ -165,6 +165,11 @@ async fn a_change_aggregation_cannot_apply_is_set_aside_and_the_others_flow() {
         .await
         .unwrap();
     }
+    // And a case change intake itself cannot read back.
+    sqlx::query("INSERT INTO intake.case_change (case_code, stored) VALUES ('HS-BAD', '\\x00ff')")
+        .execute(&db)
+        .await
+        .unwrap();
     sqlx::query("SELECT pg_notify('intake_changes', '')").execute(&db).await.unwrap();
 
     // An ordinary push after them shows at once.
@@ -189,15 +194,20 @@ async fn a_change_aggregation_cannot_apply_is_set_aside_and_the_others_flow() {
     let mut aggregation = system.stack.aggregation_client();
     let set_aside =
         aggregation.list_set_aside_changes(ListSetAsideChangesRequest::default()).await.unwrap().into_inner();
-    let summaries: Vec<&str> = set_aside.changes.iter().map(|c| c.summary.as_str()).collect();
+    let mut summaries: Vec<&str> = set_aside.changes.iter().map(|c| c.summary.as_str()).collect();
+    summaries.sort();
     assert_eq!(
         summaries,
         [
             format!("cell {COMMUNE_CENTER} {FULL_PROCEDURE} 2026-03-02"),
-            format!("cell {COMMUNE_CENTER} {PARTIAL_PROCEDURE} 2026-03-02")
+            format!("cell {COMMUNE_CENTER} {PARTIAL_PROCEDURE} 2026-03-02"),
+            "empty change".to_string(),
         ]
     );
-    assert!(set_aside.changes.iter().all(|c| c.source == "intake" && c.reason.contains("received_direct")));
+    assert!(set_aside.changes.iter().all(|c| c.source == "intake"));
+    let reasons: Vec<&str> = set_aside.changes.iter().map(|c| c.reason.as_str()).collect();
+    assert_eq!(reasons.iter().filter(|r| r.contains("received_direct")).count(), 2, "{reasons:?}");
+    assert_eq!(reasons.iter().filter(|r| r.contains("nothing aggregation can read")).count(), 1, "{reasons:?}");
     // And the commune's figures hold none of them.
     let commune = received_online(&system, COMMUNE_CENTER, 0).await;
     assert_eq!(commune.indicators[0].denominator, 0);
@@ -314,7 +324,7 @@ async fn reading_the_change_stream_from_an_old_cursor_uses_its_index() {
     .unwrap();
     sqlx::query(
         "INSERT INTO intake.case_change (case_code, stored, xid)
-         SELECT 'HS-' || i, '\\x00'::bytea, (1000 + i / 10)::text::xid8 FROM generate_series(1, 200000) AS i",
+         SELECT 'HS-' || i, ''::bytea, (1000 + i / 10)::text::xid8 FROM generate_series(1, 200000) AS i",
     )
     .execute(&db)
     .await

@@ -14,7 +14,7 @@ use onestop_proto::intake::v1::watch_changes_response::Change;
 use onestop_proto::intake::v1::{CellChange, StoredCase, WatchChangesResponse};
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
-use onestop_server::{ServiceError, ServiceResult};
+use onestop_server::ServiceResult;
 use prost::Message;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -186,14 +186,24 @@ pub async fn read_after(
         out.push((cursor, response(cursor, row.changed_at, Change::Cell(change))));
     }
     for row in cases {
-        let stored = StoredCase::decode(row.stored.as_slice())
-            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("case change {} is not decodable: {e}", row.id)))?;
         let cursor = Cursor { xid: row.xid, kind: CASE, id: row.id };
-        out.push((cursor, response(cursor, row.changed_at, Change::CaseRecord(stored))));
+        match StoredCase::decode(row.stored.as_slice()) {
+            Ok(stored) => out.push((cursor, response(cursor, row.changed_at, Change::CaseRecord(stored)))),
+            // A row intake cannot read (written around it) must not stop the stream for everyone after it:
+            // it goes out empty, and the follower sets it aside.
+            Err(error) => {
+                tracing::error!(id = row.id, %error, "a case change in the log is not decodable; sent empty");
+                out.push((cursor, WatchChangesResponse { change: None, ..response_at(cursor, row.changed_at) }));
+            }
+        }
     }
     out.sort_by_key(|(cursor, _)| *cursor);
     out.truncate(limit as usize);
     Ok(out)
+}
+
+fn response_at(cursor: Cursor, changed_at: DateTime<Utc>) -> WatchChangesResponse {
+    WatchChangesResponse { cursor: cursor.to_string(), changed_at: Some(to_wire(changed_at)), change: None }
 }
 
 fn response(cursor: Cursor, changed_at: DateTime<Utc>, change: Change) -> WatchChangesResponse {

@@ -149,7 +149,7 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
                     cases.insert(row.case_code.clone(), row);
                 }
             }
-            None => {}
+            None => anyhow::bail!("change {} carries nothing aggregation can read", change.cursor),
         }
     }
     store_cells(&mut tx, &cells).await?;
