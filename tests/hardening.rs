@@ -211,6 +211,29 @@ async fn a_change_aggregation_cannot_apply_is_set_aside_and_the_others_flow() {
     // And the commune's figures hold none of them.
     let commune = received_online(&system, COMMUNE_CENTER, 0).await;
     assert_eq!(commune.indicators[0].denominator, 0);
+
+    // A change the catalogue cannot read back from its own log is set aside too, and the catalogue's later
+    // changes still reach aggregation: a center made after it is answered for.
+    sqlx::query("INSERT INTO catalogue.change_log (change) VALUES ('\\x00ff')").execute(&db).await.unwrap();
+    let later = onestop_proto::catalogue::v1::Center {
+        code: "BPMC-LATER".into(),
+        name: "Bộ phận Một cửa mới".into(),
+        unit_code: COMMUNE.into(),
+        kind: onestop_proto::catalogue::v1::CenterKind::Local as i32,
+        parent_center_code: String::new(),
+    };
+    system
+        .stack
+        .catalogue_client()
+        .upsert_centers(onestop_proto::catalogue::v1::UpsertCentersRequest { centers: vec![later] })
+        .await
+        .unwrap();
+    received_online(&system, "BPMC-LATER", 0).await;
+    let set_aside =
+        aggregation.list_set_aside_changes(ListSetAsideChangesRequest::default()).await.unwrap().into_inner();
+    let from_catalogue: Vec<&str> =
+        set_aside.changes.iter().filter(|c| c.source == "catalogue").map(|c| c.summary.as_str()).collect();
+    assert_eq!(from_catalogue, ["empty change"]);
 }
 
 /// The catalogue RPCs recorded in one trace.

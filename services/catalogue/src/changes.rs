@@ -14,7 +14,7 @@ use onestop_proto::catalogue::v1::WatchChangesResponse;
 use onestop_proto::convert::timestamp_to_wire;
 use onestop_server::notify::{self, Notifier};
 use onestop_server::serve::StopSignal;
-use onestop_server::{ServiceError, ServiceResult};
+use onestop_server::ServiceResult;
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::mpsc;
@@ -71,16 +71,8 @@ pub fn watch(pool: PgPool, notifier: &Notifier, mut stop: StopSignal, after_curs
             let full = rows.len() as i64 == BATCH;
             for row in rows {
                 cursor = row.cursor;
-                match decode(row) {
-                    Ok(change) => {
-                        if sender.send(Ok(change)).await.is_err() {
-                            return; // the caller went away
-                        }
-                    }
-                    Err(error) => {
-                        let _ = sender.send(Err(tonic::Status::from(error))).await;
-                        return;
-                    }
+                if sender.send(Ok(decode(row))).await.is_err() {
+                    return; // the caller went away
                 }
             }
             if full {
@@ -107,10 +99,14 @@ async fn read_after(pool: &PgPool, cursor: i64) -> ServiceResult<Vec<LogRow>> {
         .await?)
 }
 
-fn decode(row: LogRow) -> ServiceResult<WatchChangesResponse> {
-    let mut change = WatchChangesResponse::decode(row.change.as_slice())
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("change {} is not decodable: {e}", row.cursor)))?;
+/// A change of the log as it is streamed. One the catalogue cannot read back (written around it) goes out empty
+/// rather than stopping the stream for everyone after it; followers set it aside.
+fn decode(row: LogRow) -> WatchChangesResponse {
+    let mut change = WatchChangesResponse::decode(row.change.as_slice()).unwrap_or_else(|error| {
+        tracing::error!(cursor = row.cursor, %error, "a change in the log is not decodable; sent empty");
+        WatchChangesResponse::default()
+    });
     change.cursor = row.cursor as u64;
     change.committed_at = Some(timestamp_to_wire(row.committed_at));
-    Ok(change)
+    change
 }

@@ -113,7 +113,8 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
             }
             Some(Change::Decision(decision)) => apply_decision(&mut tx, decision).await?,
             Some(Change::CalendarYear(year)) => store_calendar_year(&mut tx, year).await?,
-            Some(Change::Agency(_)) | Some(Change::CenterProcedures(_)) | None => {}
+            Some(Change::Agency(_)) | Some(Change::CenterProcedures(_)) => {}
+            None => anyhow::bail!("change {} carries nothing aggregation can read", change.cursor),
         }
     }
     advance(&mut tx, CATALOGUE, &last.to_string()).await?;
