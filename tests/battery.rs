@@ -945,27 +945,31 @@ fn intake_cases() -> Vec<Case> {
                 center_code: COMMUNE_CENTER.into(),
                 procedure_code: FULL_PROCEDURE.into(),
                 day: "2201-01-01".into(),
+                ..Default::default()
             } => InvalidArgument, "day"),
         unary!("cell history of a center code with NUL", intake.get_cell_history,
-            GetCellHistoryRequest { center_code: NUL.into(), procedure_code: FULL_PROCEDURE.into(), day: DAY.into() }
+            GetCellHistoryRequest { center_code: NUL.into(), procedure_code: FULL_PROCEDURE.into(), day: DAY.into(), ..Default::default() }
                 => InvalidArgument, "center_code"),
         unary!("completeness of a center code with NUL", intake.get_reporting_completeness,
             GetReportingCompletenessRequest {
                 center_codes: vec![format!("BPMC{NUL}")],
                 from_day: "2026-03-01".into(),
                 to_day: "2026-03-31".into(),
+                ..Default::default()
             } => InvalidArgument, "center_codes[0]"),
         unary!("completeness from -5000", intake.get_reporting_completeness,
             GetReportingCompletenessRequest {
                 center_codes: vec![COMMUNE_CENTER.into()],
                 from_day: "-5000-01-01".into(),
                 to_day: "2026-03-31".into(),
+                ..Default::default()
             } => InvalidArgument, "from_day"),
         unary!("completeness of 100,001 centers", intake.get_reporting_completeness,
             GetReportingCompletenessRequest {
                 center_codes: many_codes(100_001),
                 from_day: "2026-03-01".into(),
                 to_day: "2026-03-31".into(),
+                ..Default::default()
             } => InvalidArgument, "center_codes"),
         // Case records.
         unary!("cases sender with NUL", intake.push_cases,

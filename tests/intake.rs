@@ -63,6 +63,7 @@ async fn stored(intake: &mut Intake, from: &str, to: &str) -> Vec<DailyCell> {
                 page_size: 1000,
                 page_token,
                 procedure_codes: vec![],
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -166,6 +167,7 @@ async fn idempotency_keys_replay_the_first_answer() {
             center_code: COMMUNE_CENTER.into(),
             procedure_code: FULL_PROCEDURE.into(),
             day: "2026-02-02".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -197,6 +199,7 @@ async fn corrections_are_audited_and_breaks_of_the_stock_identity_are_warnings()
             center_code: COMMUNE_CENTER.into(),
             procedure_code: FULL_PROCEDURE.into(),
             day: "2026-03-03".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -211,6 +214,7 @@ async fn corrections_are_audited_and_breaks_of_the_stock_identity_are_warnings()
             center_codes: vec![COMMUNE_CENTER.into(), PROVINCIAL_CENTER.into()],
             from_day: "2026-03-01".into(),
             to_day: "2026-03-31".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -303,6 +307,7 @@ async fn a_retry_after_a_lost_answer_counts_nothing_twice() {
             center_code: PROVINCIAL_CENTER.into(),
             procedure_code: OFFLINE_PROCEDURE.into(),
             day: "2026-02-04".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

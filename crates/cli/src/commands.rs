@@ -128,6 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 reporting_period,
                 indicator_ids: indicators,
                 breakdown: breakdown.map_or(Breakdown::Unspecified, breakdown_of) as i32,
+                ..Default::default()
             };
             let mut aggregation = client::aggregation(&args.aggregation_url, None, &credentials)?;
             let answer = aggregation.get_indicators(request).await?.into_inner();
@@ -145,7 +146,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Some("csv") => FileFormat::Csv,
                 _ => bail!("{}: name a .xlsx or .csv file", out.display()),
             };
-            let report = GetForm06Request { unit_code, center_code, period, reporting_period };
+            let report = GetForm06Request { unit_code, center_code, period, reporting_period, ..Default::default() };
             let request = ExportForm06Request { report: Some(report), format: format as i32 };
             let mut aggregation = client::aggregation(&args.aggregation_url, None, &credentials)?;
             let mut stream = aggregation.export_form06(request).await?.into_inner();
@@ -161,6 +162,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 unit_code: unit.unwrap_or_default(),
                 center_code: center.unwrap_or_default(),
                 due_within_working_days: within,
+                ..Default::default()
             };
             let mut aggregation = client::aggregation(&args.aggregation_url, None, &credentials)?;
             let mut stream = aggregation.watch_late_cases(request).await?.into_inner();

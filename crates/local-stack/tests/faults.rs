@@ -115,6 +115,7 @@ async fn stored_cells(intake: &mut IntakeClient, days: &[String]) -> BTreeMap<Ke
                 to_day: days[days.len() - 1].clone(),
                 page_size: 10_000,
                 page_token,
+                ..Default::default()
             })
             .await
             .expect("listing stored cells")

@@ -6,6 +6,7 @@
 //! - [`config`]: the flags (each also read from an environment variable) common to all services;
 //! - [`telemetry`]: tracing with optional OTLP export, and trace context carried across gRPC calls;
 //! - [`error`]: the one mapping from service errors to `tonic::Status`;
+//! - [`freshness`]: reads that wait, up to their deadline, for the changes their client has seen;
 //! - [`paging`]: opaque page tokens for keyset paging;
 //! - [`db`]: a connection pool on the service's own schema, its migrations, and the health watcher;
 //! - [`notify`]: waking change streams when a change commits;
@@ -18,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod freshness;
 pub mod notify;
 pub mod paging;
 pub mod serve;

@@ -84,7 +84,9 @@ pub async fn run(
     let intake = client::intake(&config.intake_url, None, &credentials)?;
     tokio::spawn(feeds::intake::follow(pool.clone(), intake, stopping.signal()));
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await?;
-    let api = api::AggregationApi::new(pool.clone(), catalogue, applied, stopping.signal());
+    let progress = Notifier::start(&pool, feeds::APPLIED).await?;
+    let api = api::AggregationApi::new(pool.clone(), catalogue, applied, progress, stopping.signal())
+        .with_request_timeout(config.server.request_timeout());
     let server = AggregationServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
     serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
 }

@@ -41,8 +41,9 @@ async fn cases_enter_due_soon_then_overdue_as_days_pass() {
     .unwrap();
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await.unwrap();
     let catalogue = client::catalogue("http://127.0.0.1:9", None, &Default::default()).unwrap(); // never called here
-    let api = AggregationApi::new(pool.clone(), catalogue, applied, serve::Stopping::default().signal())
-        .with_clock(test_clock);
+    let api =
+        AggregationApi::new(pool.clone(), catalogue, applied.clone(), applied, serve::Stopping::default().signal())
+            .with_clock(test_clock);
     let centers = vec!["BPMC-1".to_string()];
     let mut emitted = HashMap::new();
     let mut sweep_on = async |days: u64| {
@@ -82,7 +83,8 @@ async fn watches_of_one_scope_share_one_poller_which_stops_with_the_last() {
             .unwrap();
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await.unwrap();
     let catalogue = client::catalogue("http://127.0.0.1:9", None, &Default::default()).unwrap(); // never called here
-    let api = AggregationApi::new(pool.clone(), catalogue, applied, serve::Stopping::default().signal());
+    let api =
+        AggregationApi::new(pool.clone(), catalogue, applied.clone(), applied, serve::Stopping::default().signal());
     let hub = onestop_aggregation::api::watch_hub::WatchHub::default();
     let centers = vec!["BPMC-1".to_string()];
 

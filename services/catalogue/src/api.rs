@@ -25,6 +25,14 @@ pub struct CatalogueApi {
 }
 
 impl CatalogueApi {
+    /// Answers a write with the cursor of the newest change once it committed: its own change, or a later one,
+    /// so a client that waits for it elsewhere sees its write (read-your-writes).
+    async fn written<T: WriteAnswer>(&self, result: ServiceResult<T>) -> Result<Response<T>, Status> {
+        let mut answer = result?;
+        answer.set_cursor(changes::head(&self.pool).await?);
+        Ok(Response::new(answer))
+    }
+
     pub fn new(pool: PgPool, notifier: Notifier, stop: StopSignal) -> Self {
         CatalogueApi { pool, notifier, stop }
     }
@@ -73,7 +81,7 @@ impl CatalogueApi {
         let count = items.len() as u32;
         let decision = PublicationDecision { items, ..header };
         let outcome = publication::publish(&self.pool, Some(&decision), &Locator::Rows(&rows)).await?;
-        Ok(PublishDecisionFileResponse { applied: outcome == Outcome::Applied, items: count })
+        Ok(PublishDecisionFileResponse { applied: outcome == Outcome::Applied, items: count, cursor: 0 })
     }
 }
 
@@ -85,6 +93,34 @@ fn check_codes(v: &mut Violations, field: &str, codes: &[String]) {
         v.code(&format!("{field}[{i}]"), code);
     }
 }
+
+/// A write's answer, which carries the cursor of the catalogue's newest change once the write committed.
+trait WriteAnswer {
+    fn set_cursor(&mut self, cursor: u64);
+}
+
+macro_rules! write_answers {
+    ($($answer:ty),* $(,)?) => {
+        $(impl WriteAnswer for $answer {
+            fn set_cursor(&mut self, cursor: u64) {
+                self.cursor = cursor;
+            }
+        })*
+    };
+}
+
+write_answers!(
+    UpsertUnitsResponse,
+    LoadUnitsCsvResponse,
+    UpsertSectorsResponse,
+    UpsertAgenciesResponse,
+    UpsertCentersResponse,
+    SetCenterProceduresResponse,
+    SetCalendarYearResponse,
+    LoadCalendarCsvResponse,
+    PublishDecisionResponse,
+    PublishDecisionFileResponse,
+);
 
 /// Answers a unary RPC from a service result.
 fn answer<T>(result: ServiceResult<T>) -> Result<Response<T>, Status> {
@@ -98,11 +134,12 @@ impl CatalogueService for CatalogueApi {
         request: Request<UpsertUnitsRequest>,
     ) -> Result<Response<UpsertUnitsResponse>, Status> {
         let units = request.into_inner().units;
-        answer(
+        self.written(
             units::upsert(&self.pool, &units, &Locator::Request("units"))
                 .await
-                .map(|changed| UpsertUnitsResponse { changed }),
+                .map(|changed| UpsertUnitsResponse { changed, cursor: 0 }),
         )
+        .await
     }
 
     async fn load_units_csv(
@@ -110,7 +147,7 @@ impl CatalogueService for CatalogueApi {
         request: Request<LoadUnitsCsvRequest>,
     ) -> Result<Response<LoadUnitsCsvResponse>, Status> {
         let loaded = units::load_csv(&self.pool, request.into_inner().content).await;
-        answer(loaded.map(|(rows, changed)| LoadUnitsCsvResponse { rows, changed }))
+        self.written(loaded.map(|(rows, changed)| LoadUnitsCsvResponse { rows, changed, cursor: 0 })).await
     }
 
     async fn list_units(&self, request: Request<ListUnitsRequest>) -> Result<Response<ListUnitsResponse>, Status> {
@@ -136,7 +173,10 @@ impl CatalogueService for CatalogueApi {
         request: Request<UpsertSectorsRequest>,
     ) -> Result<Response<UpsertSectorsResponse>, Status> {
         let sectors = request.into_inner().sectors;
-        answer(sectors::upsert(&self.pool, &sectors).await.map(|changed| UpsertSectorsResponse { changed }))
+        self.written(
+            sectors::upsert(&self.pool, &sectors).await.map(|changed| UpsertSectorsResponse { changed, cursor: 0 }),
+        )
+        .await
     }
 
     async fn list_sectors(&self, _: Request<ListSectorsRequest>) -> Result<Response<ListSectorsResponse>, Status> {
@@ -148,7 +188,10 @@ impl CatalogueService for CatalogueApi {
         request: Request<UpsertAgenciesRequest>,
     ) -> Result<Response<UpsertAgenciesResponse>, Status> {
         let agencies = request.into_inner().agencies;
-        answer(agencies::upsert(&self.pool, &agencies).await.map(|changed| UpsertAgenciesResponse { changed }))
+        self.written(
+            agencies::upsert(&self.pool, &agencies).await.map(|changed| UpsertAgenciesResponse { changed, cursor: 0 }),
+        )
+        .await
     }
 
     async fn list_agencies(
@@ -164,7 +207,10 @@ impl CatalogueService for CatalogueApi {
         request: Request<UpsertCentersRequest>,
     ) -> Result<Response<UpsertCentersResponse>, Status> {
         let centers = request.into_inner().centers;
-        answer(centers::upsert(&self.pool, &centers).await.map(|changed| UpsertCentersResponse { changed }))
+        self.written(
+            centers::upsert(&self.pool, &centers).await.map(|changed| UpsertCentersResponse { changed, cursor: 0 }),
+        )
+        .await
     }
 
     async fn list_centers(
@@ -178,11 +224,12 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<SetCenterProceduresRequest>,
     ) -> Result<Response<SetCenterProceduresResponse>, Status> {
-        answer(
+        self.written(
             centers::set_procedures(&self.pool, request.get_ref())
                 .await
-                .map(|applied| SetCenterProceduresResponse { applied }),
+                .map(|applied| SetCenterProceduresResponse { applied, cursor: 0 }),
         )
+        .await
     }
 
     async fn list_center_procedures(
@@ -197,9 +244,12 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<SetCalendarYearRequest>,
     ) -> Result<Response<SetCalendarYearResponse>, Status> {
-        answer(
-            calendar::set_year(&self.pool, request.get_ref()).await.map(|changed| SetCalendarYearResponse { changed }),
+        self.written(
+            calendar::set_year(&self.pool, request.get_ref())
+                .await
+                .map(|changed| SetCalendarYearResponse { changed, cursor: 0 }),
         )
+        .await
     }
 
     async fn load_calendar_csv(
@@ -207,7 +257,8 @@ impl CatalogueService for CatalogueApi {
         request: Request<LoadCalendarCsvRequest>,
     ) -> Result<Response<LoadCalendarCsvResponse>, Status> {
         let loaded = calendar::load_csv(&self.pool, request.into_inner().content).await;
-        answer(loaded.map(|(years, changed_years)| LoadCalendarCsvResponse { years, changed_years }))
+        self.written(loaded.map(|(years, changed_years)| LoadCalendarCsvResponse { years, changed_years, cursor: 0 }))
+            .await
     }
 
     async fn get_calendar_year(
@@ -240,14 +291,14 @@ impl CatalogueService for CatalogueApi {
     ) -> Result<Response<PublishDecisionResponse>, Status> {
         let decision = request.into_inner().decision;
         let outcome = publication::publish(&self.pool, decision.as_ref(), &Locator::Request("decision.items")).await;
-        answer(outcome.map(|o| PublishDecisionResponse { applied: o == Outcome::Applied }))
+        self.written(outcome.map(|o| PublishDecisionResponse { applied: o == Outcome::Applied, cursor: 0 })).await
     }
 
     async fn publish_decision_file(
         &self,
         request: Request<PublishDecisionFileRequest>,
     ) -> Result<Response<PublishDecisionFileResponse>, Status> {
-        answer(self.publish_file(request.into_inner()).await)
+        self.written(self.publish_file(request.into_inner()).await).await
     }
 
     async fn get_decision(

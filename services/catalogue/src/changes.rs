@@ -28,6 +28,13 @@ const BATCH: i64 = 1000;
 /// Re-read the log this often even without a notification, in case one was lost while reconnecting.
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The cursor of the newest committed change; 0 before any. Writers commit in cursor order, so every change up
+/// to it is committed too.
+pub async fn head(db: impl sqlx::PgExecutor<'_>) -> ServiceResult<u64> {
+    let cursor: i64 = sqlx::query_scalar("SELECT coalesce(max(cursor), 0) FROM change_log").fetch_one(db).await?;
+    Ok(cursor as u64)
+}
+
 /// Begins a write transaction holding the catalogue's write lock.
 pub async fn begin_write(pool: &PgPool) -> ServiceResult<Transaction<'static, Postgres>> {
     let mut tx = pool.begin().await?;

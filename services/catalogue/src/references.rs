@@ -7,6 +7,8 @@ use onestop_proto::catalogue::v1::*;
 use onestop_server::ServiceResult;
 use sqlx::{PgConnection, PgPool};
 
+use crate::changes;
+
 /// Most references of each kind in one request: a whole push of cells names at most 10,000 of each.
 pub const MAX_REFERENCES: usize = 100_000;
 /// Most calendar years in one request.
@@ -52,9 +54,13 @@ pub async fn check(pool: &PgPool, request: &CheckReferencesRequest) -> ServiceRe
     }
     v.into_result()?;
 
+    if *request == CheckReferencesRequest::default() {
+        // Asked only for the newest change: what every push asks before judging its references.
+        return Ok(CheckReferencesResponse { cursor: changes::head(pool).await?, ..Default::default() });
+    }
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
-    let cursor: i64 = sqlx::query_scalar("SELECT coalesce(max(cursor), 0) FROM change_log").fetch_one(&mut *tx).await?;
+    let cursor = changes::head(&mut *tx).await?;
     let centers_exist = exist(&mut tx, "center", &request.center_codes).await?;
     let agencies_exist = exist(&mut tx, "agency", &request.agency_codes).await?;
     let procedures_in_force: Vec<bool> = sqlx::query_scalar(
@@ -79,14 +85,7 @@ pub async fn check(pool: &PgPool, request: &CheckReferencesRequest) -> ServiceRe
     .await?;
     let calendars = calendars(&mut tx, &request.calendar_years).await?;
     tx.commit().await?;
-    Ok(CheckReferencesResponse {
-        cursor: cursor as u64,
-        centers_exist,
-        agencies_exist,
-        procedures_in_force,
-        received,
-        calendars,
-    })
+    Ok(CheckReferencesResponse { cursor, centers_exist, agencies_exist, procedures_in_force, received, calendars })
 }
 
 /// For each code, whether `table` has a row with it. `table` is one of ours, never input.

@@ -9,7 +9,7 @@ use onestop_server::admission;
 use onestop_server::auth::principal;
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
-use onestop_server::{paging, ServiceResult};
+use onestop_server::{freshness, paging, ServiceError, ServiceResult};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -42,11 +42,52 @@ pub struct IntakeApi {
     view: CatalogueView,
     notifier: Notifier,
     stop: StopSignal,
+    /// The server's limit on a call, which bounds a read's wait when its caller set no deadline.
+    request_timeout: std::time::Duration,
 }
 
 impl IntakeApi {
     pub fn new(pool: PgPool, view: CatalogueView, notifier: Notifier, stop: StopSignal) -> Self {
-        IntakeApi { pool, view, notifier, stop }
+        IntakeApi { pool, view, notifier, stop, request_timeout: std::time::Duration::from_secs(30) }
+    }
+
+    /// The server's limit on a call: a read with no deadline of its own waits for changes at most this long.
+    pub fn with_request_timeout(mut self, request_timeout: std::time::Duration) -> Self {
+        self.request_timeout = request_timeout;
+        self
+    }
+
+    /// Waits, up to the deadline of `request`, until intake's reads include its change `min_intake` and its copy
+    /// of the catalogue the catalogue's change `min_catalogue` (read-your-writes).
+    async fn include<T>(&self, request: &Request<T>, min_intake: &str, min_catalogue: u64) -> ServiceResult<()> {
+        let deadline = freshness::deadline(request, self.request_timeout);
+        if !min_intake.is_empty() {
+            let wanted =
+                Cursor::parse(min_intake).map_err(|reason| ServiceError::invalid("min_intake_cursor", reason))?;
+            loop {
+                // A cursor a push answered with is committed, so this is at once true for every real one.
+                let head = changes::head(&mut *self.pool.acquire().await?).await?;
+                if head >= wanted {
+                    break;
+                }
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    let head = head.to_string();
+                    return Err(freshness::not_yet_included("min_intake_cursor", "intake", min_intake, &head));
+                }
+                tokio::time::sleep((deadline - now).min(std::time::Duration::from_millis(50))).await;
+            }
+        }
+        if !self.view.wait_for(min_catalogue, deadline).await {
+            let applied = self.view.cursor().to_string();
+            return Err(freshness::not_yet_included(
+                "min_catalogue_cursor",
+                "catalogue",
+                &min_catalogue.to_string(),
+                &applied,
+            ));
+        }
+        Ok(())
     }
 
     async fn list(&self, request: ListCellsRequest) -> ServiceResult<ListCellsResponse> {
@@ -173,6 +214,8 @@ impl IntakeService for IntakeApi {
 
     async fn list_cells(&self, request: Request<ListCellsRequest>) -> Result<Response<ListCellsResponse>, Status> {
         access::may_read(principal(&request)?, "center_codes", &request.get_ref().center_codes)?;
+        let r = request.get_ref();
+        self.include(&request, &r.min_intake_cursor, r.min_catalogue_cursor).await?;
         answer(self.list(request.into_inner()).await)
     }
 
@@ -181,6 +224,8 @@ impl IntakeService for IntakeApi {
         request: Request<GetCellHistoryRequest>,
     ) -> Result<Response<GetCellHistoryResponse>, Status> {
         access::may_read(principal(&request)?, "center_code", std::slice::from_ref(&request.get_ref().center_code))?;
+        let r = request.get_ref();
+        self.include(&request, &r.min_intake_cursor, r.min_catalogue_cursor).await?;
         answer(self.history(request.into_inner()).await)
     }
 
@@ -189,6 +234,8 @@ impl IntakeService for IntakeApi {
         request: Request<GetReportingCompletenessRequest>,
     ) -> Result<Response<GetReportingCompletenessResponse>, Status> {
         access::may_read(principal(&request)?, "center_codes", &request.get_ref().center_codes)?;
+        let r = request.get_ref();
+        self.include(&request, &r.min_intake_cursor, r.min_catalogue_cursor).await?;
         answer(self.completeness(request.into_inner()).await)
     }
 
@@ -200,6 +247,8 @@ impl IntakeService for IntakeApi {
 
     async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {
         access::may_read(principal(&request)?, "center_codes", &request.get_ref().center_codes)?;
+        let r = request.get_ref();
+        self.include(&request, &r.min_intake_cursor, r.min_catalogue_cursor).await?;
         answer(cases::list(&self.pool, request.get_ref()).await)
     }
 

@@ -11,7 +11,7 @@ use onestop_server::{paging, ServiceError, ServiceResult};
 use prost::Message;
 use sqlx::PgPool;
 
-use crate::catalogue_view::{CatalogueView, Wanted};
+use crate::catalogue_view::{CatalogueView, Known, Wanted};
 use crate::findings::{self, CaseDates};
 use onestop_proto::convert::{timestamp_from_wire as from_wire, timestamp_to_wire as to_wire};
 
@@ -118,6 +118,64 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
     Ok((dates, vietnam_day(received_at.expect("checked"))))
 }
 
+/// What a case names in the catalogue, as far as its fields are well formed enough to name it.
+struct CaseReferences {
+    center: Option<String>,
+    /// The resolving agency (`None` for the field) and each notice's issuing agency, by field.
+    agencies: Vec<(String, Option<String>)>,
+    procedure: Option<String>,
+    /// The day the case was received: the procedure must be in force then.
+    received_on: Option<NaiveDate>,
+}
+
+impl CaseReferences {
+    fn of(c: &CaseRecord) -> CaseReferences {
+        let code = |value: &str| onestop_domain::validate::check_code(value).is_ok().then(|| value.to_owned());
+        let mut agencies = vec![("resolving_agency_code".to_owned(), code(&c.resolving_agency_code))];
+        for (j, n) in c.apology_notices.iter().enumerate() {
+            agencies.push((format!("apology_notices[{j}].issuing_agency_code"), code(&n.issuing_agency_code)));
+        }
+        let received_on = c
+            .received_at
+            .and_then(from_wire)
+            .filter(|t| onestop_domain::validate::YEARS.contains(&t.year()))
+            .map(vietnam_day);
+        CaseReferences {
+            center: code(&c.receiving_center_code),
+            agencies,
+            procedure: code(&c.procedure_code),
+            received_on,
+        }
+    }
+
+    /// Every way the references of case `i` are wrong.
+    fn check(&self, i: usize, known: &Known) -> Vec<FieldViolation> {
+        let field = |name: &str| format!("cases[{i}].{name}");
+        let mut wrong = Vec::new();
+        if let Some(center) = self.center.as_ref().filter(|c| !known.center(c)) {
+            wrong.push(FieldViolation::new(field("receiving_center_code"), format!("center {center} not found")));
+        }
+        for (name, agency) in &self.agencies {
+            if let Some(agency) = agency.as_ref().filter(|a| !known.agency(a)) {
+                wrong.push(FieldViolation::new(field(name), format!("agency {agency} not found")));
+            }
+        }
+        if let (Some(procedure), Some(day)) = (&self.procedure, self.received_on) {
+            if !known.procedure(procedure, day) {
+                let reason = match known.ended(procedure, day) {
+                    Some((ended, decision)) => format!(
+                        "procedure {procedure} is not in force on {day}, when the case was received: decision \
+                         {decision} ended it on {ended}"
+                    ),
+                    None => format!("procedure {procedure} is not in the catalogue on {day}"),
+                };
+                wrong.push(FieldViolation::new(field("procedure_code"), reason));
+            }
+        }
+        wrong
+    }
+}
+
 /// Upserts cases given as arrays, changing a stored case only when its content differs, logs a change for each
 /// case created or updated, and returns (case code, created) for each of those.
 const UPSERT_CASES: &str = "
@@ -207,22 +265,17 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
 
     let mut results: Vec<CaseResult> =
         (0..request.cases.len()).map(|i| CaseResult { index: i as u32, ..Default::default() }).collect();
-    let mut rejected: Vec<FieldViolation> = Vec::new();
-    let mut reject = |results: &mut Vec<CaseResult>, i: usize, problems: Vec<FieldViolation>| {
-        results[i].outcome = CaseUpsertOutcome::Rejected as i32;
-        results[i].problems =
-            problems.iter().map(|p| FieldProblem { field: p.field.clone(), reason: p.reason.clone() }).collect();
-        rejected.extend(problems);
-    };
+    // Every problem of a case, its fields' and its references', so that a refusal lists them all at once.
+    let mut problems: Vec<Vec<FieldViolation>> = vec![Vec::new(); request.cases.len()];
     let mut candidates: Vec<(usize, CaseDates, NaiveDate)> = Vec::new();
     let mut seen = HashMap::new();
     for (i, case) in request.cases.iter().enumerate() {
         match check_fields(i, case) {
-            Err(problems) => reject(&mut results, i, problems),
+            Err(wrong) => problems[i].extend(wrong),
             Ok((dates, received_on)) => {
                 if let Some(first) = seen.insert(case.case_code.clone(), i) {
                     let reason = format!("case {} also appears at cases[{first}]", case.case_code);
-                    reject(&mut results, i, vec![FieldViolation::new(format!("cases[{i}].case_code"), reason)]);
+                    problems[i].push(FieldViolation::new(format!("cases[{i}].case_code"), reason));
                 } else {
                     candidates.push((i, dates, received_on));
                 }
@@ -230,13 +283,14 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
         }
     }
 
+    let named: Vec<CaseReferences> = request.cases.iter().map(CaseReferences::of).collect();
     let mut wanted = Wanted::default();
-    for (i, _, received_on) in &candidates {
-        let c = &request.cases[*i];
-        wanted.centers.insert(c.receiving_center_code.clone());
-        wanted.agencies.insert(c.resolving_agency_code.clone());
-        wanted.agencies.extend(c.apology_notices.iter().map(|n| n.issuing_agency_code.clone()));
-        wanted.procedures.insert((c.procedure_code.clone(), *received_on));
+    for r in &named {
+        wanted.centers.extend(r.center.clone());
+        wanted.agencies.extend(r.agencies.iter().flat_map(|(_, a)| a.clone()));
+        if let (Some(code), Some(day)) = (&r.procedure, r.received_on) {
+            wanted.procedures.insert((code.clone(), day));
+        }
     }
     // The calendars of the years the notices' deadlines fall in come with the references, in the same call.
     // (The year before 1900 has no calendar to ask for.)
@@ -246,43 +300,18 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
         .filter(|year| onestop_domain::validate::YEARS.contains(year))
         .collect();
     let (known, calendar) = view.check(wanted, years).await?;
-    let mut accepted = Vec::new();
-    for (i, dates, received_on) in candidates {
-        let c = &request.cases[i];
-        let field = |name: &str| format!("cases[{i}].{name}");
-        let mut problems = Vec::new();
-        if !known.center(&c.receiving_center_code) {
-            problems.push(FieldViolation::new(
-                field("receiving_center_code"),
-                format!("center {} not found", c.receiving_center_code),
-            ));
-        }
-        if !known.agency(&c.resolving_agency_code) {
-            problems.push(FieldViolation::new(
-                field("resolving_agency_code"),
-                format!("agency {} not found", c.resolving_agency_code),
-            ));
-        }
-        for (j, n) in c.apology_notices.iter().enumerate() {
-            if !known.agency(&n.issuing_agency_code) {
-                problems.push(FieldViolation::new(
-                    field(&format!("apology_notices[{j}].issuing_agency_code")),
-                    format!("agency {} not found", n.issuing_agency_code),
-                ));
-            }
-        }
-        if !known.procedure(&c.procedure_code, received_on) {
-            problems.push(FieldViolation::new(
-                field("procedure_code"),
-                format!("procedure {} is not in the catalogue on {received_on}", c.procedure_code),
-            ));
-        }
-        if problems.is_empty() {
-            accepted.push((i, dates, received_on));
-        } else {
-            reject(&mut results, i, problems);
-        }
+    for (i, r) in named.iter().enumerate() {
+        problems[i].extend(r.check(i, &known));
     }
+    let mut rejected: Vec<FieldViolation> = Vec::new();
+    for (i, wrong) in problems.iter().enumerate().filter(|(_, wrong)| !wrong.is_empty()) {
+        results[i].outcome = CaseUpsertOutcome::Rejected as i32;
+        results[i].problems =
+            wrong.iter().map(|p| FieldProblem { field: p.field.clone(), reason: p.reason.clone() }).collect();
+        rejected.extend(wrong.iter().cloned());
+    }
+    let mut accepted: Vec<(usize, CaseDates, NaiveDate)> =
+        candidates.into_iter().filter(|(i, _, _)| problems[*i].is_empty()).collect();
     if request.all_or_nothing && !rejected.is_empty() {
         return Err(ServiceError::InvalidArgument(rejected));
     }
@@ -332,6 +361,7 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
     if !written.is_empty() {
         onestop_server::notify::notify_on_commit(&mut tx, crate::changes::CHANNEL).await?;
     }
+    let cursor = crate::changes::head(&mut tx).await?.to_string();
     tx.commit().await?;
     for (case_code, created) in written {
         let outcome = if created { CaseUpsertOutcome::Created } else { CaseUpsertOutcome::Updated };
@@ -345,6 +375,7 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCasesReques
         unchanged: count(CaseUpsertOutcome::Unchanged),
         rejected: count(CaseUpsertOutcome::Rejected),
         results,
+        cursor,
     })
 }
 

@@ -1,16 +1,17 @@
 //! Intake's copy of what it needs from the catalogue: which centers and agencies exist, which procedures are in
 //! force on which days, which procedures each center receives, and the working-day calendar.
 //!
-//! The copy follows the catalogue's change stream, so checking a pushed cell costs no call. A reference the copy
-//! does not know (the catalogue published it a moment ago, or the copy is still catching up after a start) is
-//! asked of the catalogue once per push for all such references together, never once per cell.
+//! The copy follows the catalogue's change stream. A push is judged against the catalogue as it stood when the
+//! push arrived, never older: the push asks the catalogue for its newest change (one small call), waits for the
+//! copy to have applied it (usually already so), and then judges every reference from the copy, which now knows
+//! both what exists and what does not, so references it does not know cost nothing more. Only if the copy cannot
+//! catch up in time (its stream is down) are the push's references asked of the catalogue, in one batched call.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use onestop_domain::calendar::{DayKind, WorkingCalendar};
 use onestop_proto::catalogue::v1::watch_changes_response::Change;
 use onestop_proto::catalogue::v1::*;
@@ -26,33 +27,23 @@ fn covers(span: &Span, day: NaiveDate) -> bool {
     span.0 <= day && span.1.is_none_or(|to| day < to)
 }
 
-/// One reference a push makes to the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Reference {
-    Center(String),
-    Agency(String),
-    /// In force on the day.
-    Procedure(String, NaiveDate),
-    /// The center receives the procedure on the day.
-    Received(String, String, NaiveDate),
+/// A procedure version as the copy keeps it: its span, and the decision that ended it, if one did.
+#[derive(Debug, Clone)]
+struct Version {
+    span: Span,
+    ended_by: Option<String>,
 }
 
-/// Most references remembered as absent; past it the memory starts afresh, so hostile pushes naming endless
-/// unknown codes cost a lookup each, never unbounded memory.
-const MAX_REMEMBERED_ABSENT: usize = 200_000;
+/// How long a push waits for the copy to apply the catalogue's newest change before asking the catalogue itself.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default)]
 struct State {
-    cursor: u64,
-    /// Whether the change stream is connected right now: only then does a change reach the copy promptly.
-    following: bool,
-    /// References the catalogue said were absent, with the cursor its answer was current at.
-    absent: HashMap<Reference, u64>,
     centers: HashSet<String>,
     agencies: HashSet<String>,
     /// Procedure codes interned, so the centers' lists are compact.
     ids: HashMap<String, u32>,
-    procedures: HashMap<u32, Vec<Span>>,
+    procedures: HashMap<u32, Vec<Version>>,
     center_lists: HashMap<String, Vec<(Span, Vec<u32>)>>,
     calendar_years: BTreeSet<i32>,
     exceptions: HashMap<NaiveDate, DayKind>,
@@ -64,16 +55,17 @@ impl State {
         *self.ids.entry(code.to_owned()).or_insert(next)
     }
 
-    fn close(&mut self, code: &str, day: NaiveDate) {
+    fn close(&mut self, code: &str, day: NaiveDate, decision: &str) {
         let id = self.id(code);
-        if let Some(open) = self.procedures.entry(id).or_default().iter_mut().find(|s| s.1.is_none()) {
-            open.1 = Some(day);
+        if let Some(open) = self.procedures.entry(id).or_default().iter_mut().find(|v| v.span.1.is_none()) {
+            open.span.1 = Some(day);
+            open.ended_by = Some(decision.to_owned());
         }
     }
 
     fn open(&mut self, code: &str, day: NaiveDate) {
         let id = self.id(code);
-        self.procedures.entry(id).or_default().push((day, None));
+        self.procedures.entry(id).or_default().push(Version { span: (day, None), ended_by: None });
     }
 
     /// Applies one change, as the catalogue applied it.
@@ -92,14 +84,14 @@ impl State {
                     match DecisionAction::try_from(item.action) {
                         Ok(DecisionAction::New) => self.open(&code, day),
                         Ok(DecisionAction::Amended) => {
-                            self.close(&code, day);
+                            self.close(&code, day, &decision.number);
                             self.open(&code, day);
                         }
                         Ok(DecisionAction::Replaced) => {
-                            self.close(&item.replaces_code, day);
+                            self.close(&item.replaces_code, day, &decision.number);
                             self.open(&code, day);
                         }
-                        Ok(DecisionAction::Abolished) => self.close(&code, day),
+                        Ok(DecisionAction::Abolished) => self.close(&code, day, &decision.number),
                         _ => {}
                     }
                 }
@@ -116,7 +108,7 @@ impl State {
                 versions.push(((day, None), ids));
             }
             Change::CalendarYear(year) => {
-                self.exceptions.retain(|day, _| chrono::Datelike::year(day) != year.year);
+                self.exceptions.retain(|day, _| day.year() != year.year);
                 for e in year.exceptions {
                     if let (Ok(day), Some(kind)) = (e.day.parse(), day_kind(e.kind)) {
                         self.exceptions.insert(day, kind);
@@ -128,24 +120,21 @@ impl State {
         }
     }
 
-    /// Whether `reference` is known to be absent: the catalogue said so at a cursor the copy has reached, and the
-    /// copy is following, so a change adding it since would be here.
-    fn known_absent(&self, reference: &Reference) -> bool {
-        self.following && self.absent.get(reference).is_some_and(|at| self.cursor >= *at)
-    }
-
-    fn remember_absent(&mut self, references: Vec<Reference>, cursor: u64) {
-        if self.absent.len() + references.len() > MAX_REMEMBERED_ABSENT {
-            self.absent.clear();
-        }
-        self.absent.extend(references.into_iter().map(|r| (r, cursor)));
-    }
-
     fn procedure_in_force(&self, code: &str, day: NaiveDate) -> bool {
         self.ids
             .get(code)
             .and_then(|id| self.procedures.get(id))
-            .is_some_and(|spans| spans.iter().any(|s| covers(s, day)))
+            .is_some_and(|versions| versions.iter().any(|v| covers(&v.span, day)))
+    }
+
+    /// For a procedure not in force on `day` that was before it: the day it ended and the decision that ended it.
+    fn ended_before(&self, code: &str, day: NaiveDate) -> Option<(NaiveDate, String)> {
+        let versions = self.procedures.get(self.ids.get(code)?)?;
+        versions
+            .iter()
+            .filter_map(|v| Some((v.span.1?, v.ended_by.clone()?)))
+            .filter(|(to, _)| *to <= day)
+            .max_by_key(|(to, _)| *to)
     }
 
     fn receives(&self, center: &str, code: &str, day: NaiveDate) -> bool {
@@ -176,12 +165,6 @@ pub struct Wanted {
     pub received: BTreeSet<(String, String, NaiveDate)>,
 }
 
-impl Wanted {
-    fn is_empty(&self) -> bool {
-        self.centers.is_empty() && self.agencies.is_empty() && self.procedures.is_empty() && self.received.is_empty()
-    }
-}
-
 /// The answers for one push.
 #[derive(Debug, Default)]
 pub struct Known {
@@ -189,6 +172,8 @@ pub struct Known {
     agencies: HashSet<String>,
     procedures: HashSet<(String, NaiveDate)>,
     received: HashSet<(String, String, NaiveDate)>,
+    /// For procedures asked about on a day they were no longer in force: when and by which decision they ended.
+    ended: HashMap<(String, NaiveDate), (NaiveDate, String)>,
 }
 
 impl Known {
@@ -207,20 +192,27 @@ impl Known {
     pub fn received(&self, center: &str, code: &str, day: NaiveDate) -> bool {
         self.received.contains(&(center.to_owned(), code.to_owned(), day))
     }
+
+    /// For a procedure not in force on `day` that was in force before it: the day it ended and the decision.
+    pub fn ended(&self, code: &str, day: NaiveDate) -> Option<&(NaiveDate, String)> {
+        self.ended.get(&(code.to_owned(), day))
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct CatalogueView {
     state: Arc<RwLock<State>>,
+    /// The cursor of the last change applied, for pushes and reads waiting for the copy to catch up.
+    applied: tokio::sync::watch::Sender<u64>,
     catalogue: CatalogueClient,
-    lookups: Arc<AtomicU64>,
 }
 
 impl CatalogueView {
     /// Starts following the catalogue's changes in the background, until `stop`.
     /// `catalogue` answers lookups (with a request timeout); `changes` follows the change stream (without one).
     pub fn start(catalogue: CatalogueClient, changes: CatalogueClient, mut stop: StopSignal) -> CatalogueView {
-        let view = CatalogueView { state: Arc::default(), catalogue, lookups: Arc::default() };
+        let (applied, _) = tokio::sync::watch::channel(0);
+        let view = CatalogueView { state: Arc::default(), applied, catalogue };
         let follower = view.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -233,20 +225,18 @@ impl CatalogueView {
 
     async fn follow(self, mut changes: CatalogueClient) {
         loop {
-            let after_cursor = self.state.read().expect("catalogue view").cursor;
+            let after_cursor = self.cursor();
             let stream = changes.watch_changes(WatchChangesRequest { after_cursor }).await;
             match stream {
                 Ok(stream) => {
                     let mut stream = stream.into_inner();
-                    self.state.write().expect("catalogue view").following = true;
                     while let Some(next) = stream.next().await {
                         match next {
                             Ok(change) => {
-                                let mut state = self.state.write().expect("catalogue view");
-                                state.cursor = change.cursor;
-                                if let Some(change) = change.change {
-                                    state.apply(change);
+                                if let Some(applied) = change.change {
+                                    self.state.write().expect("catalogue view").apply(applied);
                                 }
+                                self.applied.send_replace(change.cursor);
                             }
                             Err(status) => {
                                 tracing::warn!(%status, "catalogue change stream ended; reconnecting");
@@ -257,85 +247,70 @@ impl CatalogueView {
                 }
                 Err(status) => tracing::warn!(%status, "catalogue change stream unavailable; retrying"),
             }
-            self.state.write().expect("catalogue view").following = false;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
     /// The cursor of the last catalogue change applied.
     pub fn cursor(&self) -> u64 {
-        self.state.read().expect("catalogue view").cursor
+        *self.applied.borrow()
     }
 
-    /// Answers everything `wanted` asks (and the calendars of `years`) from the copy where it knows, and asks
-    /// the catalogue about the rest in one batched call. A reference the catalogue said was absent is not asked
-    /// again while the copy follows the catalogue's changes from at least that answer's cursor on: were it added
-    /// since, the copy would know it.
+    /// Waits until the copy has applied the catalogue's change `cursor`, or `deadline`; whether it has.
+    pub async fn wait_for(&self, cursor: u64, deadline: tokio::time::Instant) -> bool {
+        let mut applied = self.applied.subscribe();
+        let caught_up = tokio::time::timeout_at(deadline, applied.wait_for(|applied| *applied >= cursor)).await;
+        matches!(caught_up, Ok(Ok(_)))
+    }
+
+    /// Answers everything `wanted` asks, and the calendars of `years`, as the catalogue stood when the push
+    /// arrived: one call learns the catalogue's newest change, then the copy answers once it has applied it.
     pub async fn check(&self, wanted: Wanted, years: BTreeSet<i32>) -> ServiceResult<(Known, WorkingCalendar)> {
-        let mut known = Known::default();
-        let mut missing = Wanted::default();
-        let (mut have_years, mut exceptions, lacking_years) = {
-            let state = self.state.read().expect("catalogue view");
-            let absent = |reference: Reference| state.known_absent(&reference);
-            for c in wanted.centers {
-                if state.centers.contains(&c) {
-                    known.centers.insert(c);
-                } else if !absent(Reference::Center(c.clone())) {
-                    missing.centers.insert(c);
-                }
-            }
-            for a in wanted.agencies {
-                if state.agencies.contains(&a) {
-                    known.agencies.insert(a);
-                } else if !absent(Reference::Agency(a.clone())) {
-                    missing.agencies.insert(a);
-                }
-            }
-            for (code, day) in wanted.procedures {
-                if state.procedure_in_force(&code, day) {
-                    known.procedures.insert((code, day));
-                } else if !absent(Reference::Procedure(code.clone(), day)) {
-                    missing.procedures.insert((code, day));
-                }
-            }
-            for (center, code, day) in wanted.received {
-                if state.receives(&center, &code, day) {
-                    known.received.insert((center, code, day));
-                } else if !absent(Reference::Received(center.clone(), code.clone(), day)) {
-                    missing.received.insert((center, code, day));
-                }
-            }
-            let lacking: Vec<i32> = years.iter().filter(|y| !state.calendar_years.contains(y)).copied().collect();
-            let exceptions: Vec<(NaiveDate, DayKind)> = state.exceptions.iter().map(|(d, k)| (*d, *k)).collect();
-            (state.calendar_years.clone(), exceptions, lacking)
+        let head = self.ask(CheckReferencesRequest::default()).await?.cursor;
+        if self.wait_for(head, tokio::time::Instant::now() + CATCH_UP_WAIT).await {
+            return Ok(self.answer_from_copy(wanted, years));
+        }
+        tracing::warn!(head, applied = self.cursor(), "the copy of the catalogue is behind; asking the catalogue");
+        self.answer_from_catalogue(wanted, years).await
+    }
+
+    /// The answers of the copy, which has applied every change the catalogue had when the push arrived.
+    fn answer_from_copy(&self, wanted: Wanted, years: BTreeSet<i32>) -> (Known, WorkingCalendar) {
+        let state = self.state.read().expect("catalogue view");
+        let mut known = Known {
+            centers: wanted.centers.into_iter().filter(|c| state.centers.contains(c)).collect(),
+            agencies: wanted.agencies.into_iter().filter(|a| state.agencies.contains(a)).collect(),
+            received: wanted.received.into_iter().filter(|(c, p, d)| state.receives(c, p, *d)).collect(),
+            ..Default::default()
         };
-        if !missing.is_empty() || !lacking_years.is_empty() {
-            let calendars = self.ask_catalogue(missing, lacking_years, &mut known).await?;
-            for year in calendars {
-                have_years.insert(year.year);
-                exceptions
-                    .extend(year.exceptions.into_iter().filter_map(|e| Some((e.day.parse().ok()?, day_kind(e.kind)?))));
+        for (code, day) in wanted.procedures {
+            if state.procedure_in_force(&code, day) {
+                known.procedures.insert((code, day));
+            } else if let Some(ended) = state.ended_before(&code, day) {
+                known.ended.insert((code, day), ended);
             }
         }
-        Ok((known, WorkingCalendar::new(have_years, exceptions)))
+        let have: BTreeSet<i32> = years.intersection(&state.calendar_years).copied().collect();
+        let exceptions: Vec<(NaiveDate, DayKind)> =
+            state.exceptions.iter().filter(|(day, _)| have.contains(&day.year())).map(|(d, k)| (*d, *k)).collect();
+        (known, WorkingCalendar::new(have, exceptions))
     }
 
-    /// One call for everything the copy does not know; what the catalogue says is absent is remembered.
-    async fn ask_catalogue(
+    /// Every reference asked of the catalogue in one call, for when the copy cannot catch up.
+    async fn answer_from_catalogue(
         &self,
-        missing: Wanted,
-        calendar_years: Vec<i32>,
-        known: &mut Known,
-    ) -> ServiceResult<Vec<CalendarYearExceptions>> {
+        wanted: Wanted,
+        years: BTreeSet<i32>,
+    ) -> ServiceResult<(Known, WorkingCalendar)> {
         let request = CheckReferencesRequest {
-            center_codes: missing.centers.iter().cloned().collect(),
-            agency_codes: missing.agencies.iter().cloned().collect(),
-            procedures: missing
+            center_codes: wanted.centers.iter().cloned().collect(),
+            agency_codes: wanted.agencies.iter().cloned().collect(),
+            procedures: wanted
                 .procedures
                 .iter()
                 .map(|(code, day)| ProcedureOnDay { procedure_code: code.clone(), day: day.to_string() })
                 .collect(),
-            received: missing
+            received: wanted
                 .received
                 .iter()
                 .map(|(center, code, day)| CenterProcedureOnDay {
@@ -344,29 +319,9 @@ impl CatalogueView {
                     day: day.to_string(),
                 })
                 .collect(),
-            calendar_years,
+            calendar_years: years.iter().copied().collect(),
         };
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        let answer = self
-            .catalogue
-            .clone()
-            .check_references(request)
-            .await
-            .map_err(|s| ServiceError::from_upstream("catalogue", s))?
-            .into_inner();
-        let mut absent = Vec::new();
-        let mut sort = |exists: bool, reference: Reference| {
-            if exists {
-                match reference {
-                    Reference::Center(c) => known.centers.insert(c),
-                    Reference::Agency(a) => known.agencies.insert(a),
-                    Reference::Procedure(code, day) => known.procedures.insert((code, day)),
-                    Reference::Received(center, code, day) => known.received.insert((center, code, day)),
-                };
-            } else {
-                absent.push(reference);
-            }
-        };
+        let answer = self.ask(request).await?;
         let answered = |asked: usize, got: usize| {
             if asked == got {
                 Ok(())
@@ -374,28 +329,36 @@ impl CatalogueView {
                 Err(ServiceError::Internal(anyhow::anyhow!("the catalogue answered {got} of {asked} references")))
             }
         };
-        answered(missing.centers.len(), answer.centers_exist.len())?;
-        answered(missing.agencies.len(), answer.agencies_exist.len())?;
-        answered(missing.procedures.len(), answer.procedures_in_force.len())?;
-        answered(missing.received.len(), answer.received.len())?;
-        for (c, exists) in missing.centers.into_iter().zip(answer.centers_exist) {
-            sort(exists, Reference::Center(c));
+        answered(wanted.centers.len(), answer.centers_exist.len())?;
+        answered(wanted.agencies.len(), answer.agencies_exist.len())?;
+        answered(wanted.procedures.len(), answer.procedures_in_force.len())?;
+        answered(wanted.received.len(), answer.received.len())?;
+        /// The references the catalogue said exist.
+        fn existing<T>(asked: impl IntoIterator<Item = T>, exist: &[bool]) -> HashSet<T>
+        where
+            T: std::hash::Hash + Eq,
+        {
+            asked.into_iter().zip(exist).filter(|(_, exists)| **exists).map(|(r, _)| r).collect()
         }
-        for (a, exists) in missing.agencies.into_iter().zip(answer.agencies_exist) {
-            sort(exists, Reference::Agency(a));
+        let known = Known {
+            centers: existing(wanted.centers, &answer.centers_exist),
+            agencies: existing(wanted.agencies, &answer.agencies_exist),
+            procedures: existing(wanted.procedures, &answer.procedures_in_force),
+            received: existing(wanted.received, &answer.received),
+            ended: HashMap::new(),
+        };
+        let mut have = BTreeSet::new();
+        let mut exceptions = Vec::new();
+        for year in answer.calendars {
+            have.insert(year.year);
+            exceptions
+                .extend(year.exceptions.into_iter().filter_map(|e| Some((e.day.parse().ok()?, day_kind(e.kind)?))));
         }
-        for ((code, day), exists) in missing.procedures.into_iter().zip(answer.procedures_in_force) {
-            sort(exists, Reference::Procedure(code, day));
-        }
-        for ((center, code, day), exists) in missing.received.into_iter().zip(answer.received) {
-            sort(exists, Reference::Received(center, code, day));
-        }
-        self.state.write().expect("catalogue view").remember_absent(absent, answer.cursor);
-        Ok(answer.calendars)
+        Ok((known, WorkingCalendar::new(have, exceptions)))
     }
 
-    /// How many lookups the copy has made of the catalogue since it started.
-    pub fn lookups(&self) -> u64 {
-        self.lookups.load(Ordering::Relaxed)
+    async fn ask(&self, request: CheckReferencesRequest) -> ServiceResult<CheckReferencesResponse> {
+        let answer = self.catalogue.clone().check_references(request).await;
+        Ok(answer.map_err(|s| ServiceError::from_upstream("catalogue", s))?.into_inner())
     }
 }

@@ -78,36 +78,74 @@ pub fn check_fields(index: usize, cell: &DailyCell, today: NaiveDate) -> Result<
     })
 }
 
-/// What to ask the catalogue about `cells`.
-pub fn wanted(cells: &[(usize, ValidCell)]) -> Wanted {
+/// What a cell names in the catalogue, as far as its fields are well formed enough to name it: checked even when
+/// other fields are wrong, so that a refusal lists every problem at once.
+#[derive(Debug, Clone, Default)]
+pub struct References {
+    pub center: Option<String>,
+    pub procedure: Option<String>,
+    pub day: Option<NaiveDate>,
+}
+
+impl References {
+    pub fn of(cell: &DailyCell) -> References {
+        let code = |value: &str| onestop_domain::validate::check_code(value).is_ok().then(|| value.to_owned());
+        References {
+            center: code(&cell.center_code),
+            procedure: code(&cell.procedure_code),
+            day: onestop_domain::validate::parse_date(&cell.day).ok(),
+        }
+    }
+}
+
+/// What to ask the catalogue about the cells naming `references`.
+pub fn wanted(references: &[References]) -> Wanted {
     let mut wanted = Wanted::default();
-    for (_, c) in cells {
-        wanted.centers.insert(c.center_code.clone());
-        wanted.procedures.insert((c.procedure_code.clone(), c.day));
-        wanted.received.insert((c.center_code.clone(), c.procedure_code.clone(), c.day));
+    for r in references {
+        if let Some(center) = &r.center {
+            wanted.centers.insert(center.clone());
+        }
+        if let (Some(procedure), Some(day)) = (&r.procedure, r.day) {
+            wanted.procedures.insert((procedure.clone(), day));
+            if let Some(center) = &r.center {
+                wanted.received.insert((center.clone(), procedure.clone(), day));
+            }
+        }
     }
     wanted
 }
 
-/// Why a cell's references are wrong, if they are.
-pub fn check_references(index: usize, cell: &ValidCell, known: &Known) -> Vec<FieldViolation> {
+/// Every way a cell's references are wrong: an unknown center, a procedure not in force on the day (naming the
+/// decision that ended it, when one did), or a procedure the center does not receive that day.
+pub fn check_references(index: usize, cell: &References, known: &Known) -> Vec<FieldViolation> {
     let field = |name: &str| format!("cells[{index}].{name}");
-    if !known.center(&cell.center_code) {
-        return vec![FieldViolation::new(field("center_code"), format!("center {} not found", cell.center_code))];
+    let mut wrong = Vec::new();
+    let center_known = match &cell.center {
+        Some(center) if !known.center(center) => {
+            wrong.push(FieldViolation::new(field("center_code"), format!("center {center} not found")));
+            false
+        }
+        Some(_) => true,
+        None => false,
+    };
+    let (Some(procedure), Some(day)) = (&cell.procedure, cell.day) else { return wrong };
+    if !known.procedure(procedure, day) {
+        let reason = match known.ended(procedure, day) {
+            Some((ended, decision)) => {
+                format!("procedure {procedure} is not in force on {day}: decision {decision} ended it on {ended}")
+            }
+            None => format!("procedure {procedure} is not in the catalogue on {day}"),
+        };
+        wrong.push(FieldViolation::new(field("procedure_code"), reason));
+    } else if let (true, Some(center)) = (center_known, &cell.center) {
+        if !known.received(center, procedure, day) {
+            wrong.push(FieldViolation::new(
+                field("procedure_code"),
+                format!("center {center} does not receive procedure {procedure} on {day}"),
+            ));
+        }
     }
-    if !known.procedure(&cell.procedure_code, cell.day) {
-        return vec![FieldViolation::new(
-            field("procedure_code"),
-            format!("procedure {} is not in the catalogue on {}", cell.procedure_code, cell.day),
-        )];
-    }
-    if !known.received(&cell.center_code, &cell.procedure_code, cell.day) {
-        return vec![FieldViolation::new(
-            field("procedure_code"),
-            format!("center {} does not receive procedure {} on {}", cell.center_code, cell.procedure_code, cell.day),
-        )];
-    }
-    vec![]
+    wrong
 }
 
 /// Warnings for cells whose pending stock does not follow from the day before:

@@ -43,9 +43,12 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// Before every change: what the empty cursor means.
+    pub const BEFORE_ANY: Cursor = Cursor { xid: -1, kind: 0, id: 0 };
+
     pub fn parse(text: &str) -> Result<Cursor, String> {
         if text.is_empty() {
-            return Ok(Cursor { xid: -1, kind: 0, id: 0 });
+            return Ok(Cursor::BEFORE_ANY);
         }
         let invalid = || "is not a cursor from this stream".to_string();
         let mut parts = text.split('.').map(|p| p.parse::<i64>().map_err(|_| invalid()));
@@ -57,7 +60,11 @@ impl Cursor {
 }
 
 impl std::fmt::Display for Cursor {
+    /// The empty text before any change, as a client passes it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == Cursor::BEFORE_ANY {
+            return Ok(());
+        }
         write!(f, "{}.{}.{}", self.xid, self.kind, self.id)
     }
 }
@@ -142,6 +149,18 @@ pub const CASE_CHANGES_AFTER: &str = "
     FROM case_change c
     WHERE (c.xid, c.id) > ($1::text::xid8, $2) AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY c.xid, c.id LIMIT $3";
+
+/// The newest change the caller can see (its own transaction's included), or the empty cursor before any. Every
+/// change a push made or relied on is at or before it, so a reader that includes it includes the push.
+pub async fn head(db: &mut sqlx::PgConnection) -> ServiceResult<Cursor> {
+    let newest =
+        |table: &str| format!("SELECT c.xid::text::bigint, c.id FROM {table} c ORDER BY c.xid DESC, c.id DESC LIMIT 1");
+    let cell: Option<(i64, i64)> = sqlx::query_as(&newest("daily_cell_change")).fetch_optional(&mut *db).await?;
+    let case: Option<(i64, i64)> = sqlx::query_as(&newest("case_change")).fetch_optional(&mut *db).await?;
+    let cell = cell.map(|(xid, id)| Cursor { xid, kind: CELL, id });
+    let case = case.map(|(xid, id)| Cursor { xid, kind: CASE, id });
+    Ok(cell.max(case).unwrap_or(Cursor::BEFORE_ANY))
+}
 
 /// Final changes after `after`, at most `limit`, in cursor order.
 pub async fn read_after(

@@ -75,7 +75,8 @@ pub async fn run(
     let stopping = serve::Stopping::default();
     let view = catalogue_view::CatalogueView::start(lookups, changes, stopping.signal());
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
-    let api = api::IntakeApi::new(pool.clone(), view, notifier, stopping.signal());
+    let api = api::IntakeApi::new(pool.clone(), view, notifier, stopping.signal())
+        .with_request_timeout(config.server.request_timeout());
     let server = IntakeServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
     serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
 }

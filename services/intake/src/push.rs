@@ -12,6 +12,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::catalogue_view::CatalogueView;
 use crate::cells::{self, Stored, ValidCell, MAX_CELLS_PER_PUSH};
+use crate::changes;
 
 fn problems(violations: Vec<FieldViolation>) -> Vec<FieldProblem> {
     violations.into_iter().map(|v| FieldProblem { field: v.field, reason: v.reason }).collect()
@@ -52,7 +53,8 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCellsReques
             return Ok(earlier);
         }
     }
-    let response = store_checked(&mut tx, request, checked).await?;
+    let mut response = store_checked(&mut tx, request, checked).await?;
+    response.cursor = changes::head(&mut tx).await?.to_string();
     if keyed {
         sqlx::query("UPDATE push_batch SET response = $3 WHERE sender = $1 AND idempotency_key = $2")
             .bind(&request.sender)
@@ -146,7 +148,9 @@ async fn check_cells(pool: &PgPool, view: &CatalogueView, request: &PushCellsReq
     let mut rejected: HashMap<usize, Vec<FieldViolation>> = HashMap::new();
     let mut candidates: Vec<(usize, ValidCell)> = Vec::with_capacity(request.cells.len());
     let mut first_of_key = HashMap::new();
+    let mut references = Vec::with_capacity(request.cells.len());
     for (i, cell) in request.cells.iter().enumerate() {
+        references.push(cells::References::of(cell));
         match cells::check_fields(i, cell, today) {
             Err(violations) => {
                 rejected.insert(i, violations);
@@ -163,16 +167,15 @@ async fn check_cells(pool: &PgPool, view: &CatalogueView, request: &PushCellsReq
             },
         }
     }
-    let (known, _) = view.check(cells::wanted(&candidates), Default::default()).await?;
-    candidates.retain(|(i, cell)| {
-        let wrong = cells::check_references(*i, cell, &known);
-        if wrong.is_empty() {
-            true
-        } else {
-            rejected.insert(*i, wrong);
-            false
+    // Every cell's references are checked, even a cell with other problems, so a refusal lists them all.
+    let (known, _) = view.check(cells::wanted(&references), Default::default()).await?;
+    for (i, named) in references.iter().enumerate() {
+        let wrong = cells::check_references(i, named, &known);
+        if !wrong.is_empty() {
+            rejected.entry(i).or_default().extend(wrong);
         }
-    });
+    }
+    candidates.retain(|(i, _)| !rejected.contains_key(i));
     if request.all_or_nothing && !rejected.is_empty() {
         let mut all: Vec<(usize, Vec<FieldViolation>)> = rejected.into_iter().collect();
         all.sort_by_key(|(i, _)| *i);
@@ -217,5 +220,7 @@ async fn store_checked(
         rejected: count(CellOutcome::Rejected),
         results,
         replayed: false,
+        // Set once stored, from the stream's head.
+        cursor: String::new(),
     })
 }

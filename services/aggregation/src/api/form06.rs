@@ -6,10 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use onestop_domain::form06::{Form06Counts, HEADINGS};
 use onestop_domain::{Needs, Violations};
 use onestop_proto::aggregation::v1::*;
-use onestop_server::auth::Principal;
 use onestop_server::{ServiceError, ServiceResult};
 
-use super::{period, target, AggregationApi, ResponseStream};
+use super::{period, target, AggregationApi, AtLeast, Call, ResponseStream};
 use crate::export;
 use crate::scope::level_name;
 use crate::totals::{Computation, Group, Split};
@@ -35,18 +34,20 @@ fn row(number: u32, label: &str, sector_code: &str, counts: &Form06Counts) -> Fo
 }
 
 impl AggregationApi {
-    pub(super) async fn form06(
-        &self,
-        principal: &Principal,
-        request: GetForm06Request,
-    ) -> ServiceResult<GetForm06Response> {
+    pub(super) async fn form06(&self, call: &Call, request: GetForm06Request) -> ServiceResult<GetForm06Response> {
         let mut v = Violations::new();
         let target = target(&mut v, &request.unit_code, &request.center_code);
         let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
         v.into_result()?;
         let (target, (first_day, last_day, _)) = (target.expect("validated"), period.expect("validated"));
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
+        let (mut snapshot, freshness, scope) = self
+            .scoped_snapshot(
+                call,
+                &target,
+                AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
+            )
+            .await?;
         let level_of = scope.center_levels();
         // The (level, sector) rows that have cells, in level then sector order.
         let present: Vec<(String, String)> = sqlx::query_as(
@@ -127,14 +128,14 @@ impl AggregationApi {
 
     pub(super) async fn export_form06_file(
         &self,
-        principal: &Principal,
+        call: &Call,
         request: ExportForm06Request,
     ) -> ServiceResult<ResponseStream<ExportForm06Response>> {
         let format = FileFormat::try_from(request.format).unwrap_or(FileFormat::Unspecified);
         if format == FileFormat::Unspecified {
             return Err(ServiceError::invalid("format", "must be CSV or XLSX"));
         }
-        let report = self.form06(principal, request.report.unwrap_or_default()).await?;
+        let report = self.form06(call, request.report.unwrap_or_default()).await?;
         let (bytes, extension, content_type) = match format {
             FileFormat::Csv => (export::form06_csv(&report), "csv", "text/csv; charset=utf-8"),
             _ => (

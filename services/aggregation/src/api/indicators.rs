@@ -4,10 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use onestop_domain::{IndicatorDefinition, Needs, Violations};
 use onestop_proto::aggregation::v1::*;
-use onestop_server::auth::Principal;
 use onestop_server::{ServiceError, ServiceResult};
 
-use super::{period, target, AggregationApi};
+use super::{period, target, AggregationApi, AtLeast, Call};
 use crate::definitions;
 use crate::scope::{level_name, Scope, Target};
 use crate::totals::{Computation, Group, Split};
@@ -158,7 +157,7 @@ async fn breakdown_groups(
 impl AggregationApi {
     pub(super) async fn indicators(
         &self,
-        principal: &Principal,
+        call: &Call,
         request: GetIndicatorsRequest,
     ) -> ServiceResult<GetIndicatorsResponse> {
         let mut v = Violations::new();
@@ -183,7 +182,13 @@ impl AggregationApi {
             .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
             .collect();
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
+        let (mut snapshot, freshness, scope) = self
+            .scoped_snapshot(
+                call,
+                &target,
+                AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
+            )
+            .await?;
         let whole = Group::whole(first_day, last_day, scope.unit.level);
         let (breakdown_groups, split) = breakdown_groups(&mut snapshot, breakdown, &scope, &whole, cut_off).await?;
         let mut groups = vec![whole];
@@ -208,17 +213,13 @@ impl AggregationApi {
         })
     }
 
-    pub(super) async fn rank(
-        &self,
-        principal: &Principal,
-        request: RankUnitsRequest,
-    ) -> ServiceResult<RankUnitsResponse> {
+    pub(super) async fn rank(&self, call: &Call, request: RankUnitsRequest) -> ServiceResult<RankUnitsResponse> {
         if request.indicator_id.is_empty() {
             return Err(ServiceError::invalid("indicator_id", "is required"));
         }
         let answer = self
             .indicators(
-                principal,
+                call,
                 GetIndicatorsRequest {
                     unit_code: request.unit_code.clone(),
                     period: request.period,

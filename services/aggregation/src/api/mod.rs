@@ -16,6 +16,8 @@ pub mod watch_hub;
 
 use std::pin::Pin;
 
+use std::time::Duration;
+
 use chrono::NaiveDate;
 use onestop_domain::{today_in_vietnam, Violations};
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationService;
@@ -23,10 +25,12 @@ use onestop_proto::aggregation::v1::*;
 use onestop_proto::catalogue::v1::{GetUnitSuccessorsRequest, ListCentersRequest};
 use onestop_server::auth::Principal;
 use onestop_server::client::CatalogueClient;
+use onestop_server::freshness::not_yet_included;
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
 use onestop_server::{ServiceError, ServiceResult};
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::time::Instant;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -36,6 +40,9 @@ use crate::{definitions, feeds};
 /// How long a request waits for the catalogue copy to catch up with something just published.
 const COPY_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(25);
 const COPY_WAIT_ROUNDS: usize = 200;
+/// How often a read waiting for changes looks again without a wake-up (one may come from another replica's
+/// feed before this one's listener hears it).
+const PROGRESS_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct AggregationApi {
@@ -50,6 +57,23 @@ pub struct AggregationApi {
     clock: fn() -> NaiveDate,
     /// The pollers of the late-case watches, one per watched scope.
     watches: watch_hub::WatchHub,
+    /// Wakes reads waiting for changes to be applied (read-your-writes).
+    progress: Notifier,
+    /// The server's own limit on a call, which bounds a read's wait when its caller set no deadline.
+    request_timeout: Duration,
+}
+
+/// Who calls, and until when a read may wait for the changes it must include.
+pub struct Call {
+    pub principal: Principal,
+    pub deadline: Instant,
+}
+
+/// The changes an answer must include: cursors of intake's and the catalogue's streams (empty or 0 for none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AtLeast<'a> {
+    pub intake: &'a str,
+    pub catalogue: u64,
 }
 
 /// The day in Vietnam now.
@@ -58,8 +82,37 @@ pub fn vietnam_today() -> NaiveDate {
 }
 
 impl AggregationApi {
-    pub fn new(pool: PgPool, catalogue: CatalogueClient, applied: Notifier, stop: StopSignal) -> Self {
-        AggregationApi { pool, catalogue, applied, stop, clock: vietnam_today, watches: Default::default() }
+    /// `applied` wakes late-case watches when case records were applied; `progress`, reads waiting for any
+    /// change to be applied.
+    pub fn new(
+        pool: PgPool,
+        catalogue: CatalogueClient,
+        applied: Notifier,
+        progress: Notifier,
+        stop: StopSignal,
+    ) -> Self {
+        AggregationApi {
+            pool,
+            catalogue,
+            applied,
+            stop,
+            clock: vietnam_today,
+            watches: Default::default(),
+            progress,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The server's limit on a call: a read with no deadline of its own waits for changes at most this long.
+    pub fn with_request_timeout(mut self, request_timeout: Duration) -> Self {
+        self.request_timeout = request_timeout;
+        self
+    }
+
+    /// The caller of `request` and its deadline.
+    fn call<T>(&self, request: &Request<T>) -> Result<Call, Status> {
+        let principal = onestop_server::auth::principal(request)?.clone();
+        Ok(Call { principal, deadline: onestop_server::freshness::deadline(request, self.request_timeout) })
     }
 
     pub fn with_clock(mut self, clock: fn() -> NaiveDate) -> Self {
@@ -78,10 +131,12 @@ impl AggregationApi {
     /// The caller must be allowed to read the target: a provincial office its province, software its centers.
     async fn scoped_snapshot(
         &self,
-        principal: &Principal,
+        call: &Call,
         target: &Target,
+        at_least: AtLeast<'_>,
     ) -> ServiceResult<(Transaction<'static, Postgres>, Freshness, Scope)> {
-        let (mut snapshot, freshness) = self.snapshot().await?;
+        let principal = &call.principal;
+        let (mut snapshot, freshness) = self.snapshot(call.deadline, at_least).await?;
         match Scope::resolve(&mut snapshot, target).await {
             Ok(scope) => {
                 scope::authorize(&mut snapshot, principal, &scope).await?;
@@ -97,7 +152,7 @@ impl AggregationApi {
         }
         for _ in 0..COPY_WAIT_ROUNDS {
             tokio::time::sleep(COPY_WAIT_STEP).await;
-            let (mut snapshot, freshness) = self.snapshot().await?;
+            let (mut snapshot, freshness) = self.snapshot(call.deadline, at_least).await?;
             if let Ok(scope) = Scope::resolve(&mut snapshot, target).await {
                 scope::authorize(&mut snapshot, principal, &scope).await?;
                 return Ok((snapshot, freshness, scope));
@@ -128,13 +183,49 @@ impl AggregationApi {
     }
 
     /// A read-only snapshot, and how fresh it is: every answer reads its cursors and its data in one snapshot,
-    /// so it includes exactly the changes up to the cursors it reports.
-    async fn snapshot(&self) -> ServiceResult<(Transaction<'static, Postgres>, Freshness)> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
-        let intake_cursor = feeds::cursor(&mut *tx, feeds::INTAKE).await?;
-        let catalogue_cursor = feeds::catalogue::applied_cursor(&mut *tx).await?;
-        Ok((tx, Freshness { intake_cursor, catalogue_cursor }))
+    /// so it includes exactly the changes up to the cursors it reports. One that does not yet include the
+    /// changes `at_least` names is let go and taken again once more changes are applied, until `deadline`.
+    async fn snapshot(
+        &self,
+        deadline: Instant,
+        at_least: AtLeast<'_>,
+    ) -> ServiceResult<(Transaction<'static, Postgres>, Freshness)> {
+        let wanted_intake = match at_least.intake {
+            "" => None,
+            text => Some(
+                feeds::position(text)
+                    .filter(|p| p.len() == 3)
+                    .ok_or_else(|| ServiceError::invalid("min_intake_cursor", "is not a cursor of intake's stream"))?,
+            ),
+        };
+        let mut progress = self.progress.waiter();
+        loop {
+            progress.mark_seen();
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
+            let intake_cursor = feeds::cursor(&mut *tx, feeds::INTAKE).await?;
+            let catalogue_cursor = feeds::catalogue::applied_cursor(&mut *tx).await?;
+            let intake_included =
+                wanted_intake.as_ref().is_none_or(|wanted| feeds::position(&intake_cursor).as_ref() >= Some(wanted));
+            if intake_included && catalogue_cursor >= at_least.catalogue {
+                return Ok((tx, Freshness { intake_cursor, catalogue_cursor }));
+            }
+            tx.rollback().await?;
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(if intake_included {
+                    not_yet_included(
+                        "min_catalogue_cursor",
+                        "catalogue",
+                        &at_least.catalogue.to_string(),
+                        &catalogue_cursor.to_string(),
+                    )
+                } else {
+                    not_yet_included("min_intake_cursor", "intake", at_least.intake, &intake_cursor)
+                });
+            }
+            progress.wait((deadline - now).min(PROGRESS_POLL)).await;
+        }
     }
 }
 
@@ -150,11 +241,6 @@ fn target(v: &mut Violations, unit_code: &str, center_code: &str) -> Option<Targ
     }
 }
 
-/// The authenticated caller of a request (the gate put it there).
-fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
-    onestop_server::auth::principal(request).cloned()
-}
-
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -163,11 +249,11 @@ impl AggregationService for AggregationApi {
         &self,
         request: Request<GetIndicatorsRequest>,
     ) -> Result<Response<GetIndicatorsResponse>, Status> {
-        Ok(Response::new(self.indicators(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.indicators(&self.call(&request)?, request.into_inner()).await?))
     }
 
     async fn rank_units(&self, request: Request<RankUnitsRequest>) -> Result<Response<RankUnitsResponse>, Status> {
-        Ok(Response::new(self.rank(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.rank(&self.call(&request)?, request.into_inner()).await?))
     }
 
     async fn define_indicator(
@@ -185,7 +271,7 @@ impl AggregationService for AggregationApi {
     }
 
     async fn get_form06(&self, request: Request<GetForm06Request>) -> Result<Response<GetForm06Response>, Status> {
-        Ok(Response::new(self.form06(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.form06(&self.call(&request)?, request.into_inner()).await?))
     }
 
     type ExportForm06Stream = ResponseStream<ExportForm06Response>;
@@ -194,21 +280,21 @@ impl AggregationService for AggregationApi {
         &self,
         request: Request<ExportForm06Request>,
     ) -> Result<Response<Self::ExportForm06Stream>, Status> {
-        Ok(Response::new(self.export_form06_file(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.export_form06_file(&self.call(&request)?, request.into_inner()).await?))
     }
 
     async fn list_late_cases(
         &self,
         request: Request<ListLateCasesRequest>,
     ) -> Result<Response<ListLateCasesResponse>, Status> {
-        Ok(Response::new(self.late_cases(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.late_cases(&self.call(&request)?, request.into_inner()).await?))
     }
 
     async fn count_late_cases(
         &self,
         request: Request<CountLateCasesRequest>,
     ) -> Result<Response<CountLateCasesResponse>, Status> {
-        Ok(Response::new(self.late_case_counts(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.late_case_counts(&self.call(&request)?, request.into_inner()).await?))
     }
 
     type WatchLateCasesStream = ResponseStream<WatchLateCasesResponse>;
@@ -217,20 +303,20 @@ impl AggregationService for AggregationApi {
         &self,
         request: Request<WatchLateCasesRequest>,
     ) -> Result<Response<Self::WatchLateCasesStream>, Status> {
-        Ok(Response::new(self.watch(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.watch(&self.call(&request)?, request.into_inner()).await?))
     }
 
     async fn reconcile_late_counts(
         &self,
         request: Request<ReconcileLateCountsRequest>,
     ) -> Result<Response<ReconcileLateCountsResponse>, Status> {
-        Ok(Response::new(self.reconcile(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.reconcile(&self.call(&request)?, request.into_inner()).await?))
     }
 
     async fn list_set_aside_changes(
         &self,
         request: Request<ListSetAsideChangesRequest>,
     ) -> Result<Response<ListSetAsideChangesResponse>, Status> {
-        Ok(Response::new(self.set_aside_changes(&caller(&request)?, request.into_inner()).await?))
+        Ok(Response::new(self.set_aside_changes(&self.call(&request)?.principal, request.into_inner()).await?))
     }
 }

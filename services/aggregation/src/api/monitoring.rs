@@ -12,10 +12,9 @@ use chrono::NaiveDate;
 use onestop_domain::calendar::WorkingCalendar;
 use onestop_domain::Violations;
 use onestop_proto::aggregation::v1::*;
-use onestop_server::auth::Principal;
 use onestop_server::{paging, ServiceError, ServiceResult};
 
-use super::{period, target, watch_hub, AggregationApi, ResponseStream};
+use super::{period, target, watch_hub, AggregationApi, AtLeast, Call, ResponseStream};
 use crate::case_record::{CaseRow, COLUMNS};
 use crate::scope::Target;
 use crate::totals::load_calendar;
@@ -130,7 +129,7 @@ fn optional_range(v: &mut Violations, range: Option<&DayRange>) -> Option<(Naive
 impl AggregationApi {
     pub(super) async fn late_cases(
         &self,
-        principal: &Principal,
+        call: &Call,
         request: ListLateCasesRequest,
     ) -> ServiceResult<ListLateCasesResponse> {
         let mut v = Violations::new();
@@ -163,7 +162,13 @@ impl AggregationApi {
         let (target, as_of, page_size, after) =
             (target.expect("validated"), as_of.expect("validated"), page_size.expect("validated"), after.unwrap());
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
+        let (mut snapshot, freshness, scope) = self
+            .scoped_snapshot(
+                call,
+                &target,
+                AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
+            )
+            .await?;
         let due_within = if list == LateCaseList::DueSoon { request.due_within_working_days } else { 0 };
         let judged = judgement(&mut snapshot, as_of, due_within).await?;
         let mut rows: Vec<CaseRow> = sqlx::query_as(&format!(
@@ -201,7 +206,7 @@ impl AggregationApi {
 
     pub(super) async fn late_case_counts(
         &self,
-        principal: &Principal,
+        call: &Call,
         request: CountLateCasesRequest,
     ) -> ServiceResult<CountLateCasesResponse> {
         let mut v = Violations::new();
@@ -213,7 +218,13 @@ impl AggregationApi {
         let (target, as_of) = (target.expect("validated"), as_of.expect("validated"));
         let due_within = if request.due_within_working_days == 0 { 3 } else { request.due_within_working_days };
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
+        let (mut snapshot, freshness, scope) = self
+            .scoped_snapshot(
+                call,
+                &target,
+                AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
+            )
+            .await?;
         let judged = judgement(&mut snapshot, as_of, due_within).await?;
         let filters: Vec<String> = LISTS.iter().map(|l| format!("count(*) FILTER (WHERE {})", condition(*l))).collect();
         let rows: Vec<(String, Vec<i64>)> = sqlx::query_as(&format!(
@@ -272,7 +283,7 @@ impl AggregationApi {
 
     pub(super) async fn watch(
         &self,
-        principal: &Principal,
+        call: &Call,
         request: WatchLateCasesRequest,
     ) -> ServiceResult<ResponseStream<WatchLateCasesResponse>> {
         let mut v = Violations::new();
@@ -280,7 +291,13 @@ impl AggregationApi {
         check_due_within(&mut v, "due_within_working_days", request.due_within_working_days, true);
         v.into_result()?;
         let target = target.expect("validated");
-        let (snapshot, _, scope) = self.scoped_snapshot(principal, &target).await?;
+        let (snapshot, _, scope) = self
+            .scoped_snapshot(
+                call,
+                &target,
+                AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
+            )
+            .await?;
         snapshot.commit().await?;
         let centers = scope.center_codes();
         let key = (format!("{target:?}"), request.due_within_working_days);
@@ -360,7 +377,7 @@ impl AggregationApi {
 
     pub(super) async fn reconcile(
         &self,
-        principal: &Principal,
+        call: &Call,
         request: ReconcileLateCountsRequest,
     ) -> ServiceResult<ReconcileLateCountsResponse> {
         let mut v = Violations::new();
@@ -369,7 +386,13 @@ impl AggregationApi {
         v.into_result()?;
         let (target, (first, last, _)) = (target.expect("validated"), period.expect("validated"));
 
-        let (mut snapshot, freshness, scope) = self.scoped_snapshot(principal, &target).await?;
+        let (mut snapshot, freshness, scope) = self
+            .scoped_snapshot(
+                call,
+                &target,
+                AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
+            )
+            .await?;
         let centers = scope.center_codes();
         let cells: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT center_code, sum(resolved_late)::bigint,

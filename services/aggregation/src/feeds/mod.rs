@@ -29,6 +29,9 @@ pub const CATALOGUE: &str = "catalogue";
 /// The channel notified when case records were applied, for late-case watches.
 pub const CASES_APPLIED: &str = "aggregation_cases_applied";
 
+/// The channel notified whenever either feed applied changes, for reads waiting to include them.
+pub const APPLIED: &str = "aggregation_applied";
+
 /// The advisory lock both feeds hold while they write roll-ups.
 const ROLLUP_LOCK: i64 = 0x0a66_7265_6761_7465;
 
@@ -51,7 +54,7 @@ async fn advance(tx: &mut sqlx::PgConnection, source: &str, cursor: &str) -> Res
     .bind(cursor)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    onestop_server::notify::notify_on_commit(tx, APPLIED).await
 }
 
 async fn lock_rollups(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
