@@ -288,3 +288,109 @@ async fn late_cases_are_listed_counted_watched_and_reconciled() {
     assert!(bad.message().contains("due_within_working_days"), "{}", bad.message());
     system.stack.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn reschedules_are_counted_once_however_they_are_told() {
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let change = |on: &str, from: &str, to: &str| DueDateChange {
+        previous_due_date: from.into(),
+        new_due_date: to.into(),
+        reason: "Bổ sung hồ sơ".into(),
+        changed_on: on.into(),
+    };
+    let notice = |number: &str, on: &str, from: &str, to: &str| ApologyNotice {
+        notice_number: number.into(),
+        issuing_agency_code: "UBND-19753".into(),
+        issued_on: on.into(),
+        reason: "Chậm do phối hợp".into(),
+        reason_category: DelayReasonCategory::InteragencyCoordination as i32,
+        original_due_date: from.into(),
+        new_due_date: to.into(),
+        delivery: NoticeDelivery::Electronic as i32,
+    };
+    let case = |code: &str, changes: Vec<DueDateChange>, notices: Vec<ApologyNotice>| CaseRecord {
+        case_code: code.into(),
+        procedure_code: FULL_PROCEDURE.into(),
+        receiving_center_code: COMMUNE_CENTER.into(),
+        resolving_agency_code: "UBND-19753".into(),
+        filing_channel: Channel::Online as i32,
+        received_at: Some(prost_types::Timestamp { seconds: 1_772_409_600, nanos: 0 }), // 2 March 2026
+        due_date: "2026-03-10".into(),
+        due_date_changes: changes,
+        apology_notices: notices,
+        status: CaseStatus::InProgress as i32,
+        ..Default::default()
+    };
+    // (case, rescheduled more than once, reschedules, current due date)
+    let expected = [
+        ("HS-TWO-CHANGES", true, 2, "2026-03-30"),
+        ("HS-TWO-NOTICES", true, 2, "2026-03-30"),
+        ("HS-CHANGE-AND-ITS-NOTICE", false, 1, "2026-03-20"),
+        ("HS-CHANGE-THEN-NOTICE", true, 2, "2026-03-30"),
+    ];
+    let cases = vec![
+        case(
+            "HS-TWO-CHANGES",
+            vec![change("2026-03-06", "2026-03-10", "2026-03-20"), change("2026-03-18", "2026-03-20", "2026-03-30")],
+            vec![],
+        ),
+        case(
+            "HS-TWO-NOTICES",
+            vec![],
+            vec![
+                notice("1/TB", "2026-03-06", "2026-03-10", "2026-03-20"),
+                notice("2/TB", "2026-03-18", "2026-03-20", "2026-03-30"),
+            ],
+        ),
+        case(
+            "HS-CHANGE-AND-ITS-NOTICE",
+            vec![change("2026-03-06", "2026-03-10", "2026-03-20")],
+            vec![notice("3/TB", "2026-03-06", "2026-03-10", "2026-03-20")],
+        ),
+        case(
+            "HS-CHANGE-THEN-NOTICE",
+            vec![change("2026-03-06", "2026-03-10", "2026-03-20")],
+            vec![notice("4/TB", "2026-03-18", "2026-03-20", "2026-03-30")],
+        ),
+    ];
+    let pushed = system
+        .stack
+        .intake_client()
+        .push_cases(PushCasesRequest { sender: "egov-46".into(), cases, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    for (result, (code, more_than_once, _, _)) in pushed.results.iter().zip(expected) {
+        assert_eq!(result.findings.as_ref().unwrap().rescheduled_more_than_once, more_than_once, "{code}");
+    }
+    let mut aggregation = system.stack.aggregation_client();
+    let listed = aggregation
+        .list_late_cases(ListLateCasesRequest {
+            center_code: COMMUNE_CENTER.into(),
+            list: LateCaseList::RescheduledMoreThanOnce as i32,
+            min_intake_cursor: pushed.cursor.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut on_list: Vec<&str> = listed.cases.iter().map(|c| c.case_code.as_str()).collect();
+    on_list.sort();
+    assert_eq!(on_list, ["HS-CHANGE-THEN-NOTICE", "HS-TWO-CHANGES", "HS-TWO-NOTICES"]);
+    // The monitor's count and current due date agree for every case, on the list or not.
+    let all = aggregation
+        .list_late_cases(ListLateCasesRequest {
+            center_code: COMMUNE_CENTER.into(),
+            list: LateCaseList::PendingOverdue as i32,
+            as_of_day: "2026-04-30".into(),
+            min_intake_cursor: pushed.cursor,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for (code, _, reschedules, current) in expected {
+        let case = all.cases.iter().find(|c| c.case_code == code).unwrap_or_else(|| panic!("{code} not listed"));
+        assert_eq!((case.reschedules, case.current_due_date.as_str()), (reschedules, current), "{code}");
+    }
+}

@@ -4,6 +4,7 @@
 //! - [`measures`]: the eleven measures of a daily cell (DOMAIN §5) and how they add up over a period.
 //! - [`period`]: reporting periods under the cut-off rules (calendar, 15th → 14th, ...).
 //! - [`form06`]: the 13 columns of the official periodic report and its identities.
+//! - [`rescheduling`]: how many times a case's due date moved, however the moves are told.
 //! - [`facts`]: everything an indicator is computed from over one scope and period.
 //! - [`indicator`]: indicator formulas as sums of terms, and their results with numerator and denominator.
 //! - [`validate`]: field-level validation that names the field it rejects.
@@ -14,6 +15,7 @@ pub mod form06;
 pub mod indicator;
 pub mod measures;
 pub mod period;
+pub mod rescheduling;
 pub mod validate;
 
 pub use facts::Facts;

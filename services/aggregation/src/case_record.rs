@@ -2,6 +2,7 @@
 //! from intake's change stream, with what intake found in it.
 
 use chrono::NaiveDate;
+use onestop_domain::rescheduling::{rescheduling, Move};
 use onestop_domain::today_in_vietnam;
 use onestop_proto::convert::timestamp_from_wire;
 use onestop_proto::intake::v1::{CaseOutcome, CaseStatus, StoredCase};
@@ -40,13 +41,15 @@ impl CaseRow {
         let findings = stored.findings.clone().unwrap_or_default();
         let day = |s: &str| s.parse::<NaiveDate>().ok();
         let due_date = day(&record.due_date)?;
-        let latest_new = record
+        let changes = record
             .due_date_changes
-            .last()
-            .and_then(|c| day(&c.new_due_date))
-            .into_iter()
-            .chain(record.apology_notices.iter().filter_map(|n| day(&n.new_due_date)))
-            .max();
+            .iter()
+            .filter_map(|c| Some(Move { made_on: day(&c.changed_on)?, new_due_date: day(&c.new_due_date)? }));
+        let notices = record
+            .apology_notices
+            .iter()
+            .filter_map(|n| Some(Move { made_on: day(&n.issued_on)?, new_due_date: day(&n.new_due_date)? }));
+        let moved = rescheduling(due_date, changes.chain(notices));
         let received_on = today_in_vietnam(record.received_at.and_then(timestamp_from_wire)?);
         Some(CaseRow {
             case_code: record.case_code.clone(),
@@ -55,11 +58,11 @@ impl CaseRow {
             resolving_agency_code: record.resolving_agency_code.clone(),
             received_on,
             due_date,
-            current_due_date: latest_new.unwrap_or(due_date),
+            current_due_date: moved.current_due_date,
             resolved_on: record.resolved_at.and_then(timestamp_from_wire).map(today_in_vietnam),
             open: record.status == CaseStatus::InProgress as i32,
             late: findings.outcome == CaseOutcome::Late as i32,
-            reschedules: record.due_date_changes.len() as i32,
+            reschedules: moved.moves as i32,
             notices: record.apology_notices.len() as i32,
             late_without_notice: findings.late_without_notice,
             notice_after_deadline: findings.notice_after_deadline,

@@ -82,10 +82,10 @@ fn check_fields(i: usize, c: &CaseRecord) -> Result<(CaseDates, NaiveDate), Vec<
         let f = |name: &str| field(&format!("due_date_changes[{j}].{name}"));
         let previous = v.date(&f("previous_due_date"), &change.previous_due_date);
         let new = v.date(&f("new_due_date"), &change.new_due_date);
-        v.date(&f("changed_on"), &change.changed_on);
+        let changed_on = v.date(&f("changed_on"), &change.changed_on);
         v.multiline_text(&f("reason"), &change.reason, 1000);
-        if let (Some(p), Some(n)) = (previous, new) {
-            changes.push((p, n));
+        if let (Some(p), Some(n), Some(on)) = (previous, new, changed_on) {
+            changes.push((p, n, on));
         }
     }
     let mut notices = Vec::new();

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use onestop_domain::calendar::WorkingCalendar;
+use onestop_domain::rescheduling::{rescheduling, Move, Rescheduling};
 use onestop_proto::intake::v1::{CaseFindings, CaseOutcome, CaseStatus};
 
 /// The dates of a case that the rules look at.
@@ -12,10 +13,19 @@ pub struct CaseDates {
     pub status: Option<CaseStatus>,
     pub due_date: NaiveDate,
     pub resolved_on: Option<NaiveDate>,
-    /// (previous, new) due dates, in order.
-    pub due_date_changes: Vec<(NaiveDate, NaiveDate)>,
+    /// (previous, new, changed on) of each due-date change, in order.
+    pub due_date_changes: Vec<(NaiveDate, NaiveDate, NaiveDate)>,
     /// (issued on, original due date, new due date) of each apology notice.
     pub notices: Vec<(NaiveDate, NaiveDate, NaiveDate)>,
+}
+
+impl CaseDates {
+    /// Every move of the due date, as changes and notices state them, counted once each.
+    pub fn rescheduling(&self) -> Rescheduling {
+        let changes = self.due_date_changes.iter().map(|&(_, new, on)| Move { made_on: on, new_due_date: new });
+        let notices = self.notices.iter().map(|&(issued, _, new)| Move { made_on: issued, new_due_date: new });
+        rescheduling(self.due_date, changes.chain(notices))
+    }
 }
 
 /// The findings on `case` as of `today`, with `calendar` for the working-day rule.
@@ -34,9 +44,9 @@ pub fn findings(case: &CaseDates, today: NaiveDate, calendar: &WorkingCalendar) 
     };
     f.outcome = outcome as i32;
 
-    // Policy: the return date may be rescheduled at most once.
-    f.rescheduled_more_than_once = case.due_date_changes.len() > 1;
-    f.new_due_date_not_later = case.due_date_changes.iter().any(|(previous, new)| new <= previous)
+    // Policy: the return date may be rescheduled at most once, however the moves are told.
+    f.rescheduled_more_than_once = case.rescheduling().more_than_once();
+    f.new_due_date_not_later = case.due_date_changes.iter().any(|(previous, new, _)| new <= previous)
         || case.notices.iter().any(|(_, original, new)| new <= original);
     f.late_without_notice = matches!(outcome, CaseOutcome::Late | CaseOutcome::Overdue) && case.notices.is_empty();
 
@@ -49,9 +59,9 @@ pub fn findings(case: &CaseDates, today: NaiveDate, calendar: &WorkingCalendar) 
     }
     f.not_assessed.dedup();
 
-    let latest_new_date =
-        case.due_date_changes.last().map(|(_, new)| *new).into_iter().chain(case.notices.iter().map(|n| n.2)).max();
-    if let Some(new_date) = latest_new_date {
+    let rescheduling = case.rescheduling();
+    if rescheduling.moves > 0 {
+        let new_date = rescheduling.current_due_date;
         f.missed_new_due_date = match (case.status, case.resolved_on) {
             (Some(CaseStatus::Resolved), Some(resolved)) => resolved > new_date,
             (Some(CaseStatus::InProgress), _) => today > new_date,
@@ -80,7 +90,7 @@ mod tests {
             status: Some(CaseStatus::Resolved),
             due_date: d("2026-03-10"),
             resolved_on: Some(d("2026-03-12")),
-            due_date_changes: vec![(d("2026-03-10"), d("2026-03-15"))],
+            due_date_changes: vec![(d("2026-03-10"), d("2026-03-15"), d("2026-03-08"))],
             notices: vec![(d("2026-03-09"), d("2026-03-10"), d("2026-03-15"))],
         };
         let f = findings(&case, d("2026-06-01"), &calendar());
@@ -112,7 +122,10 @@ mod tests {
         let case = CaseDates {
             status: Some(CaseStatus::InProgress),
             due_date: d("2026-03-10"),
-            due_date_changes: vec![(d("2026-03-10"), d("2026-03-20")), (d("2026-03-20"), d("2026-03-18"))],
+            due_date_changes: vec![
+                (d("2026-03-10"), d("2026-03-20"), d("2026-03-08")),
+                (d("2026-03-20"), d("2026-03-18"), d("2026-03-12")),
+            ],
             notices: vec![(d("2027-01-05"), d("2027-01-06"), d("2027-01-20"))],
             ..Default::default()
         };
