@@ -6,6 +6,7 @@
 //! Uses `DATABASE_URL` when set (a fresh database is created on that server for each size), else a throwaway
 //! cluster from the local PostgreSQL binaries. The services run as child processes of this binary.
 
+mod catch_up;
 mod load;
 mod queries;
 mod services;
@@ -18,7 +19,8 @@ use clap::Parser;
 #[command(name = "onestop-bench", about = "Benchmarks onestop on a generated province.")]
 enum Command {
     /// Every figure of docs/BENCHMARKS.md at 1x, 4x and 16x the province-year: ingest over gRPC against COPY,
-    /// indicators against a plain SQL GROUP BY, push-to-visible freshness, peak memory of each service, storage.
+    /// indicators against a plain SQL GROUP BY, push-to-visible freshness, peak memory of each service, storage,
+    /// and a new aggregation replica catching up from the first change (at 1x).
     Suite(suite::Args),
     /// Runs one service from the environment, as its own binary would (the suite starts these).
     #[command(hide = true)]

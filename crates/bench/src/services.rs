@@ -80,6 +80,7 @@ pub async fn serve_one(service: Service) -> anyhow::Result<()> {
 pub struct Processes {
     children: Vec<(Service, Child)>,
     addresses: Addresses,
+    keys: SystemKeys,
     operator: Credentials,
 }
 
@@ -91,35 +92,50 @@ fn free_address() -> anyhow::Result<SocketAddr> {
 impl Processes {
     /// Starts catalogue, intake and aggregation in that order, each waited for until it reports SERVING.
     pub async fn start(database_url: &str) -> anyhow::Result<Processes> {
-        // The suite holds the issuer key; each service gets only its own key and the public ones.
+        // The bench holds the issuer key; each service gets only its own key and the public ones.
         let keys = SystemKeys::generate();
         let operator = keys.operator();
         let addresses = Addresses { catalogue: free_address()?, intake: free_address()?, aggregation: free_address()? };
-        let exe = std::env::current_exe()?;
-        let mut processes = Processes { children: Vec::new(), addresses, operator };
+        let mut processes = Processes { children: Vec::new(), addresses, keys, operator };
         for service in Service::ALL {
-            let listen = processes.address(service);
-            let child = Command::new(&exe)
-                .args(["serve", service.name()])
-                .env("DATABASE_URL", database_url)
-                .env("LISTEN_ADDR", listen.to_string())
-                .envs(keys.environment(service.name()).iter().map(|(name, value)| (name, value.expose())))
-                .env("CATALOGUE_URL", addresses.catalogue_url())
-                .env("INTAKE_URL", addresses.intake_url())
-                // The suite is one principal doing the work of a province's software and readers at once; the
-                // per-principal limiter would only measure itself.
-                .env("RATE_LIMIT_PER_SECOND", "1000000")
-                .env("RATE_LIMIT_BURST", "1000000")
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting {}", service.name()))?;
+            let address = processes.address(service);
+            let mut child = processes.spawn(service, database_url, address)?;
+            let serving = wait_until_serving(&mut child, service, address).await;
             processes.children.push((service, child));
-            processes.wait_until_serving(service, Duration::from_secs(60)).await?;
+            serving?;
         }
         Ok(processes)
+    }
+
+    /// Runs `service` as a child process on `database_url`, listening on `listen`, following this system's
+    /// catalogue and intake.
+    fn spawn(&self, service: Service, database_url: &str, listen: SocketAddr) -> anyhow::Result<Child> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["serve", service.name()])
+            .env("DATABASE_URL", database_url)
+            .env("LISTEN_ADDR", listen.to_string())
+            .envs(self.keys.environment(service.name()).iter().map(|(name, value)| (name, value.expose())))
+            .env("CATALOGUE_URL", self.addresses.catalogue_url())
+            .env("INTAKE_URL", self.addresses.intake_url())
+            // The suite is one principal doing the work of a province's software and readers at once; the
+            // per-principal limiter would only measure itself.
+            .env("RATE_LIMIT_PER_SECOND", "1000000")
+            .env("RATE_LIMIT_BURST", "1000000")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        command.spawn().with_context(|| format!("starting {}", service.name()))
+    }
+
+    /// A second aggregation on a database of its own, following this system's catalogue and intake from their
+    /// first change, as a new replica would; returned once it reports SERVING.
+    pub async fn start_aggregation_replica(&self, database_url: &str) -> anyhow::Result<Replica> {
+        let address = free_address()?;
+        let mut child = self.spawn(Service::Aggregation, database_url, address)?;
+        wait_until_serving(&mut child, Service::Aggregation, address).await?;
+        Ok(Replica { child })
     }
 
     fn address(&self, service: Service) -> SocketAddr {
@@ -127,24 +143,6 @@ impl Processes {
             Service::Catalogue => self.addresses.catalogue,
             Service::Intake => self.addresses.intake,
             Service::Aggregation => self.addresses.aggregation,
-        }
-    }
-
-    async fn wait_until_serving(&mut self, service: Service, limit: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + limit;
-        let addr = self.address(service);
-        loop {
-            let (_, child) = self.children.iter_mut().find(|(s, _)| *s == service).expect("started");
-            if let Some(status) = child.try_wait()? {
-                bail!("{} exited while starting ({status}); its error is above", service.name());
-            }
-            if serving(addr).await {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("{} did not report SERVING within {limit:?}", service.name());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -177,13 +175,53 @@ impl Processes {
             drop(child.stdin.take());
         }
         for (service, child) in self.children.iter_mut().rev() {
-            let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-                .await
-                .with_context(|| format!("{} did not stop", service.name()))??;
-            anyhow::ensure!(status.success(), "{} ended with {status}", service.name());
+            wait_until_stopped(child, *service).await?;
         }
         Ok(())
     }
+}
+
+/// A second aggregation process, on a database of its own.
+pub struct Replica {
+    child: Child,
+}
+
+impl Replica {
+    /// Its peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_memory(&self) -> anyhow::Result<u64> {
+        peak_resident_bytes(self.child.id().context("the replica has exited")?)
+    }
+
+    /// Stops it as [`Processes::stop`] stops the others.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.child.stdin.take());
+        wait_until_stopped(&mut self.child, Service::Aggregation).await
+    }
+}
+
+async fn wait_until_serving(child: &mut Child, service: Service, address: SocketAddr) -> anyhow::Result<()> {
+    let limit = Duration::from_secs(60);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("{} exited while starting ({status}); its error is above", service.name());
+        }
+        if serving(address).await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not report SERVING within {limit:?}", service.name());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_until_stopped(child: &mut Child, service: Service) -> anyhow::Result<()> {
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .with_context(|| format!("{} did not stop", service.name()))??;
+    anyhow::ensure!(status.success(), "{} ended with {status}", service.name());
+    Ok(())
 }
 
 /// The `VmHWM` line of `/proc/<pid>/status`: the process's peak resident set.

@@ -1,6 +1,7 @@
 //! The whole benchmark: for each size of province, a fresh database and the three services as separate
 //! processes; the year pushed over gRPC and copied with COPY; indicators against plain SQL; push-to-visible
-//! freshness; each service's peak memory and the storage used. Prints one table per figure, sizes side by side.
+//! freshness; each service's peak memory and the storage used; then a new aggregation replica catching up with the
+//! whole history. Prints one table per figure, sizes side by side.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use onestop_generator::province::{Province, Size, PROVINCE_YEAR};
 
+use crate::catch_up::{self, CatchUp};
 use crate::load;
 use crate::queries::{self, IndicatorTimings, CELL_INDICATORS};
 use crate::services::{Processes, Service};
@@ -27,6 +29,10 @@ pub struct Args {
     /// Pushes timed until visible, at each size.
     #[arg(long, default_value_t = 100)]
     freshness_pushes: usize,
+    /// Sizes at which a new aggregation replica catches up from the first change (each of these sizes runs among
+    /// --scales).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    catch_up_scales: Vec<usize>,
 }
 
 /// The figures of one size.
@@ -43,6 +49,7 @@ struct Figures {
     memory: Vec<(Service, u64)>,
     /// Bytes on disk of each service's schema.
     storage: Vec<(Service, u64)>,
+    catch_up: Option<CatchUp>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -54,7 +61,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut all = Vec::new();
     for &scale in &args.scales {
         let repetitions = (args.repetitions / scale).max(5);
-        let figures = one_size(scale, first, last, args.days, repetitions, args.freshness_pushes).await?;
+        let catch_up = args.catch_up_scales.contains(&scale);
+        let figures = one_size(scale, first, last, args.days, repetitions, args.freshness_pushes, catch_up).await?;
         print_size(&figures);
         all.push(figures);
     }
@@ -69,6 +77,7 @@ async fn one_size(
     days: u32,
     repetitions: usize,
     freshness_pushes: usize,
+    catch_up: bool,
 ) -> anyhow::Result<Figures> {
     let province = Arc::new(Province::new(46, Size { communes: PROVINCE_YEAR.communes * scale, ..PROVINCE_YEAR }));
     println!("== {scale}x: {} centers, {days} days", province.centers.len());
@@ -96,6 +105,18 @@ async fn one_size(
         queries::freshness(system.intake_client(), aggregation.clone(), &pushed.probe_cells, freshness_pushes).await?;
     let memory = system.peak_memory()?;
     let storage = storage(db.url()).await?;
+    // Last, so that the primary's memory and the timings above are those of the system alone.
+    let catch_up = if catch_up {
+        let caught_up = catch_up::measure(&system, db.url()).await?;
+        println!(
+            "a new aggregation replica applied {} changes in {:.1} s",
+            caught_up.changes,
+            caught_up.caught_up.as_secs_f64()
+        );
+        Some(caught_up)
+    } else {
+        None
+    };
     system.stop().await?;
     drop(db);
     Ok(Figures {
@@ -110,6 +131,7 @@ async fn one_size(
         freshness,
         memory,
         storage,
+        catch_up,
     })
 }
 
@@ -160,6 +182,16 @@ fn print_size(f: &Figures) {
     println!("  push-to-visible       {}", f.freshness.summary(0.99));
     for ((service, memory), (_, storage)) in f.memory.iter().zip(&f.storage) {
         println!("  {:<12} peak memory {:>8}, storage {:>9}", service.name(), mib(*memory), mib(*storage));
+    }
+    if let Some(c) = &f.catch_up {
+        let quarters: Vec<String> = c.quarter_rates.iter().map(|&r| thousands(r)).collect();
+        println!(
+            "  new replica           {:>10} changes/s ({} changes in {:.1} s), quarters {} changes/s",
+            thousands(c.rate()),
+            c.changes,
+            c.caught_up.as_secs_f64(),
+            quarters.join(" / ")
+        );
     }
 }
 
@@ -212,5 +244,36 @@ fn print_tables(all: &[Figures]) {
         let memory: Vec<String> = f.memory.iter().map(|(_, b)| mib(*b)).collect();
         let storage: Vec<String> = f.storage.iter().map(|(_, b)| mib(*b)).collect();
         println!("| {}x | {} | {} |", f.scale, memory.join(" | "), storage.join(" | "));
+    }
+    print_catch_up_table(all);
+}
+
+/// The catch-up of a new replica, against the bulk push of the same run.
+fn print_catch_up_table(all: &[Figures]) {
+    let caught_up: Vec<(&Figures, &CatchUp)> = all.iter().filter_map(|f| Some((f, f.catch_up.as_ref()?))).collect();
+    if caught_up.is_empty() {
+        return;
+    }
+    println!(
+        "\n| size | changes | started (migrations) | caught up | replica | `PushCellsStream` | replica / push | \
+         quarters of the history, changes/s | last / first quarter | replica peak memory |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (f, c) in caught_up {
+        let push_rate = per_second(f.cells, f.pushed);
+        let quarters: Vec<String> = c.quarter_rates.iter().map(|&r| thousands(r)).collect();
+        println!(
+            "| {}x | {} | {:.1} s | {:.1} s | {} cells/s | {} cells/s | {:.2} | {} | {:.2} | {} |",
+            f.scale,
+            thousands(c.changes as f64),
+            c.started.as_secs_f64(),
+            c.caught_up.as_secs_f64(),
+            thousands(c.rate()),
+            thousands(push_rate),
+            c.rate() / push_rate,
+            quarters.join(" / "),
+            c.quarter_rates[3] / c.quarter_rates[0],
+            mib(c.peak_memory),
+        );
     }
 }
