@@ -2,12 +2,14 @@
 //! operation it should be compared with, in the same run, at several sizes.
 //!
 //!     cargo run --release -p onestop-bench -- suite
+//!     cargo run --release -p onestop-bench -- pushers
 //!
 //! Uses `DATABASE_URL` when set (a fresh database is created on that server for each size), else a throwaway
 //! cluster from the local PostgreSQL binaries. The services run as child processes of this binary.
 
 mod catch_up;
 mod load;
+mod pushers;
 mod queries;
 mod services;
 mod suite;
@@ -22,6 +24,9 @@ enum Command {
     /// indicators against a plain SQL GROUP BY, push-to-visible freshness, peak memory of each service, storage,
     /// and a new aggregation replica catching up from the first change (at 1x).
     Suite(suite::Args),
+    /// Concurrent pushers at the services' default settings, each its own principal pushing unary batches of
+    /// 100 new cells for its own center, against as many PostgreSQL connections inserting the same rows.
+    Pushers(pushers::Args),
     /// Runs one service from the environment, as its own binary would (the suite starts these).
     #[command(hide = true)]
     Serve {
@@ -34,6 +39,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::Suite(args) => suite::run(args).await,
+        Command::Pushers(args) => pushers::run(args).await,
         Command::Serve { service } => services::serve_one(service).await,
     }
 }

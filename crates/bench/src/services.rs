@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use onestop_local::{serving, Addresses};
-use onestop_server::auth::{Credentials, SystemKeys};
+use onestop_server::auth::{Credentials, Issuer, SystemKeys};
 use onestop_server::client;
 use onestop_server::{serve, telemetry};
 use tokio::net::TcpListener;
@@ -76,11 +76,22 @@ pub async fn serve_one(service: Service) -> anyhow::Result<()> {
     }
 }
 
+/// The per-principal rate limit the services run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// The services' defaults, as deployed.
+    Default,
+    /// Out of the way: for a client that is one principal doing the work of a province's software and readers
+    /// at once, which the per-principal limiter would only measure itself against.
+    OutOfTheWay,
+}
+
 /// The system running as three child processes on one database.
 pub struct Processes {
     children: Vec<(Service, Child)>,
     addresses: Addresses,
     keys: SystemKeys,
+    rate_limit: RateLimit,
     operator: Credentials,
 }
 
@@ -91,12 +102,12 @@ fn free_address() -> anyhow::Result<SocketAddr> {
 
 impl Processes {
     /// Starts catalogue, intake and aggregation in that order, each waited for until it reports SERVING.
-    pub async fn start(database_url: &str) -> anyhow::Result<Processes> {
+    pub async fn start(database_url: &str, rate_limit: RateLimit) -> anyhow::Result<Processes> {
         // The bench holds the issuer key; each service gets only its own key and the public ones.
         let keys = SystemKeys::generate();
         let operator = keys.operator();
         let addresses = Addresses { catalogue: free_address()?, intake: free_address()?, aggregation: free_address()? };
-        let mut processes = Processes { children: Vec::new(), addresses, keys, operator };
+        let mut processes = Processes { children: Vec::new(), addresses, keys, rate_limit, operator };
         for service in Service::ALL {
             let address = processes.address(service);
             let mut child = processes.spawn(service, database_url, address)?;
@@ -118,14 +129,13 @@ impl Processes {
             .envs(self.keys.environment(service.name()).iter().map(|(name, value)| (name, value.expose())))
             .env("CATALOGUE_URL", self.addresses.catalogue_url())
             .env("INTAKE_URL", self.addresses.intake_url())
-            // The suite is one principal doing the work of a province's software and readers at once; the
-            // per-principal limiter would only measure itself.
-            .env("RATE_LIMIT_PER_SECOND", "1000000")
-            .env("RATE_LIMIT_BURST", "1000000")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .kill_on_drop(true);
+        if self.rate_limit == RateLimit::OutOfTheWay {
+            command.env("RATE_LIMIT_PER_SECOND", "1000000").env("RATE_LIMIT_BURST", "1000000");
+        }
         command.spawn().with_context(|| format!("starting {}", service.name()))
     }
 
@@ -144,6 +154,15 @@ impl Processes {
             Service::Intake => self.addresses.intake,
             Service::Aggregation => self.addresses.aggregation,
         }
+    }
+
+    /// The key that signs principals' tokens, as the issuer of one-stop software's tokens holds it.
+    pub fn issuer(&self) -> &Issuer {
+        &self.keys.issuer
+    }
+
+    pub fn intake_url(&self) -> String {
+        self.addresses.intake_url()
     }
 
     pub fn catalogue_client(&self) -> client::CatalogueClient {

@@ -11,8 +11,9 @@ use onestop_generator::province::{Province, Size, PROVINCE_YEAR};
 
 use crate::catch_up::{self, CatchUp};
 use crate::load;
+use crate::pushers;
 use crate::queries::{self, IndicatorTimings, CELL_INDICATORS};
-use crate::services::{Processes, Service};
+use crate::services::{Processes, RateLimit, Service};
 use crate::timing::Timings;
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +34,10 @@ pub struct Args {
     /// --scales).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     catch_up_scales: Vec<usize>,
+    /// Concurrent pushers, measured once when --scales includes 1 (on the 1x province, with services of their
+    /// own at the default settings).
+    #[command(flatten)]
+    pushers: pushers::Args,
 }
 
 /// The figures of one size.
@@ -58,6 +63,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!((1..=365).contains(&args.days), "--days must be 1 to 365");
     let last: NaiveDate = "2025-12-31".parse()?;
     let first = last - chrono::Days::new(u64::from(args.days) - 1);
+    // Short (under a minute) and independent of the sizes: first, on a system of its own.
+    let pushers = if args.scales.contains(&1) { pushers::measure(&args.pushers).await? } else { Vec::new() };
     let mut all = Vec::new();
     for &scale in &args.scales {
         let repetitions = (args.repetitions / scale).max(5);
@@ -67,6 +74,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         all.push(figures);
     }
     print_tables(&all);
+    if !pushers.is_empty() {
+        pushers::print_table(&pushers);
+    }
     Ok(())
 }
 
@@ -85,7 +95,8 @@ async fn one_size(
     println!("generated {generated_cells} cells in {:.1} s (generator alone)", generated.as_secs_f64());
 
     let db = onestop_testkit::database().await.ok_or_else(|| anyhow::anyhow!("no database"))?;
-    let system = Processes::start(db.url()).await?;
+    // The suite is one principal doing the work of a province's software and readers at once.
+    let system = Processes::start(db.url(), RateLimit::OutOfTheWay).await?;
     load::reference_data(&system, &province, first).await?;
     let mut aggregation = system.aggregation_client();
     let started = Instant::now();
@@ -159,7 +170,8 @@ fn mib(bytes: u64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn thousands(n: f64) -> String {
+/// `n` rounded, with thousands separated by commas.
+pub fn thousands(n: f64) -> String {
     let digits = format!("{:.0}", n);
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
