@@ -2,8 +2,9 @@
 
 use onestop_proto::intake::v1::{DailyCell, Measures};
 
-/// The totals of the cells `keep` selects over `[first, last]` (ISO dates): flows summed over the days, stocks
-/// of the last day, and the pending stock of the day before `first`.
+/// The totals of the cells `keep` selects over `[first, last]` (ISO dates): flows summed over the days; stocks
+/// carried forward, so each center and procedure holds the stock of its latest cell on or before a day: the stock
+/// at `last`, and the pending stock carried over from the day before `first`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
     pub flows: Measures,
@@ -15,30 +16,42 @@ fn day_before(day: &str) -> String {
     d.pred_opt().unwrap().to_string()
 }
 
+/// Each (center, procedure)'s latest kept cell on or before `day`.
+fn latest_on_or_before<'a>(cells: &[&'a DailyCell], day: &str) -> Vec<&'a DailyCell> {
+    let mut latest: std::collections::BTreeMap<(&str, &str), &DailyCell> = std::collections::BTreeMap::new();
+    for cell in cells.iter().filter(|c| c.day.as_str() <= day) {
+        let key = (cell.center_code.as_str(), cell.procedure_code.as_str());
+        if latest.get(&key).is_none_or(|seen| seen.day < cell.day) {
+            latest.insert(key, cell);
+        }
+    }
+    latest.into_values().collect()
+}
+
 pub fn totals(cells: &[DailyCell], first: &str, last: &str, keep: impl Fn(&DailyCell) -> bool) -> Totals {
-    let before = day_before(first);
+    let kept: Vec<&DailyCell> = cells.iter().filter(|c| keep(c)).collect();
     let mut t = Totals::default();
-    for cell in cells.iter().filter(|c| keep(c)) {
+    for cell in latest_on_or_before(&kept, &day_before(first)) {
         let m = cell.measures.unwrap();
-        if cell.day == before {
-            t.carried_over += m.pending_in_time + m.pending_overdue;
-        }
-        if (first..=last).contains(&cell.day.as_str()) {
-            let f = &mut t.flows;
-            f.received_direct += m.received_direct;
-            f.received_online += m.received_online;
-            f.received_postal += m.received_postal;
-            f.resolved_early += m.resolved_early;
-            f.resolved_on_time += m.resolved_on_time;
-            f.resolved_late += m.resolved_late;
-            f.withdrawn_or_returned += m.withdrawn_or_returned;
-            f.results_returned_by_post += m.results_returned_by_post;
-            f.apology_notices_issued += m.apology_notices_issued;
-            if cell.day == last {
-                f.pending_in_time += m.pending_in_time;
-                f.pending_overdue += m.pending_overdue;
-            }
-        }
+        t.carried_over += m.pending_in_time + m.pending_overdue;
+    }
+    for cell in latest_on_or_before(&kept, last) {
+        let m = cell.measures.unwrap();
+        t.flows.pending_in_time += m.pending_in_time;
+        t.flows.pending_overdue += m.pending_overdue;
+    }
+    for cell in kept.iter().filter(|c| (first..=last).contains(&c.day.as_str())) {
+        let m = cell.measures.unwrap();
+        let f = &mut t.flows;
+        f.received_direct += m.received_direct;
+        f.received_online += m.received_online;
+        f.received_postal += m.received_postal;
+        f.resolved_early += m.resolved_early;
+        f.resolved_on_time += m.resolved_on_time;
+        f.resolved_late += m.resolved_late;
+        f.withdrawn_or_returned += m.withdrawn_or_returned;
+        f.results_returned_by_post += m.results_returned_by_post;
+        f.apology_notices_issued += m.apology_notices_issued;
     }
     t
 }

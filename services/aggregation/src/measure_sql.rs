@@ -12,6 +12,9 @@ fn each(template: impl Fn(&str) -> String) -> String {
 /// `received_direct, received_online, …`
 pub static COLUMNS: LazyLock<String> = LazyLock::new(|| each(str::to_owned));
 
+/// `received_direct + received_online + …`: zero exactly when every measure of a row is (they are counts).
+pub static TOTAL: LazyLock<String> = LazyLock::new(|| Measure::ALL.map(|m| m.name()).join(" + "));
+
 /// `ARRAY[received_direct, …]`: one row's measures as an array.
 pub static ARRAY: LazyLock<String> = LazyLock::new(|| format!("ARRAY[{}]", *COLUMNS));
 

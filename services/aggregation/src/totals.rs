@@ -9,12 +9,12 @@
 //! - `case_record`: late cases and apology notices, by original due date;
 //! - `center_day_report` and the calendar: reporting completeness.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use onestop_domain::calendar::{DayKind, MissingYear, WorkingCalendar};
 use onestop_domain::facts::{CaseCounts, CatalogueCounts, ReportingCounts};
-use onestop_domain::measures::DayPosition;
+use onestop_domain::measures::{add, DayPosition};
 use onestop_domain::{Facts, Measure, Measures, Needs};
 use onestop_server::{ServiceError, ServiceResult};
 use sqlx::PgConnection;
@@ -92,6 +92,65 @@ fn group_of(split: &Split, groups: &[Group], row: Row) -> Option<usize> {
     }
 }
 
+/// A common table `present (center_code, procedure_code, day)` of what has something to say about the days
+/// `[$2 - 1, $3]` of the centers `$1`: every cell with a non-zero measure, and every center and procedure whose
+/// pending stock carried to the day before or to the last day is not zero (with that day). The groups of a
+/// breakdown are made from it, so a center that pushes every day (zeros included) and one that pushes only days
+/// with activity get the same groups.
+pub static PRESENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "present AS (
+             SELECT center_code, procedure_code, day FROM cell
+             WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3 AND ({total}) > 0
+             UNION ALL
+             SELECT p.center_code, p.procedure_code, d.day
+             FROM cell_pair p
+             CROSS JOIN (VALUES ($2::date - 1), ($3::date)) AS d(day)
+             CROSS JOIN LATERAL (
+                 SELECT c.pending_in_time, c.pending_overdue FROM cell c
+                 WHERE c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= d.day
+                 ORDER BY c.day DESC LIMIT 1) AS s
+             WHERE p.center_code = ANY($1) AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0))",
+        total = *measure_sql::TOTAL
+    )
+});
+
+/// The pending stock of one center and procedure on a day: that of its latest cell on or before the day, with the
+/// procedure's sector and whether it was FULL online on that day.
+#[derive(sqlx::FromRow)]
+pub struct Stock {
+    pub center_code: String,
+    pub procedure_code: String,
+    pub day: NaiveDate,
+    pub sector_code: String,
+    pub full_online: bool,
+    pub pending_in_time: i64,
+    pub pending_overdue: i64,
+}
+
+/// The non-zero pending stocks of every center and procedure of `centers` on each of `days`: each pair's latest
+/// cell on or before the day, found by the `cell_latest_stock` index, so a pair pushed only on days with activity
+/// holds its stock over the days between.
+pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveDate]) -> ServiceResult<Vec<Stock>> {
+    Ok(sqlx::query_as(
+        "SELECT p.center_code, p.procedure_code, d.day, coalesce(v.sector_code, '') AS sector_code,
+                coalesce(v.online_level = 3, false) AS full_online, s.pending_in_time, s.pending_overdue
+         FROM cell_pair p
+         CROSS JOIN UNNEST($2::date[]) AS d(day)
+         CROSS JOIN LATERAL (
+             SELECT c.pending_in_time, c.pending_overdue FROM cell c
+             WHERE c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= d.day
+             ORDER BY c.day DESC LIMIT 1) AS s
+         LEFT JOIN procedure_version v ON v.code = p.procedure_code AND v.valid_from <= d.day
+                                      AND (v.valid_to IS NULL OR d.day < v.valid_to)
+         WHERE p.center_code = ANY($1) AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0)",
+    )
+    .bind(centers)
+    .bind(days)
+    .fetch_all(&mut *db)
+    .await?)
+}
+
 /// A procedure in force on a day.
 #[derive(sqlx::FromRow)]
 struct InForce {
@@ -148,6 +207,7 @@ impl Computation<'_> {
                 self.cells_by_center_day(db, "center_day_full_online", &centers, &mut facts, true).await?;
             }
         }
+        self.carried_stocks(db, &centers, &mut facts).await?;
         if self.needs.catalogue {
             self.catalogue_counts(db, &centers, &mut facts).await?;
         }
@@ -248,6 +308,62 @@ impl Computation<'_> {
                 facts[g].cells.add_cell(position, &m)?;
                 if full_online {
                     facts[g].full_online_cells.add_cell(position, &m)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pending stocks, which carry forward: a center and procedure with no cell on a day hold the stock of their
+    /// latest earlier cell (nothing flowed, so nothing changed). Each group's stock at its last day, and the stock
+    /// carried over into it (at the day before its first), replace what the cells of those very days said.
+    async fn carried_stocks(
+        &self,
+        db: &mut PgConnection,
+        centers: &[String],
+        facts: &mut [Facts],
+    ) -> ServiceResult<()> {
+        let days: BTreeSet<NaiveDate> =
+            self.groups.iter().flat_map(|g| [Some(g.last_day), g.first_day.pred_opt()]).flatten().collect();
+        let stocks = stocks_on(db, centers, &days.into_iter().collect::<Vec<_>>()).await?;
+        for f in facts.iter_mut() {
+            for totals in [&mut f.cells, &mut f.full_online_cells] {
+                totals.measures.set(Measure::PendingInTime, 0);
+                totals.measures.set(Measure::PendingOverdue, 0);
+                totals.carried_over = 0;
+            }
+        }
+        for s in &stocks {
+            let row = Row {
+                center: &s.center_code,
+                day: None,
+                sector: Some(&s.sector_code),
+                procedure: Some(&s.procedure_code),
+            };
+            let groups: Vec<usize> = match &self.split {
+                // Every month has its own last day and day before: the day of the stock picks the month.
+                Split::Month => (0..self.groups.len()).collect(),
+                split => std::iter::once(0).chain(group_of(split, &self.groups, row)).collect(),
+            };
+            for g in groups {
+                let group = &self.groups[g];
+                let f = &mut facts[g];
+                let mut targets = vec![&mut f.cells];
+                if s.full_online {
+                    targets.push(&mut f.full_online_cells);
+                }
+                for totals in targets {
+                    if s.day == group.last_day {
+                        for (measure, value) in
+                            [(Measure::PendingInTime, s.pending_in_time), (Measure::PendingOverdue, s.pending_overdue)]
+                        {
+                            totals.measures.set(measure, add(totals.measures.get(measure), value.max(0) as u64)?);
+                        }
+                    }
+                    if group.first_day.pred_opt() == Some(s.day) {
+                        let pending = add(s.pending_in_time.max(0) as u64, s.pending_overdue.max(0) as u64)?;
+                        totals.carried_over = add(totals.carried_over, pending)?;
+                    }
                 }
             }
         }

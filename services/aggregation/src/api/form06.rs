@@ -50,12 +50,13 @@ impl AggregationApi {
             .await?;
         let level_of = scope.center_levels();
         // The (level, sector) rows that have cells, in level then sector order.
-        let present: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT c.center_code, coalesce(v.sector_code, '') FROM cell c
+        let present: Vec<(String, String)> = sqlx::query_as(&format!(
+            "WITH {present}
+             SELECT DISTINCT c.center_code, coalesce(v.sector_code, '') FROM present c
              LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
-                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
-             WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3",
-        )
+                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)",
+            present = *crate::totals::PRESENT
+        ))
         .bind(scope.center_codes())
         .bind(first_day)
         .bind(last_day)

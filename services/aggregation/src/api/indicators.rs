@@ -109,17 +109,20 @@ async fn breakdown_groups(
         Breakdown::Sector => {
             let sectors = keys_in_data(
                 db,
-                "SELECT DISTINCT v.sector_code, coalesce(s.name, '') FROM cell c
+                &format!(
+                    "WITH {present}
+                 SELECT DISTINCT v.sector_code, coalesce(s.name, '') FROM present c
                  JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
                  LEFT JOIN sector s ON s.code = v.sector_code
-                 WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
                  UNION
                  SELECT v.sector_code, coalesce(s.name, '') FROM case_record r
                  JOIN procedure_version v ON v.code = r.procedure_code AND v.valid_from <= r.due_date
                                          AND (v.valid_to IS NULL OR r.due_date < v.valid_to)
                  LEFT JOIN sector s ON s.code = v.sector_code
                  WHERE r.center_code = ANY($1) AND r.due_date BETWEEN $2 AND $3",
+                    present = *crate::totals::PRESENT
+                ),
                 scope,
                 whole,
             )
@@ -133,14 +136,17 @@ async fn breakdown_groups(
         Breakdown::Procedure => {
             let procedures = keys_in_data(
                 db,
-                "SELECT DISTINCT ON (p.code) p.code, coalesce(v.name, '') FROM (
-                     SELECT procedure_code AS code FROM cell
-                     WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3
+                &format!(
+                    "WITH {present}
+                 SELECT DISTINCT ON (p.code) p.code, coalesce(v.name, '') FROM (
+                     SELECT procedure_code AS code FROM present
                      UNION
                      SELECT procedure_code FROM case_record
                      WHERE center_code = ANY($1) AND due_date BETWEEN $2 AND $3) AS p
                  LEFT JOIN procedure_version v ON v.code = p.code
                  ORDER BY p.code, v.valid_from DESC",
+                    present = *crate::totals::PRESENT
+                ),
                 scope,
                 whole,
             )

@@ -394,9 +394,8 @@ impl AggregationApi {
             )
             .await?;
         let centers = scope.center_codes();
-        let cells: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT center_code, sum(resolved_late)::bigint,
-                    coalesce(sum(pending_overdue) FILTER (WHERE day = $3), 0)::bigint
+        let late: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT center_code, sum(resolved_late)::bigint
              FROM center_day WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3 GROUP BY center_code",
         )
         .bind(&centers)
@@ -404,6 +403,18 @@ impl AggregationApi {
         .bind(last)
         .fetch_all(&mut *snapshot)
         .await?;
+        // Overdue at the end of the period: stocks carry forward from each pair's latest cell.
+        let mut overdue: HashMap<String, i64> = HashMap::new();
+        for stock in crate::totals::stocks_on(&mut snapshot, &centers, &[last]).await? {
+            *overdue.entry(stock.center_code).or_default() += stock.pending_overdue;
+        }
+        let mut cells: HashMap<String, (i64, i64)> = HashMap::new();
+        for (center, resolved_late) in late {
+            cells.entry(center).or_default().0 = resolved_late;
+        }
+        for (center, pending_overdue) in overdue {
+            cells.entry(center).or_default().1 = pending_overdue;
+        }
         let records: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT center_code,
                     count(*) FILTER (WHERE late AND resolved_on BETWEEN $2 AND $3),
@@ -417,7 +428,6 @@ impl AggregationApi {
         .fetch_all(&mut *snapshot)
         .await?;
         snapshot.commit().await?;
-        let cells: HashMap<String, (i64, i64)> = cells.into_iter().map(|(c, a, b)| (c, (a, b))).collect();
         let records: HashMap<String, (i64, i64)> = records.into_iter().map(|(c, a, b)| (c, (a, b))).collect();
         let mut out: Vec<LateCountReconciliation> = centers
             .iter()

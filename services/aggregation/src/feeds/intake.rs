@@ -232,6 +232,16 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     .execute(&mut *tx)
     .await?;
     sqlx::query(
+        "INSERT INTO cell_pair (center_code, procedure_code)
+         SELECT DISTINCT center_code, procedure_code FROM UNNEST($1::text[], $2::text[]) AS t(center_code, procedure_code)
+         ORDER BY 1, 2
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&centers)
+    .bind(&procedures)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
         "INSERT INTO center_day_report (center_code, day, first_pushed_at)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::timestamptz[])
          ON CONFLICT (center_code, day) DO UPDATE
