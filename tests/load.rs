@@ -154,3 +154,45 @@ async fn one_principal_past_its_stream_cap_is_refused_while_another_is_served() 
     .await;
     drop(reopened);
 }
+
+#[tokio::test]
+async fn a_service_calling_for_its_callers_is_not_held_to_one_principals_rate() {
+    // A low limit: each principal 20 calls at once, then one a second.
+    let Some(system) = TestSystem::start_with_province_configured(|server| {
+        server.auth.rate_limit_per_second = 1.0;
+        server.auth.rate_limit_burst = 20.0;
+    })
+    .await
+    else {
+        return;
+    };
+    // Forty systems push once each: every push makes intake call the catalogue, forty calls as intake.
+    let issuer = system.stack.keys().issuer.clone();
+    let mut pushes = Vec::new();
+    for i in 0..40 {
+        let token = issuer.issue(&onestop_auth::Claims {
+            centers: vec![COMMUNE_CENTER.into()],
+            ..claims(&format!("vendor-{i}"), Role::Software, &[SCOPE_PUSH], 600)
+        });
+        let mut intake = onestop_server::client::intake(&system.stack.intake_url(), None, &Credentials::token(token))
+            .expect("a valid URL");
+        let day = (chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::Duration::days(i)).to_string();
+        let cell = DailyCell {
+            center_code: COMMUNE_CENTER.into(),
+            procedure_code: FULL_PROCEDURE.into(),
+            day,
+            measures: Some(Measures { received_online: 1, ..Default::default() }),
+            computed_at: None,
+        };
+        pushes.push(tokio::spawn(async move {
+            intake
+                .push_cells(PushCellsRequest { sender: format!("vendor-{i}"), cells: vec![cell], ..Default::default() })
+                .await
+                .map(|answer| answer.into_inner().accepted)
+                .map_err(|status| status.code())
+        }));
+    }
+    for push in pushes {
+        assert_eq!(push.await.unwrap(), Ok(1));
+    }
+}

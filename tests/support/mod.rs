@@ -21,9 +21,15 @@ pub struct TestSystem {
 impl TestSystem {
     /// Starts the system, or returns `None` when no database is available locally (see `onestop_testkit`).
     pub async fn start() -> Option<TestSystem> {
+        Self::start_configured(|_| {}).await
+    }
+
+    /// Starts the system with settings of the test's own, on top of the defaults.
+    pub async fn start_configured(configure: impl FnOnce(&mut ServerArgs)) -> Option<TestSystem> {
         let database = onestop_testkit::database().await?;
         let mut server = ServerArgs::for_database(database.url());
         server.health_check_interval_ms = 200;
+        configure(&mut server);
         let stack = Stack::start_with(server, Addresses::any_free_port()).await.expect("starting the stack");
         Some(TestSystem { stack, database })
     }
@@ -43,7 +49,12 @@ impl TestSystem {
     /// Starts the system with the fixture province loaded: units, sectors, centers and what they receive,
     /// agencies, the decision of three procedures, and the 2025–2026 calendars.
     pub async fn start_with_province() -> Option<TestSystem> {
-        let system = TestSystem::start().await?;
+        Self::start_with_province_configured(|_| {}).await
+    }
+
+    /// [`TestSystem::start_with_province`] with settings of the test's own.
+    pub async fn start_with_province_configured(configure: impl FnOnce(&mut ServerArgs)) -> Option<TestSystem> {
+        let system = TestSystem::start_configured(configure).await?;
         let mut catalogue = system.stack.catalogue_client();
         catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
         catalogue.upsert_sectors(UpsertSectorsRequest { sectors: sectors() }).await.unwrap();
