@@ -276,6 +276,38 @@ async fn late_cases_are_listed_counted_watched_and_reconciled() {
         .collect();
     assert_eq!(rows, [(PROVINCIAL_CENTER, 1, 0, false), (COMMUNE_CENTER, 3, 3, true)], "disagreements first");
 
+    // By day: the days the two sides disagree on, with the case records behind the records' side.
+    let by_day = aggregation
+        .clone()
+        .reconcile_late_counts(ReconcileLateCountsRequest {
+            unit_code: PROVINCE.into(),
+            period: march.clone(),
+            by_day: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let days_of = |center: &str| by_day.centers.iter().find(|c| c.center_code == center).unwrap().days.clone();
+    let provincial = days_of(PROVINCIAL_CENTER);
+    assert_eq!(provincial.len(), 1, "{provincial:?}");
+    assert_eq!(
+        (provincial[0].day.as_str(), provincial[0].resolved_late_in_cells, provincial[0].resolved_late_in_records),
+        ("2026-03-11", 1, 0)
+    );
+    assert!(provincial[0].resolved_late_case_codes.is_empty());
+    // The commune agrees on late resolutions each day, but its cells carry no overdue stock while three cases
+    // were open past their due date from 6 March.
+    let commune = days_of(COMMUNE_CENTER);
+    let sixth = commune.iter().find(|d| d.day == "2026-03-06").expect("6 March disagrees");
+    assert_eq!((sixth.pending_overdue_in_cells, sixth.pending_overdue_in_records), (0, 3));
+    assert_eq!(sixth.pending_overdue_case_codes, ["HS-LATE", "HS-LATE-NOTICE", "HS-TWICE"]);
+    let ninth = commune.iter().find(|d| d.day == "2026-03-09").expect("9 March disagrees");
+    assert_eq!((ninth.resolved_late_in_cells, ninth.resolved_late_in_records), (2, 2));
+    assert_eq!(ninth.resolved_late_case_codes, ["HS-LATE", "HS-LATE-NOTICE"]);
+    assert_eq!(ninth.pending_overdue_case_codes, ["HS-TWICE"]);
+    assert!(commune.iter().all(|d| d.day.as_str() >= "2026-03-06" && d.day.as_str() <= "2026-03-19"), "{commune:?}");
+
     let bad = aggregation_client
         .list_late_cases(ListLateCasesRequest {
             unit_code: PROVINCE.into(),

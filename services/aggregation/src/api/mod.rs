@@ -4,6 +4,7 @@
 //! - [`indicators`]: indicators, breakdowns and rankings;
 //! - [`form06`]: the official periodic report and its files;
 //! - [`monitoring`]: late-case lists, counts, the watch, and reconciliation with the cells;
+//! - [`reconciliation`]: the days on which the cells and the case records disagree, and the records behind them;
 //! - [`watch_hub`]: one poller for all the late-case watches of one scope;
 //! - [`operations`]: the changes aggregation had to set aside, for operators.
 
@@ -12,6 +13,7 @@ pub mod indicators;
 pub mod monitoring;
 pub mod operations;
 pub mod period;
+pub mod reconciliation;
 pub mod watch_hub;
 
 use std::pin::Pin;

@@ -427,6 +427,11 @@ impl AggregationApi {
         .bind(last)
         .fetch_all(&mut *snapshot)
         .await?;
+        let mut days = if request.by_day {
+            super::reconciliation::disagreeing_days(&mut snapshot, &centers, first, last).await?
+        } else {
+            HashMap::new()
+        };
         snapshot.commit().await?;
         let records: HashMap<String, (i64, i64)> = records.into_iter().map(|(c, a, b)| (c, (a, b))).collect();
         let mut out: Vec<LateCountReconciliation> = centers
@@ -441,6 +446,7 @@ impl AggregationApi {
                     pending_overdue_in_cells: overdue_cells as u64,
                     pending_overdue_in_records: overdue_records as u64,
                     agrees: late_cells == late_records && overdue_cells == overdue_records,
+                    days: days.remove(center).unwrap_or_default(),
                 }
             })
             .collect();
