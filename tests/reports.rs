@@ -532,8 +532,9 @@ async fn indicators_equal_a_brute_force_sum_for_random_data_and_queries() {
                 })
             })
             .count() as u64;
-        // The provincial center's level is the province's, where no fixture procedure is implemented.
-        let offered = if in_scope.contains(&PROVINCIAL_CENTER) { 0 } else { 2 };
+        // A unit counts the procedures implemented at its level: the fixture's are commune procedures, none at the
+        // province's. A center counts those on its list: the provincial center receives all three.
+        let offered = if !center_code.is_empty() || !in_scope.contains(&PROVINCIAL_CENTER) { 2 } else { 0 };
         let online_cases = answer.indicators.iter().find(|r| r.indicator_id == "procedures_with_online_cases").unwrap();
         let expected = if offered == 0 { (0, 0) } else { (with_online_cases, offered) };
         assert_eq!((online_cases.numerator, online_cases.denominator), expected, "query {query} online cases");

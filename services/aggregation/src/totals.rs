@@ -33,12 +33,26 @@ pub struct Group {
     pub level: i16,
     pub sector: Option<String>,
     pub procedure: Option<String>,
+    /// Only this implementing agency's procedures (and cases it resolves).
+    pub agency: Option<String>,
+    /// A single center: its catalogue counts follow the list of procedures it receives.
+    pub center: Option<String>,
 }
 
 impl Group {
     /// Group 0 of an answer: all of the period, at the scope's level.
     pub fn whole(first_day: NaiveDate, last_day: NaiveDate, level: i16) -> Group {
-        Group { key: String::new(), name: String::new(), first_day, last_day, level, sector: None, procedure: None }
+        Group {
+            key: String::new(),
+            name: String::new(),
+            first_day,
+            last_day,
+            level,
+            sector: None,
+            procedure: None,
+            agency: None,
+            center: None,
+        }
     }
 }
 
@@ -53,6 +67,8 @@ pub enum Split {
     Month,
     Sector(HashMap<String, usize>),
     Procedure(HashMap<String, usize>),
+    /// By the agency implementing the procedure (cells, catalogue) or resolving the case (case records).
+    Agency(HashMap<String, usize>),
     /// By the level of the center's unit and the sector (the rows of form 06).
     LevelSector {
         level_of: HashMap<String, i16>,
@@ -62,7 +78,7 @@ pub enum Split {
 
 impl Split {
     fn by_procedure(&self) -> bool {
-        matches!(self, Split::Sector(_) | Split::Procedure(_) | Split::LevelSector { .. })
+        matches!(self, Split::Sector(_) | Split::Procedure(_) | Split::Agency(_) | Split::LevelSector { .. })
     }
 }
 
@@ -73,6 +89,7 @@ struct Row<'a> {
     day: Option<NaiveDate>,
     sector: Option<&'a str>,
     procedure: Option<&'a str>,
+    agency: Option<&'a str>,
 }
 
 /// The groups (besides 0) a row counts in.
@@ -86,6 +103,7 @@ fn group_of(split: &Split, groups: &[Group], row: Row) -> Option<usize> {
         }
         Split::Sector(index) => index.get(row.sector?).copied(),
         Split::Procedure(index) => index.get(row.procedure?).copied(),
+        Split::Agency(index) => index.get(row.agency?).copied(),
         Split::LevelSector { level_of, index } => {
             index.get(&(*level_of.get(row.center)?, row.sector?.to_owned())).copied()
         }
@@ -115,6 +133,19 @@ pub static PRESENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// The procedures `center` receives on `day` by its published list, or `None` when it has no list then.
+async fn center_list(db: &mut PgConnection, center: &str, day: NaiveDate) -> ServiceResult<Option<HashSet<String>>> {
+    let list: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT procedure_codes FROM center_procedure_list
+         WHERE center_code = $1 AND valid_from <= $2 AND (valid_to IS NULL OR valid_to > $2)",
+    )
+    .bind(center)
+    .bind(day)
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(list.map(|codes| codes.into_iter().collect()))
+}
+
 /// The pending stock of one center and procedure on a day: that of its latest cell on or before the day, with the
 /// procedure's sector and whether it was FULL online on that day.
 #[derive(sqlx::FromRow)]
@@ -123,6 +154,7 @@ pub struct Stock {
     pub procedure_code: String,
     pub day: NaiveDate,
     pub sector_code: String,
+    pub agency_code: String,
     pub full_online: bool,
     pub pending_in_time: i64,
     pub pending_overdue: i64,
@@ -134,6 +166,7 @@ pub struct Stock {
 pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveDate]) -> ServiceResult<Vec<Stock>> {
     Ok(sqlx::query_as(
         "SELECT p.center_code, p.procedure_code, d.day, coalesce(v.sector_code, '') AS sector_code,
+                coalesce(v.implementing_agency_code, '') AS agency_code,
                 coalesce(v.online_level = 3, false) AS full_online, s.pending_in_time, s.pending_overdue
          FROM cell_pair p
          CROSS JOIN UNNEST($2::date[]) AS d(day)
@@ -158,6 +191,7 @@ struct InForce {
     sector_code: String,
     online_level: i16,
     implementing_levels: Vec<i16>,
+    implementing_agency_code: String,
 }
 
 /// Case records of one center and, when the breakdown needs them, one procedure, sector or due date.
@@ -166,6 +200,7 @@ struct CaseGroupRow {
     center_code: String,
     procedure_code: Option<String>,
     sector_code: Option<String>,
+    resolving_agency_code: Option<String>,
     due_date: Option<NaiveDate>,
     late: i64,
     late_with_notice: i64,
@@ -175,6 +210,8 @@ struct CaseGroupRow {
 
 pub struct Computation<'a> {
     pub scope: &'a Scope,
+    /// Only this agency's procedures and the cases it resolves count, in every group (an agency's answer).
+    pub only_agency: Option<String>,
     /// Group 0 is the whole; the others are the breakdown's.
     pub groups: Vec<Group>,
     pub split: Split,
@@ -199,7 +236,7 @@ impl Computation<'_> {
     pub async fn run(&self, db: &mut PgConnection) -> ServiceResult<(Vec<Facts>, Option<String>)> {
         let mut facts = vec![Facts::default(); self.groups.len()];
         let centers = self.scope.center_codes();
-        if self.split.by_procedure() {
+        if self.split.by_procedure() || self.only_agency.is_some() {
             self.cells_by_procedure(db, &centers, &mut facts).await?;
         } else {
             self.cells_by_center_day(db, "center_day", &centers, &mut facts, false).await?;
@@ -253,7 +290,7 @@ impl Computation<'_> {
             sqlx::query_as(&query).bind(centers).bind(whole.first_day).bind(whole.last_day).fetch_all(&mut *db).await?;
         for (center, day, values) in rows {
             let m = measures(values);
-            let row = Row { center: &center, day: Some(day), sector: None, procedure: None };
+            let row = Row { center: &center, day: Some(day), sector: None, procedure: None, agency: None };
             let mut targets = vec![0];
             match &self.split {
                 // A day counts in its month, and as the stock carried over into the next one.
@@ -273,7 +310,8 @@ impl Computation<'_> {
         Ok(())
     }
 
-    /// Cells summed per (center, procedure, sector on the cell's day, FULL online on the cell's day, position).
+    /// Cells summed per (center, procedure, sector and implementing agency on the cell's day, FULL online on the
+    /// cell's day, position).
     async fn cells_by_procedure(
         &self,
         db: &mut PgConnection,
@@ -281,14 +319,16 @@ impl Computation<'_> {
         facts: &mut [Facts],
     ) -> ServiceResult<()> {
         let whole = self.whole();
-        let rows: Vec<(String, String, String, bool, i32, Vec<i64>)> = sqlx::query_as(&format!(
-            "SELECT c.center_code, c.procedure_code, coalesce(v.sector_code, ''), coalesce(v.online_level = 3, false),
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(String, String, String, String, bool, i32, Vec<i64>)> = sqlx::query_as(&format!(
+            "SELECT c.center_code, c.procedure_code, coalesce(v.sector_code, ''),
+                    coalesce(v.implementing_agency_code, ''), coalesce(v.online_level = 3, false),
                     CASE WHEN c.day < $2 THEN 0 WHEN c.day < $3 THEN 1 ELSE 2 END AS position, {sums}
              FROM cell c
              LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
                                           AND (v.valid_to IS NULL OR c.day < v.valid_to)
              WHERE c.center_code = ANY($1) AND c.day BETWEEN $2::date - 1 AND $3
-             GROUP BY 1, 2, 3, 4, 5",
+             GROUP BY 1, 2, 3, 4, 5, 6",
             sums = *measure_sql::SUMS_ARRAY
         ))
         .bind(centers)
@@ -296,14 +336,23 @@ impl Computation<'_> {
         .bind(whole.last_day)
         .fetch_all(&mut *db)
         .await?;
-        for (center, procedure, sector, full_online, position, values) in rows {
+        for (center, procedure, sector, agency, full_online, position, values) in rows {
+            if self.only_agency.as_ref().is_some_and(|only| *only != agency) {
+                continue;
+            }
             let m = measures(values);
             let position = match position {
                 0 => DayPosition::BeforePeriod,
                 1 => DayPosition::InPeriod { is_last_day: false },
                 _ => DayPosition::InPeriod { is_last_day: true },
             };
-            let row = Row { center: &center, day: None, sector: Some(&sector), procedure: Some(&procedure) };
+            let row = Row {
+                center: &center,
+                day: None,
+                sector: Some(&sector),
+                procedure: Some(&procedure),
+                agency: Some(&agency),
+            };
             for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
                 facts[g].cells.add_cell(position, &m)?;
                 if full_online {
@@ -334,11 +383,15 @@ impl Computation<'_> {
             }
         }
         for s in &stocks {
+            if self.only_agency.as_ref().is_some_and(|only| *only != s.agency_code) {
+                continue;
+            }
             let row = Row {
                 center: &s.center_code,
                 day: None,
                 sector: Some(&s.sector_code),
                 procedure: Some(&s.procedure_code),
+                agency: Some(&s.agency_code),
             };
             let groups: Vec<usize> = match &self.split {
                 // Every month has its own last day and day before: the day of the stock picks the month.
@@ -381,8 +434,8 @@ impl Computation<'_> {
         for group in &self.groups {
             if let std::collections::btree_map::Entry::Vacant(entry) = in_force.entry(group.last_day) {
                 let rows = sqlx::query_as(
-                    "SELECT code, sector_code, online_level, implementing_levels FROM procedure_version
-                     WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)",
+                    "SELECT code, sector_code, online_level, implementing_levels, implementing_agency_code
+                     FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)",
                 )
                 .bind(group.last_day)
                 .fetch_all(&mut *db)
@@ -416,11 +469,17 @@ impl Computation<'_> {
                 .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
                 .fetch_all(&mut *db)
                 .await?;
-                let sectors: HashMap<&str, &str> =
-                    in_force[&last].iter().map(|p| (p.code.as_str(), p.sector_code.as_str())).collect();
+                let of_procedure: HashMap<&str, &InForce> =
+                    in_force[&last].iter().map(|p| (p.code.as_str(), p)).collect();
                 for (center, procedure) in &rows {
-                    let sector = sectors.get(procedure.as_str()).copied();
-                    let row = Row { center, day: Some(first), sector, procedure: Some(procedure) };
+                    let version = of_procedure.get(procedure.as_str());
+                    let row = Row {
+                        center,
+                        day: Some(first),
+                        sector: version.map(|v| v.sector_code.as_str()),
+                        procedure: Some(procedure),
+                        agency: version.map(|v| v.implementing_agency_code.as_str()),
+                    };
                     for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
                         if (self.groups[g].first_day, self.groups[g].last_day) == (first, last) {
                             with_online_cases[g].insert(procedure.clone());
@@ -431,9 +490,23 @@ impl Computation<'_> {
         }
         for (g, group) in self.groups.iter().enumerate() {
             let level = implementing_level(group.level);
+            // Whose procedures count: an agency's are those it implements; a center's, those on its list (when
+            // it has one); otherwise those implemented at the group's level.
+            let agency = group.agency.as_ref().or(self.only_agency.as_ref());
+            let list = match &group.center {
+                Some(center) => center_list(db, center, group.last_day).await?,
+                None => None,
+            };
             let mut counts = CatalogueCounts::default();
             for p in &in_force[&group.last_day] {
-                let matches = p.implementing_levels.contains(&level)
+                let offered = match (agency, &list) {
+                    (Some(agency), _) => p.implementing_agency_code == *agency,
+                    (None, Some(list)) => list.contains(&p.code),
+                    (None, None) => p.implementing_levels.contains(&level),
+                };
+                let on_list = list.as_ref().is_none_or(|list| list.contains(&p.code));
+                let matches = offered
+                    && on_list
                     && group.sector.as_ref().is_none_or(|s| *s == p.sector_code)
                     && group.procedure.as_ref().is_none_or(|code| *code == p.code);
                 if !matches {
@@ -459,10 +532,13 @@ impl Computation<'_> {
         let by_day = matches!(self.split, Split::Month);
         let by_sector = matches!(self.split, Split::Sector(_) | Split::LevelSector { .. });
         let by_procedure = matches!(self.split, Split::Procedure(_));
+        // A case counts for the agency that resolves it.
+        let by_agency = matches!(self.split, Split::Agency(_)) || self.only_agency.is_some();
         let rows: Vec<CaseGroupRow> = sqlx::query_as(
             "SELECT r.center_code,
                     CASE WHEN $7 THEN r.procedure_code END AS procedure_code,
                     CASE WHEN $6 THEN coalesce(v.sector_code, '') END AS sector_code,
+                    CASE WHEN $8 THEN r.resolving_agency_code END AS resolving_agency_code,
                     CASE WHEN $5 THEN r.due_date END AS due_date,
                     count(*) FILTER (WHERE r.late OR (r.open AND r.due_date < $4)) AS late,
                     count(*) FILTER (WHERE (r.late OR (r.open AND r.due_date < $4)) AND r.notices > 0)
@@ -474,7 +550,7 @@ impl Computation<'_> {
              LEFT JOIN procedure_version v ON $6 AND v.code = r.procedure_code AND v.valid_from <= r.due_date
                                           AND (v.valid_to IS NULL OR r.due_date < v.valid_to)
              WHERE r.center_code = ANY($1) AND r.due_date BETWEEN $2 AND $3
-             GROUP BY 1, 2, 3, 4",
+             GROUP BY 1, 2, 3, 4, 5",
         )
         .bind(centers)
         .bind(whole.first_day)
@@ -483,14 +559,19 @@ impl Computation<'_> {
         .bind(by_day)
         .bind(by_sector)
         .bind(by_procedure)
+        .bind(by_agency)
         .fetch_all(&mut *db)
         .await?;
         for r in rows {
+            if self.only_agency.is_some() && self.only_agency != r.resolving_agency_code {
+                continue;
+            }
             let row = Row {
                 center: &r.center_code,
                 day: r.due_date,
                 sector: r.sector_code.as_deref(),
                 procedure: r.procedure_code.as_deref(),
+                agency: r.resolving_agency_code.as_deref(),
             };
             for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
                 let c: &mut CaseCounts = &mut facts[g].cases;
@@ -539,7 +620,7 @@ impl Computation<'_> {
             };
             if working {
                 for center in centers {
-                    let row = Row { center, day: Some(day), sector: None, procedure: None };
+                    let row = Row { center, day: Some(day), sector: None, procedure: None, agency: None };
                     let in_time = on_time.contains(&(center.as_str(), day));
                     let groups =
                         if self.split.by_procedure() { None } else { group_of(&self.split, &self.groups, row) };

@@ -8,7 +8,7 @@ use onestop_server::{ServiceError, ServiceResult};
 use crate::files::{cell_field, parse_flag, Table};
 
 /// The columns of a decision file, in their documented order.
-pub const COLUMNS: [&str; 15] = [
+pub const COLUMNS: [&str; 16] = [
     "action",
     "code",
     "name",
@@ -24,6 +24,7 @@ pub const COLUMNS: [&str; 15] = [
     "postal_return",
     "replaces_code",
     "channel_processing_times",
+    "implementing_agency_code",
 ];
 
 /// The items of a decision file, with the row number of each; or every cell that could not be read, or why the
@@ -56,6 +57,7 @@ pub fn read(format: FileFormat, content: &[u8]) -> ServiceResult<(Vec<DecisionIt
             procedure.name = cell("name").to_owned();
             procedure.sector_code = code(&mut v, "sector_code");
             procedure.implementing_agency = cell("implementing_agency").to_owned();
+            procedure.implementing_agency_code = cell("implementing_agency_code").to_owned();
             procedure.implementing_levels = match levels(cell("implementing_levels")) {
                 Ok(levels) => levels,
                 Err(reason) => {

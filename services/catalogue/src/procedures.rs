@@ -15,7 +15,7 @@ const MAX_PAGE_SIZE: u32 = 5000;
 /// The columns of a procedure version, in the order [`ProcedureRow`] reads them (`p` is `procedure_version`).
 const COLUMNS: &str = "p.code, p.valid_from, p.valid_to, p.decision_number, p.action, p.replaces_code, p.name, \
      p.sector_code, p.implementing_levels, p.implementing_agency, p.processing_time_value, p.processing_time_unit, \
-     p.has_fees, p.online_level, p.legacy_online_level, p.postal_filing, p.postal_return";
+     p.has_fees, p.online_level, p.legacy_online_level, p.postal_filing, p.postal_return, p.implementing_agency_code";
 
 /// In force on $1.
 const IN_FORCE: &str = "p.valid_from <= $1 AND (p.valid_to IS NULL OR p.valid_to > $1)";
@@ -39,6 +39,7 @@ struct ProcedureRow {
     legacy_online_level: i16,
     postal_filing: bool,
     postal_return: bool,
+    implementing_agency_code: String,
 }
 
 impl ProcedureRow {
@@ -49,6 +50,7 @@ impl ProcedureRow {
             sector_code: self.sector_code.clone(),
             implementing_levels: self.implementing_levels.iter().map(|l| i32::from(*l)).collect(),
             implementing_agency: self.implementing_agency.clone(),
+            implementing_agency_code: self.implementing_agency_code.clone(),
             processing_time: Some(ProcessingTime {
                 value: self.processing_time_value.unsigned_abs(),
                 unit: i32::from(self.processing_time_unit),
@@ -195,6 +197,9 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
     if legacy_online_level > 4 {
         v.add("legacy_online_level", "must be 1 to 4, or 0 for any");
     }
+    if !request.implementing_agency_code.is_empty() {
+        v.code("implementing_agency_code", &request.implementing_agency_code);
+    }
     let (page_size, after) =
         paging::code_page(&mut v, request.page_size, &request.page_token, (DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE));
     v.into_result()?;
@@ -209,6 +214,7 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
            AND ($3 = '' OR p.sector_code = $3)
            AND ($4 = 0 OR p.online_level = $4)
            AND ($8 = 0 OR p.legacy_online_level = $8)
+           AND ($9 = '' OR p.implementing_agency_code = $9)
            AND ($5 = '' OR p.code IN (
                  SELECT unnest(l.procedure_codes) FROM center_procedure_list l
                  WHERE l.center_code = $5 AND l.valid_from <= $1 AND (l.valid_to IS NULL OR l.valid_to > $1)))
@@ -223,6 +229,7 @@ pub async fn list(pool: &PgPool, request: &ListProceduresRequest) -> ServiceResu
     .bind(&after)
     .bind(i64::from(page_size))
     .bind(legacy_online_level)
+    .bind(&request.implementing_agency_code)
     .fetch_all(pool)
     .await?;
     let next_page_token =
@@ -241,16 +248,32 @@ pub async fn count(pool: &PgPool, request: &CountProceduresRequest) -> ServiceRe
     if !request.sector_code.is_empty() {
         v.code("sector_code", &request.sector_code);
     }
+    if !request.center_code.is_empty() {
+        v.code("center_code", &request.center_code);
+    }
+    if !request.implementing_agency_code.is_empty() {
+        v.code("implementing_agency_code", &request.implementing_agency_code);
+    }
     v.into_result()?;
+    let as_of = as_of.expect("validated");
+    if !request.center_code.is_empty() {
+        crate::centers::ensure_center(pool, &request.center_code).await?;
+    }
     let rows: Vec<(i16, String, i16, i64)> = sqlx::query_as(&format!(
         "SELECT l.level, p.sector_code, p.online_level, count(*)
          FROM procedure_version p CROSS JOIN LATERAL unnest(p.implementing_levels) AS l(level)
          WHERE {IN_FORCE} AND ($2 = 0 OR l.level = $2) AND ($3 = '' OR p.sector_code = $3)
+           AND ($4 = '' OR p.code IN (
+                 SELECT unnest(c.procedure_codes) FROM center_procedure_list c
+                 WHERE c.center_code = $4 AND c.valid_from <= $1 AND (c.valid_to IS NULL OR c.valid_to > $1)))
+           AND ($5 = '' OR p.implementing_agency_code = $5)
          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     ))
-    .bind(as_of.expect("validated"))
+    .bind(as_of)
     .bind(level)
     .bind(&request.sector_code)
+    .bind(&request.center_code)
+    .bind(&request.implementing_agency_code)
     .fetch_all(pool)
     .await?;
     Ok(CountProceduresResponse {

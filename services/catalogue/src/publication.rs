@@ -160,6 +160,9 @@ fn validate_procedure(v: &mut Violations, field: &dyn Fn(&str) -> String, p: &Pr
     v.text(&field("procedure.name"), &p.name, 1000);
     v.code(&field("procedure.sector_code"), &p.sector_code);
     v.text(&field("procedure.implementing_agency"), &p.implementing_agency, 300);
+    if !p.implementing_agency_code.is_empty() {
+        v.code(&field("procedure.implementing_agency_code"), &p.implementing_agency_code);
+    }
     if p.implementing_levels.is_empty() {
         v.add(field("procedure.implementing_levels"), "at least one level is required");
     }
@@ -249,8 +252,20 @@ pub async fn publish(
         .await?
         .into_iter()
         .collect();
+    let agency_codes: Vec<&str> =
+        opening.iter().map(|i| i.procedure.implementing_agency_code.as_str()).filter(|code| !code.is_empty()).collect();
+    let agencies: HashSet<String> = sqlx::query_scalar("SELECT code FROM agency WHERE code = ANY($1)")
+        .bind(&agency_codes)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
     let mut v = Violations::new();
     for item in &opening {
+        let agency = &item.procedure.implementing_agency_code;
+        if !agency.is_empty() && !agencies.contains(agency) {
+            v.add(at.field(item.index, "procedure.implementing_agency_code"), format!("agency {agency} not found"));
+        }
         if !sectors.contains(&item.procedure.sector_code) {
             v.add(
                 at.field(item.index, "procedure.sector_code"),
@@ -339,13 +354,13 @@ async fn insert_versions(
     sqlx::query(
         "INSERT INTO procedure_version (code, valid_from, decision_number, action, replaces_code, name, sector_code,
              implementing_levels, implementing_agency, processing_time_value, processing_time_unit, has_fees,
-             online_level, legacy_online_level, postal_filing, postal_return)
+             online_level, legacy_online_level, postal_filing, postal_return, implementing_agency_code)
          SELECT code, $2, $3, action, NULLIF(replaces, ''), name, sector, levels::int2[], agency, time_value,
-                time_unit, fees, online, legacy, postal_filing, postal_return
+                time_unit, fees, online, legacy, postal_filing, postal_return, agency_code
          FROM UNNEST($1::text[], $4::int2[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int4[],
-                     $11::int2[], $12::bool[], $13::int2[], $14::int2[], $15::bool[], $16::bool[])
+                     $11::int2[], $12::bool[], $13::int2[], $14::int2[], $15::bool[], $16::bool[], $17::text[])
               AS t(code, action, replaces, name, sector, levels, agency, time_value, time_unit, fees, online, legacy,
-                   postal_filing, postal_return)",
+                   postal_filing, postal_return, agency_code)",
     )
     .bind(column(&|p| p.code.clone()))
     .bind(decision.effective_from)
@@ -363,6 +378,7 @@ async fn insert_versions(
     .bind(items.iter().map(|i| i.procedure.legacy_online_level as i16).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.procedure.postal_filing).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.procedure.postal_return).collect::<Vec<_>>())
+    .bind(column(&|p| p.implementing_agency_code.clone()))
     .execute(&mut **tx)
     .await?;
 

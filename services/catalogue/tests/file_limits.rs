@@ -13,7 +13,7 @@ use onestop_proto::catalogue::v1::*;
 use tonic::{Code, Status};
 
 /// The columns of a decision file, as documented.
-const FILE_HEADER: [&str; 15] = onestop_catalogue::decision_file::COLUMNS;
+const FILE_HEADER: [&str; 16] = onestop_catalogue::decision_file::COLUMNS;
 
 /// A refused file must be answered well within this, never by a hang.
 const PROMPTLY: Duration = Duration::from_secs(20);

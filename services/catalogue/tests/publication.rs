@@ -146,7 +146,7 @@ async fn history_shows_each_version_and_the_decision_that_made_it() {
 }
 
 /// The columns of a decision file, as documented.
-const FILE_HEADER: [&str; 15] = onestop_catalogue::decision_file::COLUMNS;
+const FILE_HEADER: [&str; 16] = onestop_catalogue::decision_file::COLUMNS;
 
 fn file_rows(bad_online_level_in_row: Option<usize>) -> Vec<[String; 15]> {
     (0..50)

@@ -77,6 +77,7 @@ impl AggregationApi {
         }));
         let index = keys.iter().cloned().enumerate().map(|(i, k)| (k, i + 1)).collect();
         let computation = Computation {
+            only_agency: None,
             scope: &scope,
             groups,
             split: Split::LevelSector { level_of, index },

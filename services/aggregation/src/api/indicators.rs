@@ -68,7 +68,11 @@ async fn breakdown_groups(
     Ok(match breakdown {
         Breakdown::Unspecified => (vec![], Split::Whole),
         Breakdown::Center => {
-            let groups: Vec<Group> = scope.centers.iter().map(|c| group(&c.code, &c.name, levels[&c.code])).collect();
+            let groups: Vec<Group> = scope
+                .centers
+                .iter()
+                .map(|c| Group { center: Some(c.code.clone()), ..group(&c.code, &c.name, levels[&c.code]) })
+                .collect();
             let split = index(scope.centers.iter().map(|c| &c.code).collect());
             (groups, Split::Center(split))
         }
@@ -157,6 +161,38 @@ async fn breakdown_groups(
                 .collect();
             (groups, Split::Procedure(index(procedures.keys().collect())))
         }
+        Breakdown::Agency => {
+            // The agencies of the scope's units, those implementing what its centers have to say, and those
+            // resolving its cases.
+            let units: Vec<&String> = scope.units.keys().collect();
+            let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+                "WITH {present}
+                 SELECT a.code, coalesce(g.name, '') FROM (
+                     SELECT code FROM agency WHERE unit_code = ANY($4)
+                     UNION
+                     SELECT v.implementing_agency_code FROM present c
+                     JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                             AND (v.valid_to IS NULL OR c.day < v.valid_to)
+                     WHERE v.implementing_agency_code <> ''
+                     UNION
+                     SELECT resolving_agency_code FROM case_record
+                     WHERE center_code = ANY($1) AND due_date BETWEEN $2 AND $3) AS a
+                 LEFT JOIN agency g ON g.code = a.code",
+                present = *crate::totals::PRESENT
+            ))
+            .bind(scope.center_codes())
+            .bind(whole.first_day)
+            .bind(whole.last_day)
+            .bind(&units)
+            .fetch_all(&mut *db)
+            .await?;
+            let agencies: BTreeMap<String, String> = rows.into_iter().collect();
+            let groups = agencies
+                .iter()
+                .map(|(code, name)| Group { agency: Some(code.clone()), ..group(code, name, scope.unit.level) })
+                .collect();
+            (groups, Split::Agency(index(agencies.keys().collect())))
+        }
     })
 }
 
@@ -167,7 +203,18 @@ impl AggregationApi {
         request: GetIndicatorsRequest,
     ) -> ServiceResult<GetIndicatorsResponse> {
         let mut v = Violations::new();
-        let target = target(&mut v, &request.unit_code, &request.center_code);
+        // An agency's answer covers the centers of its unit, counting only what the agency implements or resolves.
+        let only_agency = (!request.agency_code.is_empty()).then(|| request.agency_code.clone());
+        let target = match &only_agency {
+            None => target(&mut v, &request.unit_code, &request.center_code),
+            Some(agency) => {
+                if !request.unit_code.is_empty() || !request.center_code.is_empty() {
+                    v.add("agency_code", "give one of unit_code, center_code or agency_code");
+                }
+                v.code("agency_code", agency);
+                None
+            }
+        };
         let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
         let breakdown = v.known("breakdown", request.breakdown).unwrap_or(Breakdown::Unspecified);
         if breakdown == Breakdown::ChildUnit && matches!(target, Some(Target::Center(_))) {
@@ -182,7 +229,17 @@ impl AggregationApi {
             }
         }
         v.into_result()?;
-        let (target, (first_day, last_day, cut_off)) = (target.expect("validated"), period.expect("validated"));
+        let target = match (&only_agency, target) {
+            (Some(agency), _) => {
+                let unit: Option<String> = sqlx::query_scalar("SELECT unit_code FROM agency WHERE code = $1")
+                    .bind(agency)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Target::Unit(unit.ok_or_else(|| ServiceError::not_found("agency_code", format!("agency {agency}")))?)
+            }
+            (None, target) => target.expect("validated"),
+        };
+        let (first_day, last_day, cut_off) = period.expect("validated");
         let wanted: Vec<IndicatorDefinition> = all
             .into_iter()
             .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
@@ -195,12 +252,15 @@ impl AggregationApi {
                 AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
             )
             .await?;
-        let whole = Group::whole(first_day, last_day, scope.unit.level);
+        let mut whole = Group::whole(first_day, last_day, scope.unit.level);
+        if let Target::Center(code) = &target {
+            whole.center = Some(code.clone());
+        }
         let (breakdown_groups, split) = breakdown_groups(&mut snapshot, breakdown, &scope, &whole, cut_off).await?;
         let mut groups = vec![whole];
         groups.extend(breakdown_groups);
         let computation =
-            Computation { scope: &scope, groups, split, needs: Needs::of(&wanted), today: (self.clock)() };
+            Computation { scope: &scope, only_agency, groups, split, needs: Needs::of(&wanted), today: (self.clock)() };
         let (facts, reporting_unavailable) = computation.run(&mut snapshot).await?;
         snapshot.commit().await?;
 

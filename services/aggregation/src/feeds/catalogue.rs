@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use onestop_proto::catalogue::v1::watch_changes_response::Change;
 use onestop_proto::catalogue::v1::{
-    AdministrativeUnit, DecisionAction, Procedure, PublicationDecision, SetCalendarYearRequest, WatchChangesRequest,
-    WatchChangesResponse,
+    AdministrativeUnit, DecisionAction, Procedure, PublicationDecision, SetCalendarYearRequest,
+    SetCenterProceduresRequest, WatchChangesRequest, WatchChangesResponse,
 };
 use onestop_server::client::CatalogueClient;
 use onestop_server::serve::StopSignal;
@@ -113,7 +113,18 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
             }
             Some(Change::Decision(decision)) => apply_decision(&mut tx, decision).await?,
             Some(Change::CalendarYear(year)) => store_calendar_year(&mut tx, year).await?,
-            Some(Change::Agency(_)) | Some(Change::CenterProcedures(_)) => {}
+            Some(Change::CenterProcedures(list)) => store_center_list(&mut tx, list).await?,
+            Some(Change::Agency(agency)) => {
+                sqlx::query(
+                    "INSERT INTO agency (code, name, unit_code) VALUES ($1, $2, $3)
+                     ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, unit_code = EXCLUDED.unit_code",
+                )
+                .bind(&agency.code)
+                .bind(&agency.name)
+                .bind(&agency.unit_code)
+                .execute(&mut *tx)
+                .await?;
+            }
             None => anyhow::bail!("change {} carries nothing aggregation can read", change.cursor),
         }
     }
@@ -177,11 +188,11 @@ async fn close_version(tx: &mut sqlx::PgConnection, code: &str, day: NaiveDate) 
 async fn open_version(tx: &mut sqlx::PgConnection, procedure: &Procedure, day: NaiveDate) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO procedure_version (code, valid_from, valid_to, name, sector_code, implementing_levels,
-             online_level)
-         VALUES ($1, $2, NULL, $3, $4, $5, $6)
+             online_level, implementing_agency_code)
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)
          ON CONFLICT (code, valid_from) DO UPDATE SET valid_to = NULL, name = EXCLUDED.name,
              sector_code = EXCLUDED.sector_code, implementing_levels = EXCLUDED.implementing_levels,
-             online_level = EXCLUDED.online_level",
+             online_level = EXCLUDED.online_level, implementing_agency_code = EXCLUDED.implementing_agency_code",
     )
     .bind(&procedure.code)
     .bind(day)
@@ -189,6 +200,43 @@ async fn open_version(tx: &mut sqlx::PgConnection, procedure: &Procedure, day: N
     .bind(&procedure.sector_code)
     .bind(procedure.implementing_levels.iter().map(|l| *l as i16).collect::<Vec<_>>())
     .bind(procedure.online_level as i16)
+    .bind(&procedure.implementing_agency_code)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A center's list of procedures from its first day on, replacing the list in force before (as the catalogue
+/// does: a list from the same day replaces that one).
+async fn store_center_list(tx: &mut sqlx::PgConnection, list: &SetCenterProceduresRequest) -> anyhow::Result<()> {
+    let day: NaiveDate = list.effective_from.parse()?;
+    sqlx::query("DELETE FROM center_procedure_list WHERE center_code = $1 AND valid_from = $2")
+        .bind(&list.center_code)
+        .bind(day)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE center_procedure_list SET valid_to = $2
+         WHERE center_code = $1 AND valid_from < $2 AND (valid_to IS NULL OR valid_to > $2)",
+    )
+    .bind(&list.center_code)
+    .bind(day)
+    .execute(&mut *tx)
+    .await?;
+    let next: Option<NaiveDate> = sqlx::query_scalar(
+        "SELECT min(valid_from) FROM center_procedure_list WHERE center_code = $1 AND valid_from > $2",
+    )
+    .bind(&list.center_code)
+    .bind(day)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO center_procedure_list (center_code, valid_from, valid_to, procedure_codes) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&list.center_code)
+    .bind(day)
+    .bind(next)
+    .bind(&list.procedure_codes)
     .execute(&mut *tx)
     .await?;
     Ok(())
