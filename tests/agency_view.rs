@@ -47,6 +47,7 @@ async fn an_agency_answers_for_the_procedures_it_implements_and_the_cases_it_res
                 issuer: "Chủ tịch UBND tỉnh".into(),
                 effective_from: "2026-01-01".into(),
                 items,
+                ..Default::default()
             }),
         })
         .await

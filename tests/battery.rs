@@ -217,6 +217,7 @@ fn decision_with(spoil: impl FnOnce(&mut cat::PublicationDecision)) -> cat::Publ
         signed_on: "2026-02-01".into(),
         issuer: "Chủ tịch UBND tỉnh".into(),
         effective_from: "2026-03-01".into(),
+        issuing_unit_code: String::new(),
         items: vec![cat::DecisionItem {
             action: cat::DecisionAction::New as i32,
             procedure: Some(new_procedure()),
@@ -691,7 +692,7 @@ fn catalogue_cases() -> Vec<Case> {
                 content: decision_file_row(&format!("Thủ tục{NUL}thử")),
             } => InvalidArgument, "name"),
         unary!("decision numbered with NUL read", catalogue.get_decision,
-            GetDecisionRequest { number: format!("125{NUL}/QĐ-UBND") } => InvalidArgument, "number"),
+            GetDecisionRequest { number: format!("125{NUL}/QĐ-UBND"), ..Default::default() } => InvalidArgument, "number"),
         // Procedures.
         unary!("procedures by a code with NUL", catalogue.get_procedures,
             GetProceduresRequest { codes: vec![NUL.into()], as_of: DAY.into() } => InvalidArgument, "codes[0]"),
@@ -1450,7 +1451,7 @@ async fn every_hostile_input_is_refused_by_name_and_nothing_of_it_is_stored() {
     assert_eq!(definitions_after, definitions);
     let decision = stack
         .catalogue_client()
-        .get_decision(cat::GetDecisionRequest { number: "999/QĐ-UBND".into() })
+        .get_decision(cat::GetDecisionRequest { number: "999/QĐ-UBND".into(), ..Default::default() })
         .await
         .unwrap_err();
     assert_eq!(decision.code(), Code::NotFound, "no hostile decision was published");

@@ -201,6 +201,7 @@ async fn a_push_the_moment_a_decision_is_answered_honours_it_two_hundred_times_i
                 issuer: "Chủ tịch UBND tỉnh".into(),
                 effective_from: "2026-01-01".into(),
                 items: codes.iter().map(|c| new_procedure(c)).collect(),
+                ..Default::default()
             }),
         })
         .await
@@ -229,6 +230,7 @@ async fn a_push_the_moment_a_decision_is_answered_honours_it_two_hundred_times_i
                         procedure: Some(procedure(code, "", OnlineLevel::Full)),
                         replaces_code: String::new(),
                     }],
+                    ..Default::default()
                 }),
             })
             .await

@@ -65,6 +65,7 @@ async fn province_with_two_sectors() -> Option<TestSystem> {
         signed_on: "2025-12-22".into(),
         issuer: "Chủ tịch UBND tỉnh".into(),
         effective_from: "2026-01-01".into(),
+        issuing_unit_code: String::new(),
         items: vec![DecisionItem { action: DecisionAction::New as i32, procedure: Some(notary), ..Default::default() }],
     };
     catalogue.publish_decision(PublishDecisionRequest { decision: Some(decision) }).await.unwrap();
@@ -213,6 +214,7 @@ async fn breakdowns_catalogue_indicators_variants_and_scores() {
         signed_on: "2026-03-09".into(),
         issuer: "Chủ tịch UBND tỉnh".into(),
         effective_from: "2026-03-10".into(),
+        issuing_unit_code: String::new(),
         items: vec![DecisionItem {
             action: DecisionAction::Amended as i32,
             procedure: Some(procedure(OFFLINE_PROCEDURE, "Chứng thực bản sao", OnlineLevel::Full)),

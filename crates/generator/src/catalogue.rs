@@ -213,6 +213,7 @@ pub fn province_catalogue(seed: u64, procedures: usize) -> GeneratedCatalogue {
             issuer: "Chủ tịch Ủy ban nhân dân tỉnh".into(),
             effective_from: (*day).to_owned(),
             items,
+            ..Default::default()
         };
         apply(&mut in_force, &decision);
         decisions.push(decision);

@@ -89,6 +89,7 @@ pub fn decision() -> PublicationDecision {
             new(procedure(PARTIAL_PROCEDURE, "Đăng ký kết hôn", OnlineLevel::Partial)),
             new(procedure(OFFLINE_PROCEDURE, "Chứng thực bản sao", OnlineLevel::None)),
         ],
+        ..Default::default()
     }
 }
 

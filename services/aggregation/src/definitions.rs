@@ -4,6 +4,7 @@
 
 use onestop_domain::{Formula, IndicatorDefinition, Violations};
 use onestop_proto::aggregation::v1 as wire;
+use onestop_server::auth::{Principal, Role};
 use onestop_server::{ServiceError, ServiceResult};
 use sqlx::PgPool;
 
@@ -13,6 +14,7 @@ const MAX_FORMULA_TERMS: usize = 100;
 
 #[derive(sqlx::FromRow)]
 struct DefinitionRow {
+    scope: String,
     id: String,
     version: i32,
     numerator: String,
@@ -42,33 +44,83 @@ impl DefinitionRow {
             description: self.description.clone(),
             target: self.target,
             max_points: self.max_points,
+            scope_unit_code: self.scope.clone(),
         }
     }
 }
 
-const COLUMNS: &str = "id, version, numerator, denominator, description, target, max_points";
+const COLUMNS: &str = "scope, id, version, numerator, denominator, description, target, max_points";
 
-async fn latest_rows(db: impl sqlx::PgExecutor<'_>) -> Result<Vec<DefinitionRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT DISTINCT ON (id) {COLUMNS} FROM indicator_definition ORDER BY id, version DESC"))
-        .fetch_all(db)
-        .await
+/// Whose definitions apply or may be seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scopes {
+    /// The nation's only (an answer above any province, or a caller of no province).
+    Nation,
+    /// The nation's, with this province's own variants in their place.
+    Province(String),
+    /// Every scope (national readers' listing).
+    All,
 }
 
-/// The latest version of every indicator, ordered by id.
-pub async fn latest(pool: &PgPool) -> ServiceResult<Vec<IndicatorDefinition>> {
-    latest_rows(pool).await?.iter().map(DefinitionRow::to_domain).collect()
+impl Scopes {
+    /// `$1` of the queries below: the province whose variants count, `NULL` for none, `*` for all.
+    fn parameter(&self) -> Option<&str> {
+        match self {
+            Scopes::Nation => None,
+            Scopes::Province(province) => Some(province),
+            Scopes::All => Some("*"),
+        }
+    }
+
+    /// The scopes a caller may see.
+    pub fn visible_to(principal: &Principal) -> Scopes {
+        match (principal.role, &principal.province) {
+            (Role::National | Role::Service, _) => Scopes::All,
+            (_, Some(province)) => Scopes::Province(province.clone()),
+            _ => Scopes::Nation,
+        }
+    }
+}
+
+/// The latest version of every indicator: a province's variant of an id in place of the nation's.
+async fn latest_rows(db: impl sqlx::PgExecutor<'_>, scopes: &Scopes) -> Result<Vec<DefinitionRow>, sqlx::Error> {
+    let (distinct, order) = match scopes {
+        // Every scope's own latest.
+        Scopes::All => ("scope, id", "scope, id, version DESC"),
+        // One per id, the province's variant first.
+        _ => ("id", "id, scope <> '' DESC, version DESC"),
+    };
+    sqlx::query_as(&format!(
+        "SELECT DISTINCT ON ({distinct}) {COLUMNS} FROM indicator_definition
+         WHERE scope = '' OR scope = $1 OR $1 = '*'
+         ORDER BY {order}"
+    ))
+    .bind(scopes.parameter())
+    .fetch_all(db)
+    .await
+}
+
+/// The definitions that answer for `scopes`, one per id, ordered by id.
+pub async fn latest(pool: &PgPool, scopes: &Scopes) -> ServiceResult<Vec<IndicatorDefinition>> {
+    latest_rows(pool, scopes).await?.iter().map(DefinitionRow::to_domain).collect()
 }
 
 pub async fn list(
     pool: &PgPool,
+    principal: &Principal,
     request: wire::ListIndicatorDefinitionsRequest,
 ) -> ServiceResult<wire::ListIndicatorDefinitionsResponse> {
+    let scopes = Scopes::visible_to(principal);
     let rows = if request.all_versions {
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM indicator_definition ORDER BY id, version"))
-            .fetch_all(pool)
-            .await?
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM indicator_definition WHERE scope = '' OR scope = $1 OR $1 = '*'
+             ORDER BY id, scope, version"
+        ))
+        .bind(scopes.parameter())
+        .fetch_all(pool)
+        .await?
     } else {
-        latest_rows(pool).await?
+        latest_rows(pool, &scopes).await?
     };
     Ok(wire::ListIndicatorDefinitionsResponse { definitions: rows.iter().map(DefinitionRow::to_wire).collect() })
 }
@@ -76,10 +128,28 @@ pub async fn list(
 /// Stores `request.definition` as the next version of its id, unless the latest version already says the same.
 pub async fn define(
     pool: &PgPool,
+    principal: &Principal,
     request: wire::DefineIndicatorRequest,
 ) -> ServiceResult<wire::DefineIndicatorResponse> {
     let d = request.definition.unwrap_or_default();
+    // A province defines its own variants; the nation's definitions, and other provinces', are not its own.
+    let scope = d.scope_unit_code.clone();
+    match (principal.role, principal.province.as_deref()) {
+        (Role::National | Role::Service, _) => {}
+        (Role::Province, Some(province)) if province == scope => {}
+        _ => {
+            let whose =
+                if scope.is_empty() { "the nation's definitions".to_owned() } else { format!("province {scope}'s") };
+            return Err(ServiceError::PermissionDenied(format!(
+                "definition.scope_unit_code: {} may not define {whose}; a province defines its own variants",
+                principal.subject
+            )));
+        }
+    }
     let mut v = Violations::new();
+    if !scope.is_empty() {
+        v.code("definition.scope_unit_code", &scope);
+    }
     if v.code("definition.id", &d.id) && !d.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     {
         v.add("definition.id", "only lowercase letters, digits and underscores");
@@ -107,14 +177,16 @@ pub async fn define(
 
     let mut tx = pool.begin().await?;
     // One definer per id at a time, so two concurrent definitions get consecutive versions.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('indicator_definition:' || $1))")
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('indicator_definition:' || $2 || ':' || $1))")
         .bind(&d.id)
+        .bind(&scope)
         .execute(&mut *tx)
         .await?;
     let latest: Option<DefinitionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM indicator_definition WHERE id = $1 ORDER BY version DESC LIMIT 1"
+        "SELECT {COLUMNS} FROM indicator_definition WHERE scope = $2 AND id = $1 ORDER BY version DESC LIMIT 1"
     ))
     .bind(&d.id)
+    .bind(&scope)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(latest) = &latest {
@@ -128,7 +200,7 @@ pub async fn define(
         }
     }
     let row: DefinitionRow = sqlx::query_as(&format!(
-        "INSERT INTO indicator_definition ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO indicator_definition ({COLUMNS}) VALUES ($8, $1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(&d.id)
     .bind(latest.map_or(1, |l| l.version + 1))
@@ -137,6 +209,7 @@ pub async fn define(
     .bind(&d.description)
     .bind(d.target)
     .bind(d.max_points)
+    .bind(&scope)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -123,6 +123,26 @@ impl Scope {
         }
     }
 
+    /// The province the scope lies in (its unit's, or the unit's own when it is a province); its variants of
+    /// the indicator definitions answer for it.
+    pub async fn province(&self, db: &mut sqlx::PgConnection) -> ServiceResult<Option<String>> {
+        if self.unit.level == 1 {
+            return Ok(Some(self.unit.code.clone()));
+        }
+        Ok(sqlx::query_scalar(
+            "WITH RECURSIVE up (code, parent_code, level, depth) AS (
+                 SELECT code, parent_code, level, 0 FROM unit WHERE code = $1
+                 UNION ALL
+                 SELECT u.code, u.parent_code, u.level, up.depth + 1 FROM up JOIN unit u ON u.code = up.parent_code
+                 WHERE up.level <> 1 AND up.depth < 10
+             )
+             SELECT code FROM up WHERE level = 1 LIMIT 1",
+        )
+        .bind(&self.unit.code)
+        .fetch_optional(db)
+        .await?)
+    }
+
     pub fn center_codes(&self) -> Vec<String> {
         self.centers.iter().map(|c| c.code.clone()).collect()
     }

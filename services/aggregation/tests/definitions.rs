@@ -7,6 +7,17 @@ use onestop_proto::aggregation::v1::{DefineIndicatorRequest, IndicatorDefinition
 use onestop_server::config::ServerArgs;
 use onestop_server::db;
 
+/// A national operator, who defines the nation's indicators.
+fn national() -> onestop_server::auth::Principal {
+    onestop_server::auth::Principal {
+        subject: "operator".into(),
+        role: onestop_server::auth::Role::National,
+        centers: Default::default(),
+        province: None,
+        scopes: Default::default(),
+    }
+}
+
 #[tokio::test]
 async fn definitions_are_data_and_the_latest_version_wins() {
     let Some(database) = onestop_testkit::database().await else {
@@ -17,7 +28,7 @@ async fn definitions_are_data_and_the_latest_version_wins() {
             .await
             .unwrap();
 
-    let seeded = definitions::latest(&pool).await.unwrap();
+    let seeded = definitions::latest(&pool, &definitions::Scopes::Nation).await.unwrap();
     let ids: Vec<&str> = seeded.iter().map(|d| d.id.as_str()).collect();
     for id in [
         "online_case_share",
@@ -47,8 +58,9 @@ async fn definitions_are_data_and_the_latest_version_wins() {
         max_points: Some(10.0),
         ..Default::default()
     };
-    let stored =
-        definitions::define(&pool, DefineIndicatorRequest { definition: Some(variant.clone()) }).await.unwrap();
+    let stored = definitions::define(&pool, &national(), DefineIndicatorRequest { definition: Some(variant.clone()) })
+        .await
+        .unwrap();
     assert!(stored.created);
     assert_eq!(stored.definition.as_ref().unwrap().version, 2);
     assert_eq!(
@@ -56,11 +68,12 @@ async fn definitions_are_data_and_the_latest_version_wins() {
         "resolved_early + resolved_on_time + resolved_late + withdrawn_or_returned",
         "stored in canonical form"
     );
-    let again = definitions::define(&pool, DefineIndicatorRequest { definition: Some(variant) }).await.unwrap();
+    let again =
+        definitions::define(&pool, &national(), DefineIndicatorRequest { definition: Some(variant) }).await.unwrap();
     assert!(!again.created, "the same definition again stores nothing");
     assert_eq!(again.definition.unwrap().version, 2);
 
-    let latest = definitions::latest(&pool).await.unwrap();
+    let latest = definitions::latest(&pool, &definitions::Scopes::Nation).await.unwrap();
     let form06 = latest.iter().find(|d| d.id == "on_time_rate_form06").unwrap();
     let facts: Facts = PeriodTotals {
         measures: Measures::default()
@@ -77,7 +90,8 @@ async fn definitions_are_data_and_the_latest_version_wins() {
     let score = result.score.unwrap();
     assert!((score - 10.0 * (0.8 / 0.95)).abs() < 1e-9, "766 rule: P × min(1, R / T), got {score}");
 
-    let all = definitions::list(&pool, ListIndicatorDefinitionsRequest { all_versions: true }).await.unwrap();
+    let all =
+        definitions::list(&pool, &national(), ListIndicatorDefinitionsRequest { all_versions: true }).await.unwrap();
     let versions: Vec<u32> =
         all.definitions.iter().filter(|d| d.id == "on_time_rate_form06").map(|d| d.version).collect();
     assert_eq!(versions, [1, 2], "every version is kept");
@@ -90,13 +104,14 @@ async fn definitions_are_data_and_the_latest_version_wins() {
         target: Some(1.5),
         ..Default::default()
     };
-    let error = definitions::define(&pool, DefineIndicatorRequest { definition: Some(bad) }).await.unwrap_err();
+    let error =
+        definitions::define(&pool, &national(), DefineIndicatorRequest { definition: Some(bad) }).await.unwrap_err();
     let status = tonic::Status::from(error);
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(status.message().contains("definition.denominator"), "{}", status.message());
     assert!(status.message().contains("definition.target"), "{}", status.message());
     assert!(
-        definitions::latest(&pool).await.unwrap().iter().all(|d| d.id != "broken"),
+        definitions::latest(&pool, &definitions::Scopes::Nation).await.unwrap().iter().all(|d| d.id != "broken"),
         "nothing stored from a refused definition"
     );
 }

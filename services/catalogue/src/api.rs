@@ -10,7 +10,9 @@ use tonic::{Request, Response, Status};
 use crate::changes::{self, ChangeStream};
 use crate::locate::Locator;
 use crate::publication::{self, Outcome};
+use crate::tenancy::{self, Writer};
 use crate::{agencies, calendar, centers, decision_file, files, procedures, references, sectors, units};
+use onestop_server::auth::principal;
 use onestop_server::notify::Notifier;
 use onestop_server::serve::StopSignal;
 
@@ -27,6 +29,11 @@ pub struct CatalogueApi {
 impl CatalogueApi {
     /// Answers a write with the cursor of the newest change once it committed: its own change, or a later one,
     /// so a client that waits for it elsewhere sees its write (read-your-writes).
+    /// On whose behalf the caller of `request` writes: the nation, or its province only.
+    fn writer<T>(&self, request: &Request<T>) -> Result<Writer, Status> {
+        Ok(Writer::of(principal(request)?)?)
+    }
+
     async fn written<T: WriteAnswer>(&self, result: ServiceResult<T>) -> Result<Response<T>, Status> {
         let mut answer = result?;
         answer.set_cursor(changes::head(&self.pool).await?);
@@ -68,7 +75,11 @@ impl CatalogueApi {
         Ok(ListCentersResponse { centers })
     }
 
-    async fn publish_file(&self, request: PublishDecisionFileRequest) -> ServiceResult<PublishDecisionFileResponse> {
+    async fn publish_file(
+        &self,
+        writer: &Writer,
+        request: PublishDecisionFileRequest,
+    ) -> ServiceResult<PublishDecisionFileResponse> {
         let format = FileFormat::try_from(request.format).unwrap_or(FileFormat::Unspecified);
         let Some(header) = request.decision else {
             return Err(ServiceError::invalid("decision", "is required"));
@@ -80,7 +91,7 @@ impl CatalogueApi {
         let (items, rows) = files::off_the_runtime(move || decision_file::read(format, &content)).await?;
         let count = items.len() as u32;
         let decision = PublicationDecision { items, ..header };
-        let outcome = publication::publish(&self.pool, Some(&decision), &Locator::Rows(&rows)).await?;
+        let outcome = publication::publish(&self.pool, writer, Some(&decision), &Locator::Rows(&rows)).await?;
         Ok(PublishDecisionFileResponse { applied: outcome == Outcome::Applied, items: count, cursor: 0 })
     }
 }
@@ -133,21 +144,33 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<UpsertUnitsRequest>,
     ) -> Result<Response<UpsertUnitsResponse>, Status> {
+        let writer = self.writer(&request)?;
         let units = request.into_inner().units;
-        self.written(
-            units::upsert(&self.pool, &units, &Locator::Request("units"))
-                .await
-                .map(|changed| UpsertUnitsResponse { changed, cursor: 0 }),
-        )
-        .await
+        let changed = async {
+            let at = Locator::Request("units");
+            let mut db = self.pool.acquire().await?;
+            tenancy::request_units_in_province(&mut db, &writer, &units, |i| at.field(i, "code")).await?;
+            drop(db);
+            units::upsert(&self.pool, &units, &at).await
+        };
+        self.written(changed.await.map(|changed| UpsertUnitsResponse { changed, cursor: 0 })).await
     }
 
     async fn load_units_csv(
         &self,
         request: Request<LoadUnitsCsvRequest>,
     ) -> Result<Response<LoadUnitsCsvResponse>, Status> {
-        let loaded = units::load_csv(&self.pool, request.into_inner().content).await;
-        self.written(loaded.map(|(rows, changed)| LoadUnitsCsvResponse { rows, changed, cursor: 0 })).await
+        let writer = self.writer(&request)?;
+        let loaded = async {
+            let (units, rows) = units::read_csv(request.into_inner().content).await?;
+            let at = Locator::Rows(&rows);
+            let mut db = self.pool.acquire().await?;
+            tenancy::request_units_in_province(&mut db, &writer, &units, |i| at.field(i, "code")).await?;
+            drop(db);
+            let changed = units::upsert(&self.pool, &units, &at).await?;
+            Ok((units.len() as u32, changed))
+        };
+        self.written(loaded.await.map(|(rows, changed)| LoadUnitsCsvResponse { rows, changed, cursor: 0 })).await
     }
 
     async fn list_units(&self, request: Request<ListUnitsRequest>) -> Result<Response<ListUnitsResponse>, Status> {
@@ -172,6 +195,7 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<UpsertSectorsRequest>,
     ) -> Result<Response<UpsertSectorsResponse>, Status> {
+        self.writer(&request)?.national_only("sectors")?;
         let sectors = request.into_inner().sectors;
         self.written(
             sectors::upsert(&self.pool, &sectors).await.map(|changed| UpsertSectorsResponse { changed, cursor: 0 }),
@@ -187,7 +211,16 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<UpsertAgenciesRequest>,
     ) -> Result<Response<UpsertAgenciesResponse>, Status> {
+        let writer = self.writer(&request)?;
         let agencies = request.into_inner().agencies;
+        let units: Vec<(String, String)> = agencies
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("agencies[{i}].unit_code"), a.unit_code.clone()))
+            .collect();
+        let mut db = self.pool.acquire().await.map_err(ServiceError::from)?;
+        tenancy::units_in_province(&mut db, &writer, "an agency", &units).await?;
+        drop(db);
         self.written(
             agencies::upsert(&self.pool, &agencies).await.map(|changed| UpsertAgenciesResponse { changed, cursor: 0 }),
         )
@@ -206,7 +239,13 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<UpsertCentersRequest>,
     ) -> Result<Response<UpsertCentersResponse>, Status> {
+        let writer = self.writer(&request)?;
         let centers = request.into_inner().centers;
+        let units: Vec<(String, String)> =
+            centers.iter().enumerate().map(|(i, c)| (format!("centers[{i}].unit_code"), c.unit_code.clone())).collect();
+        let mut db = self.pool.acquire().await.map_err(ServiceError::from)?;
+        tenancy::units_in_province(&mut db, &writer, "a center", &units).await?;
+        drop(db);
         self.written(
             centers::upsert(&self.pool, &centers).await.map(|changed| UpsertCentersResponse { changed, cursor: 0 }),
         )
@@ -224,6 +263,18 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<SetCenterProceduresRequest>,
     ) -> Result<Response<SetCenterProceduresResponse>, Status> {
+        let writer = self.writer(&request)?;
+        let center = request.get_ref().center_code.clone();
+        let unit: Option<String> = sqlx::query_scalar("SELECT unit_code FROM center WHERE code = $1")
+            .bind(&center)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ServiceError::from)?;
+        if let Some(unit) = unit {
+            let units = [("center_code".to_owned(), unit)];
+            let mut db = self.pool.acquire().await.map_err(ServiceError::from)?;
+            tenancy::units_in_province(&mut db, &writer, "the list", &units).await?;
+        }
         self.written(
             centers::set_procedures(&self.pool, request.get_ref())
                 .await
@@ -244,6 +295,7 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<SetCalendarYearRequest>,
     ) -> Result<Response<SetCalendarYearResponse>, Status> {
+        self.writer(&request)?.national_only("working-day calendars")?;
         self.written(
             calendar::set_year(&self.pool, request.get_ref())
                 .await
@@ -256,6 +308,7 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<LoadCalendarCsvRequest>,
     ) -> Result<Response<LoadCalendarCsvResponse>, Status> {
+        self.writer(&request)?.national_only("working-day calendars")?;
         let loaded = calendar::load_csv(&self.pool, request.into_inner().content).await;
         self.written(loaded.map(|(years, changed_years)| LoadCalendarCsvResponse { years, changed_years, cursor: 0 }))
             .await
@@ -289,8 +342,10 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<PublishDecisionRequest>,
     ) -> Result<Response<PublishDecisionResponse>, Status> {
+        let writer = self.writer(&request)?;
         let decision = request.into_inner().decision;
-        let outcome = publication::publish(&self.pool, decision.as_ref(), &Locator::Request("decision.items")).await;
+        let outcome =
+            publication::publish(&self.pool, &writer, decision.as_ref(), &Locator::Request("decision.items")).await;
         self.written(outcome.map(|o| PublishDecisionResponse { applied: o == Outcome::Applied, cursor: 0 })).await
     }
 
@@ -298,14 +353,16 @@ impl CatalogueService for CatalogueApi {
         &self,
         request: Request<PublishDecisionFileRequest>,
     ) -> Result<Response<PublishDecisionFileResponse>, Status> {
-        self.written(self.publish_file(request.into_inner()).await).await
+        let writer = self.writer(&request)?;
+        self.written(self.publish_file(&writer, request.into_inner()).await).await
     }
 
     async fn get_decision(
         &self,
         request: Request<GetDecisionRequest>,
     ) -> Result<Response<GetDecisionResponse>, Status> {
-        answer(publication::get(&self.pool, &request.get_ref().number).await)
+        let asked = request.get_ref();
+        answer(publication::get(&self.pool, &asked.issuing_unit_code, &asked.number).await)
     }
 
     async fn get_procedures(

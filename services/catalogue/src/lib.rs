@@ -6,6 +6,7 @@
 //! - [`calendar`]: the working-day calendar and working-day arithmetic;
 //! - [`publication`], [`decision_file`]: applying a publication decision atomically, from a request or a file;
 //! - [`procedures`]: the catalogue as of a date, its history, lists and counts;
+//! - [`tenancy`]: what a province's token may change (its own province) and what needs a national one;
 //! - [`references`]: which of many references exist, in one call, for services checking what they are sent;
 //! - [`changes`]: the ordered log of every change, streamed to the other services;
 //! - [`files`], [`locate`]: reading CSV/XLSX tables and naming the row, column or field an error is about.
@@ -22,6 +23,7 @@ pub mod procedures;
 pub mod publication;
 pub mod references;
 pub mod sectors;
+pub mod tenancy;
 pub mod units;
 
 use std::future::Future;

@@ -134,7 +134,8 @@ pub async fn history(pool: &PgPool, code: &str) -> ServiceResult<GetProcedureHis
         issuer: String,
     }
     let rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, d.signed_on, d.issuer FROM procedure_version p JOIN decision d ON d.number = p.decision_number
+        "SELECT {COLUMNS}, d.signed_on, d.issuer FROM procedure_version p
+         JOIN decision d ON d.issuing_unit_code = p.decision_issuing_unit_code AND d.number = p.decision_number
          WHERE p.code = $1 ORDER BY p.valid_from"
     ))
     .bind(code)

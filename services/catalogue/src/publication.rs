@@ -19,6 +19,7 @@ use sqlx::PgPool;
 
 use crate::changes;
 use crate::locate::Locator;
+use crate::tenancy::Writer;
 
 /// What publishing did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,18 +221,33 @@ fn check_time(v: &mut Violations, whole: String, field: &dyn Fn(&str) -> String,
 /// Publishes `decision`: all its items, or nothing.
 pub async fn publish(
     pool: &PgPool,
+    writer: &Writer,
     decision: Option<&PublicationDecision>,
     at: &Locator<'_>,
 ) -> ServiceResult<Outcome> {
     let decision = decision.map(with_current_levels);
     let valid = validate(decision.as_ref(), at)?;
+    let issuer = valid.decision.issuing_unit_code.as_str();
+    writer.may_change("decision.issuing_unit_code", "the decision", issuer)?;
     let content = valid.decision.encode_to_vec();
     let mut tx = changes::begin_write(pool).await?;
+    if !issuer.is_empty() {
+        let level: Option<i16> =
+            sqlx::query_scalar("SELECT level FROM unit WHERE code = $1").bind(issuer).fetch_optional(&mut *tx).await?;
+        if level != Some(1) {
+            return Err(ServiceError::precondition(
+                "decision.issuing_unit_code",
+                format!("{issuer} is not a province of the catalogue"),
+            ));
+        }
+    }
 
-    let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT content FROM decision WHERE number = $1")
-        .bind(&valid.decision.number)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let stored: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT content FROM decision WHERE issuing_unit_code = $1 AND number = $2")
+            .bind(issuer)
+            .bind(&valid.decision.number)
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(stored) = stored {
         return if stored == content {
             Ok(Outcome::AlreadyPublished)
@@ -279,8 +295,8 @@ pub async fn publish(
     let day = valid.effective_from;
     let touched: Vec<&str> =
         valid.items.iter().flat_map(|i| std::iter::once(i.procedure.code.as_str()).chain(i.replaces)).collect();
-    let versions: Vec<(String, NaiveDate, Option<NaiveDate>)> = sqlx::query_as(
-        "SELECT code, valid_from, valid_to FROM procedure_version
+    let versions: Vec<(String, NaiveDate, Option<NaiveDate>, String)> = sqlx::query_as(
+        "SELECT code, valid_from, valid_to, decision_issuing_unit_code FROM procedure_version
          WHERE code = ANY($1) AND (valid_to IS NULL OR valid_to > $2) FOR UPDATE",
     )
     .bind(&touched)
@@ -288,8 +304,22 @@ pub async fn publish(
     .fetch_all(&mut *tx)
     .await?;
     let mut by_code: HashMap<&str, Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
-    for (code, from, to) in &versions {
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for (code, from, to, issued_by) in &versions {
         by_code.entry(code.as_str()).or_default().push((*from, *to));
+        owner.insert(code.as_str(), issued_by.as_str());
+    }
+    // A decision changes only the procedures its own issuer published: the nation's, or a province's own.
+    for item in &valid.items {
+        if let Some((code, field)) = item.closes() {
+            if let Some(owned_by) = owner.get(code).filter(|o| **o != issuer) {
+                let whose = if owned_by.is_empty() { "the nation".to_owned() } else { format!("province {owned_by}") };
+                return Err(ServiceError::PermissionDenied(format!(
+                    "{}: procedure {code} was published by {whose}; this decision's issuer cannot change it",
+                    at.field(item.index, field)
+                )));
+            }
+        }
     }
     let mut conflicts = Violations::new();
     for item in &valid.items {
@@ -319,13 +349,15 @@ pub async fn publish(
     }
 
     sqlx::query(
-        "INSERT INTO decision (number, signed_on, issuer, effective_from, content) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO decision (issuing_unit_code, number, signed_on, issuer, effective_from, content)
+         VALUES ($6, $1, $2, $3, $4, $5)",
     )
     .bind(&valid.decision.number)
     .bind(valid.signed_on)
     .bind(&valid.decision.issuer)
     .bind(day)
     .bind(&content)
+    .bind(issuer)
     .execute(&mut *tx)
     .await?;
     let closing: Vec<&str> = valid.items.iter().filter_map(|i| i.closes().map(|(code, _)| code)).collect();
@@ -354,9 +386,10 @@ async fn insert_versions(
     sqlx::query(
         "INSERT INTO procedure_version (code, valid_from, decision_number, action, replaces_code, name, sector_code,
              implementing_levels, implementing_agency, processing_time_value, processing_time_unit, has_fees,
-             online_level, legacy_online_level, postal_filing, postal_return, implementing_agency_code)
+             online_level, legacy_online_level, postal_filing, postal_return, implementing_agency_code,
+             decision_issuing_unit_code)
          SELECT code, $2, $3, action, NULLIF(replaces, ''), name, sector, levels::int2[], agency, time_value,
-                time_unit, fees, online, legacy, postal_filing, postal_return, agency_code
+                time_unit, fees, online, legacy, postal_filing, postal_return, agency_code, $18
          FROM UNNEST($1::text[], $4::int2[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int4[],
                      $11::int2[], $12::bool[], $13::int2[], $14::int2[], $15::bool[], $16::bool[], $17::text[])
               AS t(code, action, replaces, name, sector, levels, agency, time_value, time_unit, fees, online, legacy,
@@ -379,6 +412,7 @@ async fn insert_versions(
     .bind(items.iter().map(|i| i.procedure.postal_filing).collect::<Vec<_>>())
     .bind(items.iter().map(|i| i.procedure.postal_return).collect::<Vec<_>>())
     .bind(column(&|p| p.implementing_agency_code.clone()))
+    .bind(&decision.decision.issuing_unit_code)
     .execute(&mut **tx)
     .await?;
 
@@ -404,17 +438,22 @@ async fn insert_versions(
 }
 
 /// A published decision as it was published, and when.
-pub async fn get(pool: &PgPool, number: &str) -> ServiceResult<GetDecisionResponse> {
+pub async fn get(pool: &PgPool, issuing_unit_code: &str, number: &str) -> ServiceResult<GetDecisionResponse> {
     let mut v = Violations::new();
     v.text("number", number, 100);
+    if !issuing_unit_code.is_empty() {
+        v.code("issuing_unit_code", issuing_unit_code);
+    }
     v.into_result()?;
     let row: Option<(Vec<u8>, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT content, published_at FROM decision WHERE number = $1")
+        sqlx::query_as("SELECT content, published_at FROM decision WHERE issuing_unit_code = $1 AND number = $2")
+            .bind(issuing_unit_code)
             .bind(number)
             .fetch_optional(pool)
             .await?;
     let Some((content, published_at)) = row else {
-        return Err(ServiceError::not_found("number", format!("decision {number}")));
+        let whose = if issuing_unit_code.is_empty() { "national".to_owned() } else { format!("{issuing_unit_code}'s") };
+        return Err(ServiceError::not_found("number", format!("{whose} decision {number}")));
     };
     let decision = PublicationDecision::decode(content.as_slice())
         .map_err(|e| ServiceError::Internal(anyhow::anyhow!("stored decision {number} is not decodable: {e}")))?;

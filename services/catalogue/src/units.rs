@@ -209,8 +209,8 @@ pub async fn upsert(pool: &PgPool, units: &[AdministrativeUnit], at: &Locator<'_
 pub const CSV_COLUMNS: [&str; 7] =
     ["code", "name", "level", "parent_code", "valid_from", "valid_to", "predecessor_codes"];
 
-/// Loads units from a CSV file: all rows or none. Returns the number of rows and of units changed.
-pub async fn load_csv(pool: &PgPool, content: Vec<u8>) -> ServiceResult<(u32, u32)> {
+/// The units of a CSV file and the row each came from.
+pub async fn read_csv(content: Vec<u8>) -> ServiceResult<(Vec<AdministrativeUnit>, Vec<usize>)> {
     let table = crate::files::off_the_runtime(move || Table::read(FileFormat::Csv, &content)).await?;
     table.require(&["code", "name", "level", "valid_from"])?;
     let mut v = Violations::new();
@@ -241,8 +241,7 @@ pub async fn load_csv(pool: &PgPool, content: Vec<u8>) -> ServiceResult<(u32, u3
     if units.is_empty() {
         return Err(ServiceError::invalid("content", "the file has no unit rows"));
     }
-    let changed = upsert(pool, &units, &Locator::Rows(&rows)).await?;
-    Ok((units.len() as u32, changed))
+    Ok((units, rows))
 }
 
 /// Splits a `;`-separated list cell.

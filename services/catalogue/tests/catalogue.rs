@@ -39,6 +39,7 @@ fn later_decision(number: &str, effective_from: &str, items: Vec<DecisionItem>) 
         issuer: "Chủ tịch UBND tỉnh".into(),
         effective_from: effective_from.into(),
         items,
+        issuing_unit_code: String::new(),
     }
 }
 

@@ -25,6 +25,7 @@ fn decision(number: &str) -> PublicationDecision {
         issuer: "Chủ tịch UBND tỉnh".into(),
         effective_from: "2026-02-15".into(),
         items: vec![],
+        issuing_unit_code: String::new(),
     }
 }
 

@@ -138,7 +138,8 @@ async fn history_shows_each_version_and_the_decision_that_made_it() {
     assert_eq!(old.replaced_by_codes, [replaced.procedure.as_ref().unwrap().code.clone()]);
     assert_eq!(old.versions.last().unwrap().valid_to, "2025-07-01");
 
-    let decision = client.get_decision(GetDecisionRequest { number: "300/QĐ-UBND".into() }).await.unwrap();
+    let decision =
+        client.get_decision(GetDecisionRequest { number: "300/QĐ-UBND".into(), ..Default::default() }).await.unwrap();
     assert_eq!(decision.get_ref().decision.as_ref(), Some(&catalogue.decisions[2]));
     let missing = client.get_procedure_history(GetProcedureHistoryRequest { code: "9.999999".into() }).await;
     assert_eq!(missing.unwrap_err().code(), Code::NotFound);
@@ -204,6 +205,7 @@ fn to_xlsx(rows: &[[String; 15]]) -> Vec<u8> {
 
 fn header(number: &str) -> PublicationDecision {
     PublicationDecision {
+        issuing_unit_code: Default::default(),
         number: number.into(),
         signed_on: "2026-02-01".into(),
         issuer: "Chủ tịch UBND tỉnh".into(),
@@ -342,6 +344,7 @@ async fn a_procedure_published_with_only_a_legacy_level_gets_its_current_level_a
         replaces_code: String::new(),
     };
     let decision = PublicationDecision {
+        issuing_unit_code: Default::default(),
         number: "7/QĐ-UBND".into(),
         signed_on: "2025-12-01".into(),
         issuer: "Chủ tịch UBND tỉnh".into(),

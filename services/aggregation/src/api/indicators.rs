@@ -220,7 +220,8 @@ impl AggregationApi {
         if breakdown == Breakdown::ChildUnit && matches!(target, Some(Target::Center(_))) {
             v.add("breakdown", "a center has no child units");
         }
-        let all = definitions::latest(&self.pool).await?;
+        // Ids are checked against every scope here; the definitions that answer are those of the scope's province.
+        let all = definitions::latest(&self.pool, &definitions::Scopes::All).await?;
         if v.at_most("indicator_ids", request.indicator_ids.len(), MAX_INDICATOR_IDS) {
             for (i, id) in request.indicator_ids.iter().enumerate() {
                 if !all.iter().any(|d| &d.id == id) {
@@ -240,10 +241,6 @@ impl AggregationApi {
             (None, target) => target.expect("validated"),
         };
         let (first_day, last_day, cut_off) = period.expect("validated");
-        let wanted: Vec<IndicatorDefinition> = all
-            .into_iter()
-            .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
-            .collect();
 
         let (mut snapshot, freshness, scope) = self
             .scoped_snapshot(
@@ -252,6 +249,20 @@ impl AggregationApi {
                 AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
             )
             .await?;
+        let scopes = match scope.province(&mut snapshot).await? {
+            Some(province) => definitions::Scopes::Province(province),
+            None => definitions::Scopes::Nation,
+        };
+        let answering = definitions::latest(&self.pool, &scopes).await?;
+        let wanted: Vec<IndicatorDefinition> = answering
+            .into_iter()
+            .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
+            .collect();
+        for (i, id) in request.indicator_ids.iter().enumerate() {
+            if !wanted.iter().any(|d| &d.id == id) {
+                return Err(ServiceError::invalid(format!("indicator_ids[{i}]"), format!("no indicator {id:?} here")));
+            }
+        }
         let mut whole = Group::whole(first_day, last_day, scope.unit.level);
         if let Target::Center(code) = &target {
             whole.center = Some(code.clone());

@@ -262,14 +262,16 @@ impl AggregationService for AggregationApi {
         &self,
         request: Request<DefineIndicatorRequest>,
     ) -> Result<Response<DefineIndicatorResponse>, Status> {
-        Ok(Response::new(definitions::define(&self.pool, request.into_inner()).await?))
+        let call = self.call(&request)?;
+        Ok(Response::new(definitions::define(&self.pool, &call.principal, request.into_inner()).await?))
     }
 
     async fn list_indicator_definitions(
         &self,
         request: Request<ListIndicatorDefinitionsRequest>,
     ) -> Result<Response<ListIndicatorDefinitionsResponse>, Status> {
-        Ok(Response::new(definitions::list(&self.pool, request.into_inner()).await?))
+        let call = self.call(&request)?;
+        Ok(Response::new(definitions::list(&self.pool, &call.principal, request.into_inner()).await?))
     }
 
     async fn get_form06(&self, request: Request<GetForm06Request>) -> Result<Response<GetForm06Response>, Status> {
