@@ -102,14 +102,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 bail!("{rejected} cases rejected");
             }
         }
-        Command::PublishDecision { file, number, signed_on, issuer, effective_from } => {
+        Command::PublishDecision { file, number, signed_on, issuer, effective_from, province } => {
             let content = std::fs::read(&file).with_context(|| file.display().to_string())?;
             let format = match file.extension().and_then(|e| e.to_str()) {
                 Some("xlsx") => catalogue::FileFormat::Xlsx,
                 Some("csv") => catalogue::FileFormat::Csv,
                 _ => bail!("{}: a .csv or .xlsx file", file.display()),
             };
-            let decision = PublicationDecision { number, signed_on, issuer, effective_from, items: vec![] };
+            let decision = PublicationDecision {
+                number,
+                signed_on,
+                issuer,
+                effective_from,
+                items: vec![],
+                issuing_unit_code: province,
+            };
             let request = PublishDecisionFileRequest { decision: Some(decision), format: format as i32, content };
             let mut catalogue = client::catalogue(&args.catalogue_url, None, &credentials)?;
             let answer = catalogue

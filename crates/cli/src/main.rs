@@ -102,6 +102,9 @@ pub enum Command {
         issuer: String,
         #[arg(long)]
         effective_from: String,
+        /// The province (its unit code) whose decision this is; without it, a national decision.
+        #[arg(long, default_value = "")]
+        province: String,
     },
     /// Indicators of a unit or center over a period.
     Indicators {
