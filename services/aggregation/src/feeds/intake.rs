@@ -99,8 +99,8 @@ const ONLINE: usize = 1;
 struct CellChanges {
     /// Summed difference per cell.
     deltas: BTreeMap<CellKey, [i64; 11]>,
-    /// The newest value per cell.
-    latest: BTreeMap<CellKey, [i64; 11]>,
+    /// The newest value per cell, with the id of the change it came from.
+    latest: BTreeMap<CellKey, (i64, [i64; 11])>,
     /// The first push seen per (center, day).
     first_pushed: BTreeMap<(String, NaiveDate), DateTime<Utc>>,
     /// Change in the number of days with an online case, per (center, month, procedure).
@@ -138,7 +138,13 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
                 let month = key.1.with_day(1).expect("day 1 exists");
                 *cells.online_days.entry((key.0.clone(), month, key.2.clone())).or_default() +=
                     online(&new) - online(&old);
-                cells.latest.insert(key.clone(), new);
+                // The newest value is the highest change id's: ids follow commit order for one cell, while the
+                // stream follows transaction order, which two writers of one cell can commit in reverse.
+                let change_id = position(&change.cursor).and_then(|p| p.last().copied()).unwrap_or(0);
+                let latest = cells.latest.entry(key.clone()).or_insert((change_id, new));
+                if change_id >= latest.0 {
+                    *latest = (change_id, new);
+                }
                 if let Some(at) = change.changed_at.and_then(timestamp_from_wire) {
                     let first = cells.first_pushed.entry((key.0, key.1)).or_insert(at);
                     *first = (*first).min(at);
@@ -181,7 +187,8 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     let days: Vec<NaiveDate> = cells.deltas.keys().map(|k| k.1).collect();
     let procedures: Vec<&str> = cells.deltas.keys().map(|k| k.2.as_str()).collect();
     let deltas: Vec<String> = cells.deltas.values().map(array_literal).collect();
-    let latest: Vec<String> = cells.latest.values().map(array_literal).collect();
+    let latest: Vec<String> = cells.latest.values().map(|(_, m)| array_literal(m)).collect();
+    let change_ids: Vec<i64> = cells.latest.values().map(|(id, _)| *id).collect();
     let given = "SELECT center_code, day, procedure_code, d::bigint[] AS d
                  FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) AS t(center_code, day, procedure_code, d)";
     sqlx::query(&add_to_day_rollup("center_day", given))
@@ -208,14 +215,18 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         .await?;
     let (columns, values, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ELEMENTS, &*measure_sql::SET_EXCLUDED);
     sqlx::query(&format!(
-        "INSERT INTO cell (center_code, day, procedure_code, {columns})
-         SELECT center_code, day, procedure_code, {values} FROM ({given}) AS g
-         ON CONFLICT (center_code, day, procedure_code) DO UPDATE SET {updates}"
+        "INSERT INTO cell AS c (center_code, day, procedure_code, {columns}, change_id)
+         SELECT center_code, day, procedure_code, {values}, change_id
+         FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])
+              AS t(center_code, day, procedure_code, given, change_id), LATERAL (SELECT given::bigint[] AS d) AS m
+         ON CONFLICT (center_code, day, procedure_code) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
+         WHERE c.change_id <= EXCLUDED.change_id"
     ))
     .bind(&centers)
     .bind(&days)
     .bind(&procedures)
     .bind(&latest)
+    .bind(&change_ids)
     .execute(&mut *tx)
     .await?;
     let online_days: Vec<(&(String, NaiveDate, String), &i32)> =
