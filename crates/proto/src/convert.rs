@@ -97,6 +97,7 @@ impl From<onestop_domain::IndicatorResult> for aggregation::IndicatorResult {
             target: r.target,
             score: r.score,
             unavailable: r.unavailable.unwrap_or_default(),
+            ..Default::default()
         }
     }
 }

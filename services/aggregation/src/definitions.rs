@@ -1,6 +1,10 @@
 //! The indicator definitions stored by this service: every version of each, the latest answering.
 //!
 //! Defining is data, not code: a province adds its own variant, or changes a target, by storing a new version.
+//! Each version also says how an office reads it: its Vietnamese and English labels, whether its value is a per
+//! cent or a count, and whether lower is better.
+
+use std::collections::HashMap;
 
 use onestop_domain::{Formula, IndicatorDefinition, Violations};
 use onestop_proto::aggregation::v1 as wire;
@@ -11,6 +15,33 @@ use sqlx::PgPool;
 /// Most terms a numerator or denominator may sum: each measure or fact is worth naming once, and a hundred is
 /// several times all of them.
 const MAX_FORMULA_TERMS: usize = 100;
+/// Longest label: a regulation's indicator names run to a line or two.
+const MAX_LABEL_CHARS: usize = 300;
+
+/// How an answer presents an indicator's result.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Presentation {
+    pub label_vi: String,
+    pub label_en: String,
+    pub display_unit: wire::DisplayUnit,
+    pub lower_is_better: bool,
+}
+
+impl Presentation {
+    /// Sets the labels and display of `result`.
+    pub fn apply(&self, result: &mut wire::IndicatorResult) {
+        result.label_vi.clone_from(&self.label_vi);
+        result.label_en.clone_from(&self.label_en);
+        result.display_unit = self.display_unit as i32;
+        result.lower_is_better = self.lower_is_better;
+    }
+}
+
+/// The definitions that answer, and how each id is presented.
+pub struct Answering {
+    pub definitions: Vec<IndicatorDefinition>,
+    pub presentations: HashMap<String, Presentation>,
+}
 
 #[derive(sqlx::FromRow)]
 struct DefinitionRow {
@@ -22,6 +53,10 @@ struct DefinitionRow {
     description: String,
     target: Option<f64>,
     max_points: Option<f64>,
+    label_vi: String,
+    label_en: String,
+    display_unit: i16,
+    lower_is_better: bool,
 }
 
 impl DefinitionRow {
@@ -45,11 +80,26 @@ impl DefinitionRow {
             target: self.target,
             max_points: self.max_points,
             scope_unit_code: self.scope.clone(),
+            label_vi: self.label_vi.clone(),
+            label_en: self.label_en.clone(),
+            display_unit: i32::from(self.display_unit),
+            lower_is_better: self.lower_is_better,
+        }
+    }
+
+    fn presentation(&self) -> Presentation {
+        Presentation {
+            label_vi: self.label_vi.clone(),
+            label_en: self.label_en.clone(),
+            display_unit: wire::DisplayUnit::try_from(i32::from(self.display_unit))
+                .unwrap_or(wire::DisplayUnit::Percent),
+            lower_is_better: self.lower_is_better,
         }
     }
 }
 
-const COLUMNS: &str = "scope, id, version, numerator, denominator, description, target, max_points";
+const COLUMNS: &str = "scope, id, version, numerator, denominator, description, target, max_points, label_vi, label_en,
+    display_unit, lower_is_better";
 
 /// Whose definitions apply or may be seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,9 +150,13 @@ async fn latest_rows(db: impl sqlx::PgExecutor<'_>, scopes: &Scopes) -> Result<V
     .await
 }
 
-/// The definitions that answer for `scopes`, one per id, ordered by id.
-pub async fn latest(pool: &PgPool, scopes: &Scopes) -> ServiceResult<Vec<IndicatorDefinition>> {
-    latest_rows(pool, scopes).await?.iter().map(DefinitionRow::to_domain).collect()
+/// The definitions that answer for `scopes`, one per id, ordered by id, with how each is presented.
+pub async fn latest(pool: &PgPool, scopes: &Scopes) -> ServiceResult<Answering> {
+    let rows = latest_rows(pool, scopes).await?;
+    Ok(Answering {
+        definitions: rows.iter().map(DefinitionRow::to_domain).collect::<ServiceResult<_>>()?,
+        presentations: rows.iter().map(|r| (r.id.clone(), r.presentation())).collect(),
+    })
 }
 
 pub async fn list(
@@ -155,6 +209,15 @@ pub async fn define(
         v.add("definition.id", "only lowercase letters, digits and underscores");
     }
     v.multiline_text("definition.description", &d.description, 1000);
+    v.optional_text("definition.label_vi", &d.label_vi, MAX_LABEL_CHARS);
+    v.optional_text("definition.label_en", &d.label_en, MAX_LABEL_CHARS);
+    let display_unit = match v.known::<wire::DisplayUnit>("definition.display_unit", d.display_unit) {
+        Some(wire::DisplayUnit::Unspecified) | None => wire::DisplayUnit::Percent,
+        Some(unit) => unit,
+    };
+    if d.lower_is_better && d.max_points.is_some() {
+        v.add("definition.max_points", "a score rewards higher values; an indicator where lower is better sets none");
+    }
     let formula = (
         d.numerator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.numerator", e)),
         d.denominator.parse::<onestop_domain::indicator::Sum>().map_err(|e| v.add("definition.denominator", e)),
@@ -194,13 +257,18 @@ pub async fn define(
             && latest.denominator == denominator
             && latest.description == d.description
             && latest.target == d.target
-            && latest.max_points == d.max_points;
+            && latest.max_points == d.max_points
+            && latest.label_vi == d.label_vi
+            && latest.label_en == d.label_en
+            && latest.display_unit == display_unit as i16
+            && latest.lower_is_better == d.lower_is_better;
         if same {
             return Ok(wire::DefineIndicatorResponse { definition: Some(latest.to_wire()), created: false });
         }
     }
     let row: DefinitionRow = sqlx::query_as(&format!(
-        "INSERT INTO indicator_definition ({COLUMNS}) VALUES ($8, $1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO indicator_definition ({COLUMNS}) VALUES ($8, $1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $12)
+         RETURNING {COLUMNS}"
     ))
     .bind(&d.id)
     .bind(latest.map_or(1, |l| l.version + 1))
@@ -210,6 +278,10 @@ pub async fn define(
     .bind(d.target)
     .bind(d.max_points)
     .bind(&scope)
+    .bind(&d.label_vi)
+    .bind(&d.label_en)
+    .bind(display_unit as i16)
+    .bind(d.lower_is_better)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -11,11 +11,13 @@
 //! - [`measure_sql`]: the measure columns as the roll-up queries spell them.
 
 pub mod api;
+pub mod apology_notices;
 pub mod case_record;
 pub mod definitions;
 pub mod export;
 pub mod feeds;
 pub mod measure_sql;
+pub mod names;
 pub mod scope;
 pub mod totals;
 

@@ -3,7 +3,9 @@
 
 use onestop_aggregation::{definitions, MIGRATOR, SCHEMA};
 use onestop_domain::{Facts, Measure, Measures, PeriodTotals};
-use onestop_proto::aggregation::v1::{DefineIndicatorRequest, IndicatorDefinition, ListIndicatorDefinitionsRequest};
+use onestop_proto::aggregation::v1::{
+    DefineIndicatorRequest, DisplayUnit, IndicatorDefinition, ListIndicatorDefinitionsRequest,
+};
 use onestop_server::config::ServerArgs;
 use onestop_server::db;
 
@@ -29,7 +31,7 @@ async fn definitions_are_data_and_the_latest_version_wins() {
             .unwrap();
 
     let seeded = definitions::latest(&pool, &definitions::Scopes::Nation).await.unwrap();
-    let ids: Vec<&str> = seeded.iter().map(|d| d.id.as_str()).collect();
+    let ids: Vec<&str> = seeded.definitions.iter().map(|d| d.id.as_str()).collect();
     for id in [
         "online_case_share",
         "full_online_case_share",
@@ -46,6 +48,11 @@ async fn definitions_are_data_and_the_latest_version_wins() {
         "reporting_completeness",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
+        // Every seeded indicator reads as an office names it, in Vietnamese and in English, as a per cent.
+        let presentation = &seeded.presentations[id];
+        assert!(!presentation.label_vi.is_empty() && !presentation.label_en.is_empty(), "{id}: {presentation:?}");
+        assert_eq!(presentation.display_unit, DisplayUnit::Percent, "{id}");
+        assert_eq!(presentation.lower_is_better, id == "late_rate_gia_lai", "{id}");
     }
 
     // A province counts withdrawn cases as resolved: a new version of the form-06 rate, without code.
@@ -74,7 +81,7 @@ async fn definitions_are_data_and_the_latest_version_wins() {
     assert_eq!(again.definition.unwrap().version, 2);
 
     let latest = definitions::latest(&pool, &definitions::Scopes::Nation).await.unwrap();
-    let form06 = latest.iter().find(|d| d.id == "on_time_rate_form06").unwrap();
+    let form06 = latest.definitions.iter().find(|d| d.id == "on_time_rate_form06").unwrap();
     let facts: Facts = PeriodTotals {
         measures: Measures::default()
             .with(Measure::ResolvedEarly, 2)
@@ -111,7 +118,12 @@ async fn definitions_are_data_and_the_latest_version_wins() {
     assert!(status.message().contains("definition.denominator"), "{}", status.message());
     assert!(status.message().contains("definition.target"), "{}", status.message());
     assert!(
-        definitions::latest(&pool, &definitions::Scopes::Nation).await.unwrap().iter().all(|d| d.id != "broken"),
+        definitions::latest(&pool, &definitions::Scopes::Nation)
+            .await
+            .unwrap()
+            .definitions
+            .iter()
+            .all(|d| d.id != "broken"),
         "nothing stored from a refused definition"
     );
 }

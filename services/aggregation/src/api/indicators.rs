@@ -16,16 +16,23 @@ const MAX_INDICATOR_IDS: usize = 1_000;
 
 fn evaluate(
     definitions: &[IndicatorDefinition],
+    presentations: &HashMap<String, definitions::Presentation>,
     facts: &onestop_domain::Facts,
     reporting_unavailable: Option<&str>,
 ) -> Vec<IndicatorResult> {
     definitions
         .iter()
-        .map(|d| match reporting_unavailable {
-            Some(reason) if Needs::of([d]).reporting => onestop_domain::IndicatorResult::unavailable(d, reason),
-            _ => d.evaluate(facts),
+        .map(|d| {
+            let mut result: IndicatorResult = match reporting_unavailable {
+                Some(reason) if Needs::of([d]).reporting => onestop_domain::IndicatorResult::unavailable(d, reason),
+                _ => d.evaluate(facts),
+            }
+            .into();
+            if let Some(presentation) = presentations.get(&d.id) {
+                presentation.apply(&mut result);
+            }
+            result
         })
-        .map(Into::into)
         .collect()
 }
 
@@ -221,7 +228,7 @@ impl AggregationApi {
             v.add("breakdown", "a center has no child units");
         }
         // Ids are checked against every scope here; the definitions that answer are those of the scope's province.
-        let all = definitions::latest(&self.pool, &definitions::Scopes::All).await?;
+        let all = definitions::latest(&self.pool, &definitions::Scopes::All).await?.definitions;
         if v.at_most("indicator_ids", request.indicator_ids.len(), MAX_INDICATOR_IDS) {
             for (i, id) in request.indicator_ids.iter().enumerate() {
                 if !all.iter().any(|d| &d.id == id) {
@@ -255,6 +262,7 @@ impl AggregationApi {
         };
         let answering = definitions::latest(&self.pool, &scopes).await?;
         let wanted: Vec<IndicatorDefinition> = answering
+            .definitions
             .into_iter()
             .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
             .collect();
@@ -278,7 +286,7 @@ impl AggregationApi {
         let mut results = computation.groups.iter().zip(&facts).map(|(group, facts)| IndicatorGroup {
             key: group.key.clone(),
             name: group.name.clone(),
-            indicators: evaluate(&wanted, facts, reporting_unavailable.as_deref()),
+            indicators: evaluate(&wanted, &answering.presentations, facts, reporting_unavailable.as_deref()),
         });
         let whole = results.next().expect("group 0 is the whole");
         Ok(GetIndicatorsResponse {
@@ -303,30 +311,35 @@ impl AggregationApi {
                     reporting_period: request.reporting_period,
                     indicator_ids: vec![request.indicator_id.clone()],
                     breakdown: Breakdown::ChildUnit as i32,
+                    min_intake_cursor: request.min_intake_cursor,
+                    min_catalogue_cursor: request.min_catalogue_cursor,
                     ..Default::default()
                 },
             )
             .await?;
-        let mut units: Vec<(String, IndicatorResult)> = answer
+        let mut units: Vec<(String, String, IndicatorResult)> = answer
             .groups
             .into_iter()
             .filter(|g| g.key != request.unit_code)
-            .filter_map(|g| g.indicators.into_iter().next().map(|r| (g.key, r)))
+            .filter_map(|g| g.indicators.into_iter().next().map(|r| (g.key, g.name, r)))
             .collect();
-        // Best first; no value last; ties by code so the order is stable.
-        units.sort_by(|(a_code, a), (b_code, b)| match (a.value, b.value) {
-            (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| a_code.cmp(b_code)),
+        // Best first (the highest value, or the lowest where lower is better); no value last; ties by code so the
+        // order is stable.
+        let better =
+            |x: f64, y: f64, lower_is_better: bool| if lower_is_better { x.total_cmp(&y) } else { y.total_cmp(&x) };
+        units.sort_by(|(a_code, _, a), (b_code, _, b)| match (a.value, b.value) {
+            (Some(x), Some(y)) => better(x, y, a.lower_is_better).then_with(|| a_code.cmp(b_code)),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => a_code.cmp(b_code),
         });
         let mut ranked: Vec<RankedUnit> = Vec::with_capacity(units.len());
-        for (i, (unit_code, result)) in units.into_iter().enumerate() {
+        for (i, (unit_code, unit_name, result)) in units.into_iter().enumerate() {
             let rank = match ranked.last() {
                 Some(previous) if previous.result.as_ref().and_then(|r| r.value) == result.value => previous.rank,
                 _ => i as u32 + 1,
             };
-            ranked.push(RankedUnit { rank, unit_code, result: Some(result) });
+            ranked.push(RankedUnit { rank, unit_code, unit_name, result: Some(result) });
         }
         Ok(RankUnitsResponse { units: ranked, days: answer.days, freshness: answer.freshness })
     }

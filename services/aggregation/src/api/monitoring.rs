@@ -15,7 +15,9 @@ use onestop_proto::aggregation::v1::*;
 use onestop_server::{paging, ServiceError, ServiceResult};
 
 use super::{period, target, watch_hub, AggregationApi, AtLeast, Call, ResponseStream};
+use crate::apology_notices;
 use crate::case_record::{CaseRow, COLUMNS};
+use crate::names::CaseNames;
 use crate::scope::Target;
 use crate::totals::load_calendar;
 
@@ -55,6 +57,29 @@ const LISTS: [LateCaseList; 7] = [
     LateCaseList::RescheduledMoreThanOnce,
 ];
 
+/// `rows` as a monitor sees them on `as_of`, with the names of their codes and their apology notices.
+async fn monitored_all(
+    db: &mut sqlx::PgConnection,
+    rows: &[CaseRow],
+    as_of: NaiveDate,
+    calendar: &WorkingCalendar,
+) -> ServiceResult<Vec<MonitoredCase>> {
+    let names = CaseNames::of(db, rows).await?;
+    let codes: Vec<String> = rows.iter().map(|r| r.case_code.clone()).collect();
+    let mut notices = apology_notices::for_office(db, &codes).await?;
+    let name = |names: &HashMap<String, String>, code: &str| names.get(code).cloned().unwrap_or_default();
+    Ok(rows
+        .iter()
+        .map(|row| MonitoredCase {
+            procedure_name: name(&names.procedures, &row.procedure_code),
+            center_name: name(&names.centers, &row.center_code),
+            resolving_agency_name: name(&names.agencies, &row.resolving_agency_code),
+            apology_notices: notices.remove(&row.case_code).unwrap_or_default(),
+            ..monitored(row, as_of, calendar)
+        })
+        .collect())
+}
+
 fn monitored(row: &CaseRow, as_of: NaiveDate, calendar: &WorkingCalendar) -> MonitoredCase {
     let working_days_left = if row.open {
         match row.due_date.cmp(&as_of) {
@@ -80,6 +105,7 @@ fn monitored(row: &CaseRow, as_of: NaiveDate, calendar: &WorkingCalendar) -> Mon
         missed_new_due_date: row.missed_new_due_date
             || (row.open && row.current_due_date != row.due_date && row.current_due_date < as_of),
         working_days_left,
+        ..Default::default()
     }
 }
 
@@ -190,18 +216,15 @@ impl AggregationApi {
         .bind(i64::from(page_size) + 1)
         .fetch_all(&mut *snapshot)
         .await?;
-        snapshot.commit().await?;
         let next_page_token = if rows.len() > page_size as usize {
             rows.truncate(page_size as usize);
             paging::encode(&[&rows.last().expect("a full page").case_code])
         } else {
             String::new()
         };
-        Ok(ListLateCasesResponse {
-            cases: rows.iter().map(|r| monitored(r, as_of, &judged.calendar)).collect(),
-            next_page_token,
-            freshness: Some(freshness),
-        })
+        let cases = monitored_all(&mut snapshot, &rows, as_of, &judged.calendar).await?;
+        snapshot.commit().await?;
+        Ok(ListLateCasesResponse { cases, next_page_token, freshness: Some(freshness) })
     }
 
     pub(super) async fn late_case_counts(
@@ -258,20 +281,30 @@ impl AggregationApi {
         let key = match &target {
             Target::Unit(code) | Target::Center(code) => code.clone(),
         };
-        let mut total = LateCaseCounts { key: key.clone(), ..Default::default() };
+        // Named as asked: the center's name for a center, else the unit's.
+        let name_of_key = match &target {
+            Target::Unit(_) => scope.unit.name.clone(),
+            Target::Center(_) => scope.centers.first().map(|c| c.name.clone()).unwrap_or_default(),
+        };
+        let mut total = LateCaseCounts { key: key.clone(), name: name_of_key, ..Default::default() };
         let mut units: BTreeMap<String, LateCaseCounts> = BTreeMap::new();
         let (children, child_of) = match &target {
             Target::Unit(_) => scope.children(as_of),
             Target::Center(_) => Default::default(),
         };
-        for child in children.keys() {
-            units.insert(child.clone(), LateCaseCounts { key: child.clone(), ..Default::default() });
+        for (child, name) in &children {
+            units
+                .insert(child.clone(), LateCaseCounts { key: child.clone(), name: name.clone(), ..Default::default() });
         }
         for (center, values) in &rows {
             add(&mut total, values);
             if let Target::Unit(unit) = &target {
                 let key = child_of.get(center).cloned().unwrap_or_else(|| unit.clone());
-                add(units.entry(key.clone()).or_insert_with(|| LateCaseCounts { key, ..Default::default() }), values);
+                let name = scope.units.get(&key).map(|u| u.name.clone()).unwrap_or_default();
+                add(
+                    units.entry(key.clone()).or_insert_with(|| LateCaseCounts { key, name, ..Default::default() }),
+                    values,
+                );
             }
         }
         // Children first in code order, then the unit's own centers.
@@ -362,15 +395,13 @@ impl AggregationApi {
         .bind(judged.due_limit)
         .fetch_all(&mut *db)
         .await?;
+        let cases = monitored_all(&mut db, &rows, today, &judged.calendar).await?;
         Ok(rows
             .iter()
-            .map(|row| {
+            .zip(cases)
+            .map(|(row, case)| {
                 let kind = if row.due_date < today { LateCaseEventKind::Overdue } else { LateCaseEventKind::DueSoon };
-                WatchLateCasesResponse {
-                    kind: kind as i32,
-                    case: Some(monitored(row, today, &judged.calendar)),
-                    as_of_day: today.to_string(),
-                }
+                WatchLateCasesResponse { kind: kind as i32, case: Some(case), as_of_day: today.to_string() }
             })
             .collect())
     }
@@ -434,6 +465,7 @@ impl AggregationApi {
         };
         snapshot.commit().await?;
         let records: HashMap<String, (i64, i64)> = records.into_iter().map(|(c, a, b)| (c, (a, b))).collect();
+        let center_names: HashMap<&String, &String> = scope.centers.iter().map(|c| (&c.code, &c.name)).collect();
         let mut out: Vec<LateCountReconciliation> = centers
             .iter()
             .map(|center| {
@@ -441,6 +473,7 @@ impl AggregationApi {
                 let (late_records, overdue_records) = records.get(center).copied().unwrap_or_default();
                 LateCountReconciliation {
                     center_code: center.clone(),
+                    center_name: center_names.get(center).map(|n| n.to_string()).unwrap_or_default(),
                     resolved_late_in_cells: late_cells as u64,
                     resolved_late_in_records: late_records as u64,
                     pending_overdue_in_cells: overdue_cells as u64,

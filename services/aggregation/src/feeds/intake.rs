@@ -19,6 +19,7 @@ use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
 use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, next_batch, position, Feed, INTAKE};
+use crate::apology_notices;
 use crate::case_record::{self, CaseRow};
 use crate::measure_sql;
 
@@ -125,6 +126,7 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
     let last = last.cursor.clone();
     let mut cells = CellChanges::default();
     let mut cases: BTreeMap<String, CaseRow> = BTreeMap::new();
+    let mut notices: BTreeMap<String, Vec<apology_notices::NoticeRow>> = BTreeMap::new();
     for change in fresh {
         match &change.change {
             Some(Change::Cell(cell)) => {
@@ -152,6 +154,7 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
             }
             Some(Change::CaseRecord(stored)) => {
                 if let Some(row) = CaseRow::of(stored) {
+                    notices.insert(row.case_code.clone(), apology_notices::of(stored));
                     cases.insert(row.case_code.clone(), row);
                 }
             }
@@ -160,7 +163,9 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
     }
     store_cells(&mut tx, &cells).await?;
     if !cases.is_empty() {
+        let codes: Vec<String> = cases.keys().cloned().collect();
         case_record::store(&mut tx, cases.into_values().collect()).await?;
+        apology_notices::replace(&mut tx, &codes, &notices.into_values().flatten().collect::<Vec<_>>()).await?;
         onestop_server::notify::notify_on_commit(&mut tx, super::CASES_APPLIED).await?;
     }
     advance(&mut tx, INTAKE, &last).await?;
