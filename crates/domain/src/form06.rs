@@ -1,24 +1,85 @@
-//! Form 06 (Biểu 06/VPCP/KSTT, Circular 01/2020/TT-VPCP): the 13 columns of one row from period totals, and the
-//! identities a row must satisfy.
+//! Form 06 (Biểu 06/VPCP/KSTT, Circular 01/2020/TT-VPCP): the 13 columns of one row from period totals, the
+//! identities a row must satisfy, and how a definition's headings are laid out as the printed table head. The
+//! headings themselves are data (a versioned form definition), so a new circular relabels them without code.
 
 use crate::measures::{add, Measure, PeriodTotals, SumOverflow};
 
-/// The Vietnamese column headings as printed on the form, columns 1 to 13.
-pub const HEADINGS: [&str; 13] = [
-    "STT",
-    "Lĩnh vực, công việc giải quyết theo cấp",
-    "Số hồ sơ nhận giải quyết - Tổng số",
-    "Số hồ sơ nhận giải quyết - Trong kỳ - Trực tuyến",
-    "Số hồ sơ nhận giải quyết - Trong kỳ - Trực tiếp, dịch vụ bưu chính",
-    "Số hồ sơ nhận giải quyết - Từ kỳ trước",
-    "Số hồ sơ đã giải quyết - Tổng số",
-    "Số hồ sơ đã giải quyết - Trước hạn",
-    "Số hồ sơ đã giải quyết - Đúng hạn",
-    "Số hồ sơ đã giải quyết - Quá hạn",
-    "Số hồ sơ đang giải quyết - Tổng số",
-    "Số hồ sơ đang giải quyết - Trong hạn",
-    "Số hồ sơ đang giải quyết - Quá hạn",
-];
+/// The form's columns: (1) the row's number, (2) the sector or level, (3) to (13) the counts of
+/// [`Form06Counts::columns`]. A definition of the form may relabel them, never reorder them.
+pub const COLUMN_COUNT: usize = 13;
+
+/// The deepest stack of headings a column may have: a group, a subgroup ("Trong kỳ"), the column's own.
+pub const MAX_HEADING_LEVELS: usize = 3;
+
+/// One cell of the table head: its text, and the rows and columns it spans (counted from 0 within the head).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadingCell {
+    pub text: String,
+    pub first_row: usize,
+    pub last_row: usize,
+    pub first_column: usize,
+    pub last_column: usize,
+}
+
+/// The table head as printed: as many rows as the deepest column has headings, and its cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadingLayout {
+    pub rows: usize,
+    pub cells: Vec<HeadingCell>,
+}
+
+/// Lays out the table head from each column's headings, outermost first. Neighbouring columns that share their
+/// leading headings are grouped under one cell ("Số hồ sơ nhận giải quyết" over its four columns); a column's
+/// last heading reaches down to the head's last row ("STT", "Tổng số"). Fails, naming the column, when a column
+/// has no heading, more than [`MAX_HEADING_LEVELS`], or when a heading over several columns is also the last of
+/// one of them (it could not both group them and sit above that column alone).
+pub fn heading_layout(columns: &[Vec<String>]) -> Result<HeadingLayout, (usize, String)> {
+    for (i, headings) in columns.iter().enumerate() {
+        if headings.is_empty() || headings.len() > MAX_HEADING_LEVELS {
+            return Err((i, format!("needs 1 to {MAX_HEADING_LEVELS} headings, outermost first")));
+        }
+    }
+    let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+    let mut cells = Vec::new();
+    for row in 0..rows {
+        let mut first = 0;
+        while first < columns.len() {
+            if columns[first].len() <= row {
+                // Covered by this column's last heading, reaching down.
+                first += 1;
+                continue;
+            }
+            let prefix = &columns[first][..=row];
+            let mut last = first;
+            while columns.get(last + 1).is_some_and(|next| next.len() > row && next[..=row] == *prefix) {
+                last += 1;
+            }
+            let ends_here = |c: usize| columns[c].len() == row + 1;
+            if last > first {
+                if let Some(c) = (first..=last).find(|c| ends_here(*c)) {
+                    let heading = &columns[c][row];
+                    return Err((
+                        c,
+                        format!(
+                            "{heading:?} groups columns {} to {}, so it cannot also be this column's last heading",
+                            first + 1,
+                            last + 1
+                        ),
+                    ));
+                }
+            }
+            cells.push(HeadingCell {
+                text: columns[first][row].clone(),
+                first_row: row,
+                last_row: if ends_here(first) { rows - 1 } else { row },
+                first_column: first,
+                last_column: last,
+            });
+            first = last + 1;
+        }
+    }
+    Ok(HeadingLayout { rows, cells })
+}
 
 /// The counts of one row (columns 3 to 13), and the cases closed without a result that complete the balance.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -176,5 +237,54 @@ mod tests {
         inconsistent.carried_over = 12;
         let broken = Form06Counts::from_totals(&inconsistent).unwrap().broken_identities();
         assert_eq!(broken, ["(3) = (7) + (11) + returned or withdrawn: 42 ≠ 40"]);
+    }
+
+    fn headings(columns: &[&[&str]]) -> Vec<Vec<String>> {
+        columns.iter().map(|c| c.iter().map(|h| h.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn headings_group_neighbours_and_reach_down() {
+        let received = "Số hồ sơ nhận giải quyết";
+        let layout = heading_layout(&headings(&[
+            &["STT"],
+            &["Lĩnh vực"],
+            &[received, "Tổng số"],
+            &[received, "Trong kỳ", "Trực tuyến"],
+            &[received, "Trong kỳ", "Trực tiếp, dịch vụ bưu chính"],
+            &[received, "Từ kỳ trước"],
+            &["Số hồ sơ đang giải quyết", "Tổng số"],
+        ]))
+        .unwrap();
+        assert_eq!(layout.rows, 3);
+        let spans: Vec<(&str, usize, usize, usize, usize)> = layout
+            .cells
+            .iter()
+            .map(|c| (c.text.as_str(), c.first_row, c.last_row, c.first_column, c.last_column))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                ("STT", 0, 2, 0, 0),
+                ("Lĩnh vực", 0, 2, 1, 1),
+                (received, 0, 0, 2, 5),
+                ("Số hồ sơ đang giải quyết", 0, 0, 6, 6),
+                ("Tổng số", 1, 2, 2, 2),
+                ("Trong kỳ", 1, 1, 3, 4),
+                ("Từ kỳ trước", 1, 2, 5, 5),
+                ("Tổng số", 1, 2, 6, 6),
+                ("Trực tuyến", 2, 2, 3, 3),
+                ("Trực tiếp, dịch vụ bưu chính", 2, 2, 4, 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_heading_cannot_both_group_columns_and_end_one() {
+        let (column, reason) = heading_layout(&headings(&[&["STT"], &["Tổng"], &["Tổng", "Trong hạn"]])).unwrap_err();
+        assert_eq!(column, 1);
+        assert!(reason.contains("groups columns 2 to 3"), "{reason}");
+        assert_eq!(heading_layout(&headings(&[&["A"], &[]])).unwrap_err().0, 1);
+        assert_eq!(heading_layout(&headings(&[&["A", "B", "C", "D"]])).unwrap_err().0, 0);
     }
 }

@@ -7,6 +7,7 @@
 //! - [`scope`]: whose cells an answer covers (units, merges, centers);
 //! - [`totals`]: the facts of a scope and period, whole and by group;
 //! - [`definitions`]: the versioned indicator definitions this service stores;
+//! - [`forms`]: the versioned definitions of the official forms (title, headings, signatures);
 //! - [`export`]: form 06 as CSV and XLSX;
 //! - [`measure_sql`]: the measure columns as the roll-up queries spell them.
 
@@ -16,6 +17,7 @@ pub mod case_record;
 pub mod definitions;
 pub mod export;
 pub mod feeds;
+pub mod forms;
 pub mod measure_sql;
 pub mod names;
 pub mod scope;
@@ -60,10 +62,10 @@ pub struct Config {
     pub intake_url: String,
 }
 
-/// What each method needs of its caller: defining indicators is for offices that may, the rest reads.
+/// What each method needs of its caller: defining indicators and forms is for offices that may, the rest reads.
 fn policy(method: &str) -> Needs {
     match method {
-        "DefineIndicator" => Needs::Scope(SCOPE_DEFINE),
+        "DefineIndicator" | "DefineForm" => Needs::Scope(SCOPE_DEFINE),
         _ => Needs::Scope(SCOPE_READ),
     }
 }

@@ -1,17 +1,18 @@
 //! GetForm06 and ExportForm06: the official periodic report, rows by sector grouped by the level of the
-//! receiving center's unit, each row checked against the form's identities.
+//! receiving center's unit, each row checked against the form's identities, printed by the version of the form's
+//! definition in force for the period (or the one asked for), which the answer names.
 
 use std::collections::{BTreeSet, HashMap};
 
-use onestop_domain::form06::{Form06Counts, HEADINGS};
+use onestop_domain::form06::Form06Counts;
 use onestop_domain::{Needs, Violations};
 use onestop_proto::aggregation::v1::*;
 use onestop_server::{ServiceError, ServiceResult};
 
 use super::{period, target, AggregationApi, AtLeast, Call, ResponseStream};
-use crate::export;
 use crate::scope::level_name;
 use crate::totals::{Computation, Group, Split};
+use crate::{export, forms};
 
 /// How the form labels each level's rows.
 fn level_label(level: i16) -> &'static str {
@@ -85,6 +86,7 @@ impl AggregationApi {
             today: (self.clock)(),
         };
         let (facts, _) = computation.run(&mut snapshot).await?;
+        let form = forms::for_report(&mut snapshot, forms::FORM_06, last_day, request.form_version).await?;
         snapshot.commit().await?;
 
         // Sections in level order, each with its rows and their sum.
@@ -121,10 +123,11 @@ impl AggregationApi {
                 crate::scope::Target::Center(_) => scope.centers[0].name.clone(),
             },
             days: Some(DayRange { from_day: first_day.to_string(), to_day: last_day.to_string() }),
-            headings: HEADINGS.iter().map(|h| h.to_string()).collect(),
+            headings: form.columns.iter().map(|c| c.headings.join(" - ")).collect(),
             sections,
             total: Some(row(0, "Tổng cộng", "", &total)),
             freshness: Some(freshness),
+            form: Some(form),
         })
     }
 
@@ -146,6 +149,7 @@ impl AggregationApi {
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             ),
         };
+        let form_version = report.form.as_ref().map_or(0, |f| f.version);
         let days = report.days.unwrap_or_default();
         let file_name = format!("bieu-06-{}-{}-{}.{extension}", report.reporting_unit_code, days.from_day, days.to_day);
         let chunks: Vec<Result<ExportForm06Response, tonic::Status>> = bytes
@@ -156,6 +160,7 @@ impl AggregationApi {
                     file_name: if i == 0 { file_name.clone() } else { String::new() },
                     content_type: if i == 0 { content_type.to_owned() } else { String::new() },
                     chunk: chunk.to_vec(),
+                    form_version: if i == 0 { form_version } else { 0 },
                 })
             })
             .collect();

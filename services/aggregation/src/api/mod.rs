@@ -37,7 +37,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::scope::{self, Scope, Target};
-use crate::{definitions, feeds};
+use crate::{definitions, feeds, forms};
 
 /// How long a request waits for the catalogue copy to catch up with something just published.
 const COPY_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(25);
@@ -285,6 +285,19 @@ impl AggregationService for AggregationApi {
         request: Request<ExportForm06Request>,
     ) -> Result<Response<Self::ExportForm06Stream>, Status> {
         Ok(Response::new(self.export_form06_file(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    async fn define_form(&self, request: Request<DefineFormRequest>) -> Result<Response<DefineFormResponse>, Status> {
+        let call = self.call(&request)?;
+        Ok(Response::new(forms::define(&self.pool, &call.principal, request.into_inner()).await?))
+    }
+
+    async fn list_form_definitions(
+        &self,
+        request: Request<ListFormDefinitionsRequest>,
+    ) -> Result<Response<ListFormDefinitionsResponse>, Status> {
+        self.call(&request)?;
+        Ok(Response::new(forms::list(&self.pool, request.into_inner()).await?))
     }
 
     async fn list_late_cases(
