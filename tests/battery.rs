@@ -381,6 +381,25 @@ fn define(definition: agg::IndicatorDefinition) -> agg::DefineIndicatorRequest {
     agg::DefineIndicatorRequest { definition: Some(definition) }
 }
 
+/// A form definition that would be stored but for what a case spoils: 13 columns, one heading each.
+fn form_definition() -> agg::FormDefinition {
+    agg::FormDefinition {
+        form: "06".into(),
+        form_number: "Biểu số 06/VPCP/KSTT".into(),
+        circular: "Thông tư số 01/2020/TT-VPCP".into(),
+        title: "Tình hình giải quyết TTHC".into(),
+        unit_of_count: "Số hồ sơ TTHC".into(),
+        valid_from: "2026-01-01".into(),
+        columns: (1..=13).map(|n| agg::FormColumn { headings: vec![format!("Cột {n}")] }).collect(),
+        signatures: vec![agg::FormSignature { title: "THỦ TRƯỞNG ĐƠN VỊ".into(), note: String::new() }],
+        ..Default::default()
+    }
+}
+
+fn define_form(definition: agg::FormDefinition) -> agg::DefineFormRequest {
+    agg::DefineFormRequest { definition: Some(definition) }
+}
+
 fn form06() -> agg::GetForm06Request {
     agg::GetForm06Request { unit_code: PROVINCE.into(), period: march(), ..Default::default() }
 }
@@ -1171,6 +1190,26 @@ fn aggregation_cases() -> Vec<Case> {
         unary!("indicator definition of 17 MiB", aggregation.define_indicator,
             define(IndicatorDefinition { description: "x".repeat(OVERSIZED_BYTES), ..definition() })
                 => ResourceExhausted),
+        // Form definitions.
+        unary!("form title with NUL", aggregation.define_form,
+            define_form(agg::FormDefinition { title: format!("Tình hình{NUL}"), ..form_definition() })
+                => InvalidArgument, "definition.title"),
+        unary!("form heading with BEL", aggregation.define_form,
+            define_form(agg::FormDefinition {
+                columns: (1..=13).map(|n| agg::FormColumn { headings: vec![format!("Cột {n}{BELL}")] }).collect(),
+                ..form_definition()
+            }) => InvalidArgument, "definition.columns[0].headings[0]"),
+        unary!("form signature note with an escape", aggregation.define_form,
+            define_form(agg::FormDefinition {
+                signatures: vec![agg::FormSignature { title: "THỦ TRƯỞNG".into(), note: ESCAPE.into() }],
+                ..form_definition()
+            }) => InvalidArgument, "definition.signatures[0].note"),
+        unary!("form valid from -5000", aggregation.define_form,
+            define_form(agg::FormDefinition { valid_from: "-5000-01-01".into(), ..form_definition() })
+                => InvalidArgument, "definition.valid_from"),
+        unary!("form of 100,000 columns", aggregation.define_form,
+            define_form(agg::FormDefinition { columns: vec![agg::FormColumn::default(); 100_000], ..form_definition() })
+                => InvalidArgument, "definition.columns"),
         // Form 06.
         unary!("form 06 from -5000", aggregation.get_form06,
             GetForm06Request { period: days("-5000-01-01", "2026-03-31"), ..form06() }
