@@ -286,3 +286,41 @@ async fn a_definition_carries_its_labels_display_unit_and_direction() {
     }
     system.stack.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn notices_of_records_applied_before_notices_were_kept_are_filled_in() {
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let mut intake = system.stack.intake_client();
+    let cases = PushCasesRequest { sender: "egov".into(), cases: vec![late_case()], all_or_nothing: true };
+    let cursor = intake.push_cases(cases).await.unwrap().into_inner().cursor;
+    let request = ListLateCasesRequest {
+        unit_code: PROVINCE.into(),
+        list: LateCaseList::ResolvedLate as i32,
+        period: march(),
+        min_intake_cursor: cursor,
+        ..Default::default()
+    };
+    let listed = system.stack.aggregation_client().list_late_cases(request.clone()).await.unwrap().into_inner();
+    assert_eq!(listed.cases[0].apology_notices.len(), 2);
+
+    // As an earlier version left it: the record counts two notices, none is stored.
+    let db = sqlx::PgPool::connect(system.database.url()).await.unwrap();
+    sqlx::query("DELETE FROM aggregation.apology_notice").execute(&db).await.unwrap();
+    let listed = system.stack.aggregation_client().list_late_cases(request.clone()).await.unwrap().into_inner();
+    assert!(listed.cases[0].apology_notices.is_empty());
+
+    // On its next connection to intake, aggregation asks intake for them.
+    let system = system.restart().await;
+    let notices = eventually(|| {
+        let mut aggregation = system.stack.aggregation_client();
+        let request = request.clone();
+        async move {
+            let case = aggregation.list_late_cases(request).await.ok()?.into_inner().cases.pop()?;
+            (case.apology_notices.len() == 2).then_some(case.apology_notices)
+        }
+    })
+    .await;
+    assert_eq!(notices[1].notice_number, "18/TB-UBND");
+    assert!(notices[1].issued_after_deadline);
+    system.stack.shutdown().await.unwrap();
+}

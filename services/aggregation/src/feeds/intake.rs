@@ -34,6 +34,14 @@ pub async fn follow(pool: PgPool, intake: IntakeClient, stop: StopSignal) {
 }
 
 async fn follow_once(pool: &PgPool, mut intake: IntakeClient) -> anyhow::Result<()> {
+    // Cheap when nothing is missing, so it is looked at on every connection.
+    match super::notice_backfill::fill_missing(pool, &mut intake).await {
+        Ok(0) => {}
+        Ok(cases) => {
+            tracing::info!(cases, "stored the apology notices of case records applied before notices were kept")
+        }
+        Err(error) => tracing::warn!(%error, "could not yet fill in the apology notices of earlier case records"),
+    }
     let after_cursor = cursor(pool, INTAKE).await?;
     let mut stream = intake.watch_changes(WatchChangesRequest { after_cursor }).await?.into_inner();
     while let Some(batch) = next_batch(&mut stream, BATCH, LINGER).await {

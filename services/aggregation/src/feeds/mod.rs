@@ -13,6 +13,7 @@
 
 pub mod catalogue;
 pub mod intake;
+pub mod notice_backfill;
 
 use std::future::Future;
 use std::pin::Pin;
