@@ -34,7 +34,12 @@ pub async fn connect_and_migrate(
     plans: Plans,
 ) -> anyhow::Result<PgPool> {
     let statement_timeout = args.database_statement_timeout_ms.to_string();
-    let mut settings = vec![("search_path", schema), ("statement_timeout", statement_timeout.as_str())];
+    // Notices such as "schema already exists, skipping" on every start say nothing anyone needs to read.
+    let mut settings = vec![
+        ("search_path", schema),
+        ("statement_timeout", statement_timeout.as_str()),
+        ("client_min_messages", "warning"),
+    ];
     if plans == Plans::PerCall {
         settings.push(("plan_cache_mode", "force_custom_plan"));
     }

@@ -20,22 +20,26 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Starts listening; the listener reconnects by itself if its connection drops.
+    /// Starts listening; the listener reconnects by itself if its connection drops, and stops once no stream
+    /// can wait on it any more (the service has stopped), before the database may go away with it.
     pub async fn start(pool: &PgPool, channel: &'static str) -> anyhow::Result<Notifier> {
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(channel).await?;
         let (sender, commits) = watch::channel(0u64);
         tokio::spawn(async move {
             loop {
-                match listener.recv().await {
+                let received = tokio::select! {
+                    () = sender.closed() => return,
+                    received = listener.recv() => received,
+                };
+                match received {
                     Ok(_) => sender.send_modify(|n| *n += 1),
+                    // The service closed its pool on the way out.
+                    Err(sqlx::Error::PoolClosed) => return,
                     Err(error) => {
                         tracing::warn!(%error, channel, "change listener lost its connection; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
-                }
-                if sender.is_closed() {
-                    return;
                 }
             }
         });

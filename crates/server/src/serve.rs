@@ -150,6 +150,8 @@ where
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop)
         .await?;
+    // Idle connections would otherwise outlive the service and complain when the database stops after it.
+    pool.close().await;
     tracing::info!(service = service_name, "stopped");
     Ok(())
 }
