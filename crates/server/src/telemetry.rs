@@ -6,6 +6,8 @@
 //! clients pass on the trace of the span they are called in ([`TraceContextInjector`]), so one trace shows a
 //! push from intake into catalogue.
 
+use std::io::IsTerminal;
+
 use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
@@ -61,18 +63,20 @@ pub fn init(service_name: &'static str, args: &TelemetryArgs) -> anyhow::Result<
 /// `args` say (its endpoint is not read: the provider has its exporter already). Tests use it with an in-memory
 /// exporter.
 pub fn install(provider: SdkTracerProvider, args: &TelemetryArgs) -> anyhow::Result<()> {
-    let subscriber = subscriber(&provider, args, std::io::stdout)?;
+    // Colours on a terminal only: in a file or a log shipper, escape codes are noise.
+    let subscriber = subscriber(&provider, args, std::io::stdout, std::io::stdout().is_terminal())?;
     global::set_text_map_propagator(TraceContextPropagator::new());
     global::set_tracer_provider(provider);
     subscriber.try_init().context("installing the tracing subscriber")
 }
 
-/// Log lines written to `log_writer` and spans recorded by `provider`, each behind its own filter: a filter on
-/// the whole subscriber would drop the spans of every RPC at `RUST_LOG=warn`.
+/// Log lines written to `log_writer` (text in colour when `colour`) and spans recorded by `provider`, each behind
+/// its own filter: a filter on the whole subscriber would drop the spans of every RPC at `RUST_LOG=warn`.
 fn subscriber<W>(
     provider: &SdkTracerProvider,
     args: &TelemetryArgs,
     log_writer: W,
+    colour: bool,
 ) -> anyhow::Result<impl Subscriber + Send + Sync + 'static>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -80,7 +84,7 @@ where
     let log_filter = filter("log filter", &args.log_filter)?;
     let trace_filter = filter("trace filter", &args.trace_filter)?;
     let log_lines = match args.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(log_writer).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_ansi(colour).with_writer(log_writer).boxed(),
         // Fields at the top level of each object, where log shippers index them.
         LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(log_writer).boxed(),
     };
@@ -168,13 +172,18 @@ mod tests {
         }
     }
 
-    /// Runs `body` under the subscriber `args` describe; returns the log lines and the names of exported spans.
+    /// Runs `body` under the subscriber `args` describe, writing to memory as to a file (no colour); returns the
+    /// log lines and the names of exported spans.
     fn run_with(args: &TelemetryArgs, body: impl FnOnce()) -> (String, Vec<String>) {
+        run_coloured(args, false, body)
+    }
+
+    fn run_coloured(args: &TelemetryArgs, colour: bool, body: impl FnOnce()) -> (String, Vec<String>) {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
         let lines = Lines::default();
         let writer = lines.clone();
-        let subscriber = subscriber(&provider, args, move || writer.clone()).unwrap();
+        let subscriber = subscriber(&provider, args, move || writer.clone(), colour).unwrap();
         tracing::subscriber::with_default(subscriber, body);
         let spans = exporter.get_finished_spans().unwrap().into_iter().map(|span| span.name.into_owned()).collect();
         (lines.text(), spans)
@@ -221,10 +230,19 @@ mod tests {
     }
 
     #[test]
+    fn log_lines_carry_colour_codes_only_for_a_terminal() {
+        let args = TelemetryArgs::default();
+        let (plain, _) = run_with(&args, an_rpc);
+        assert!(plain.contains("WARN") && !plain.contains('\x1b'), "{plain:?}");
+        let (coloured, _) = run_coloured(&args, true, an_rpc);
+        assert!(coloured.contains('\x1b'), "{coloured:?}");
+    }
+
+    #[test]
     fn a_malformed_filter_is_refused_by_name() {
         let args = TelemetryArgs { trace_filter: "onestop=loud".into(), ..TelemetryArgs::default() };
         let provider = SdkTracerProvider::builder().build();
-        let error = subscriber(&provider, &args, std::io::sink).err().expect("refused");
+        let error = subscriber(&provider, &args, std::io::sink, false).err().expect("refused");
         assert!(error.to_string().contains("trace filter"), "{error}");
     }
 }
