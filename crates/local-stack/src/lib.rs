@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use onestop_server::auth::{client_tls, Credentials, SystemKeys, AGGREGATION, CATALOGUE, INTAKE};
 use onestop_server::client;
 use onestop_server::config::ServerArgs;
+use onestop_server::serve::Listeners;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -74,6 +75,8 @@ impl Addresses {
 pub struct Stack {
     /// Where each service actually listens.
     pub addresses: Addresses,
+    /// Where each service serves its metrics (`http://ADDR/metrics`).
+    pub metrics: Addresses,
     stop: watch::Sender<bool>,
     services: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
     /// A national operator's credentials, signed with the issuer key.
@@ -95,12 +98,24 @@ impl Stack {
         Self::start_with_keys(server, SystemKeys::generate(), addresses).await
     }
 
-    /// Like [`Stack::start_with`], with the keys given. Each service gets its own private key (if it calls others)
-    /// and the public keys; the issuer key stays with the stack, which signs the operator's token with it.
+    /// Like [`Stack::start_with`], with the keys given, and each service's metrics on a free loopback port.
+    pub async fn start_with_keys(server: ServerArgs, keys: SystemKeys, addresses: Addresses) -> anyhow::Result<Stack> {
+        Self::start_placed(server, keys, addresses, Addresses::any_free_port()).await
+    }
+
+    /// Like [`Stack::start_with`], with the keys given, and each service's metrics served at `metrics`. Each service
+    /// gets its own private key (if it calls others) and the public keys; the issuer key stays with the stack, which
+    /// signs the operator's token with it.
     ///
     /// Given a certificate (`TLS_CERT`), the services speak only TLS and are reached at `https://localhost:PORT`,
     /// by each other and by the stack's clients, so the certificate must name `localhost` and `TLS_CA` is needed.
-    pub async fn start_with_keys(server: ServerArgs, keys: SystemKeys, addresses: Addresses) -> anyhow::Result<Stack> {
+    /// Metrics are plain HTTP either way.
+    pub async fn start_placed(
+        server: ServerArgs,
+        keys: SystemKeys,
+        addresses: Addresses,
+        metrics: Addresses,
+    ) -> anyhow::Result<Stack> {
         let tls = match (&server.tls.tls_cert, client_tls(&server.tls)?) {
             (None, _) => None,
             (Some(_), Some(tls)) => Some(tls),
@@ -118,6 +133,15 @@ impl Stack {
             intake: intake_listener.local_addr()?,
             aggregation: aggregation_listener.local_addr()?,
         };
+        let catalogue_metrics = bind(metrics.catalogue, "catalogue metrics").await?;
+        let intake_metrics = bind(metrics.intake, "intake metrics").await?;
+        let aggregation_metrics = bind(metrics.aggregation, "aggregation metrics").await?;
+        let metrics = Addresses {
+            catalogue: catalogue_metrics.local_addr()?,
+            intake: intake_metrics.local_addr()?,
+            aggregation: aggregation_metrics.local_addr()?,
+        };
+        let listeners = |grpc, metrics| Listeners { grpc, metrics: Some(metrics) };
         let (stop, stopped) = watch::channel(false);
         let shutdown = move || {
             let mut stopped = stopped.clone();
@@ -144,11 +168,28 @@ impl Stack {
             intake_url: url(bound.intake),
         };
         let services = vec![
-            ("catalogue", tokio::spawn(onestop_catalogue::run(catalogue, catalogue_listener, shutdown()))),
-            ("intake", tokio::spawn(onestop_intake::run(intake, intake_listener, shutdown()))),
-            ("aggregation", tokio::spawn(onestop_aggregation::run(aggregation, aggregation_listener, shutdown()))),
+            (
+                "catalogue",
+                tokio::spawn(onestop_catalogue::run(
+                    catalogue,
+                    listeners(catalogue_listener, catalogue_metrics),
+                    shutdown(),
+                )),
+            ),
+            (
+                "intake",
+                tokio::spawn(onestop_intake::run(intake, listeners(intake_listener, intake_metrics), shutdown())),
+            ),
+            (
+                "aggregation",
+                tokio::spawn(onestop_aggregation::run(
+                    aggregation,
+                    listeners(aggregation_listener, aggregation_metrics),
+                    shutdown(),
+                )),
+            ),
         ];
-        let stack = Stack { addresses: bound, stop, services, operator, keys, tls };
+        let stack = Stack { addresses: bound, metrics, stop, services, operator, keys, tls };
         stack.wait_until_serving(Duration::from_secs(60)).await?;
         Ok(stack)
     }

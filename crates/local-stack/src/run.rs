@@ -1,8 +1,9 @@
 //! The run command's settings. Beside its own (where it keeps its data, where each service listens, the demo), it
 //! takes every setting the services take, as the same flags and environment variables with the same defaults
-//! ([`ServerArgs`], flattened whole), so what runs locally is what runs deployed. Three settings differ because
-//! the run command decides them itself: each service's address (`--catalogue-addr`, …), the database (its own
-//! cluster unless `DATABASE_URL` is given), and the keys (its own, in the data directory).
+//! ([`ServerArgs`], flattened whole), so what runs locally is what runs deployed. Four settings differ because
+//! the run command decides them itself: each service's address (`--catalogue-addr`, …) and metrics address
+//! (`--catalogue-metrics-addr`, …), the database (its own cluster unless `DATABASE_URL` is given), and the keys
+//! (its own, in the data directory).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::Addresses;
 #[derive(Debug, Parser)]
 #[command(name = "onestop-local", about = "Runs catalogue, intake and aggregation together on one database.")]
 #[command(mut_arg("listen_addr", |arg| arg.hide(true)))]
+#[command(mut_arg("metrics_addr", |arg| arg.hide(true)))]
 #[command(mut_arg("service_key", |arg| arg.hide(true)))]
 #[command(mut_arg("database_url", |arg| arg
     .required(false)
@@ -42,6 +44,16 @@ pub struct RunArgs {
     #[arg(long, env = "AGGREGATION_ADDR", default_value_t = Addresses::defaults().aggregation)]
     pub aggregation_addr: SocketAddr,
 
+    /// Where the catalogue serves its Prometheus metrics (`/metrics`); a free loopback port when not set.
+    #[arg(long, env = "CATALOGUE_METRICS_ADDR")]
+    pub catalogue_metrics_addr: Option<SocketAddr>,
+
+    #[arg(long, env = "INTAKE_METRICS_ADDR")]
+    pub intake_metrics_addr: Option<SocketAddr>,
+
+    #[arg(long, env = "AGGREGATION_METRICS_ADDR")]
+    pub aggregation_metrics_addr: Option<SocketAddr>,
+
     /// Load a generated demonstration province (151 centers, ~2,000 procedures) with its last N days of cases.
     #[arg(long, value_name = "DAYS", num_args = 0..=1, default_missing_value = "60")]
     pub demo: Option<u32>,
@@ -57,11 +69,24 @@ impl RunArgs {
         Addresses { catalogue: self.catalogue_addr, intake: self.intake_addr, aggregation: self.aggregation_addr }
     }
 
+    /// Where each service serves its metrics.
+    pub fn metrics_addresses(&self) -> Addresses {
+        let any = Addresses::any_free_port();
+        Addresses {
+            catalogue: self.catalogue_metrics_addr.unwrap_or(any.catalogue),
+            intake: self.intake_metrics_addr.unwrap_or(any.intake),
+            aggregation: self.aggregation_metrics_addr.unwrap_or(any.aggregation),
+        }
+    }
+
     /// The settings each service of the run starts from, on `database_url` (the stack adds each one's keys).
     /// Settings that name one service are refused rather than silently ignored.
     pub fn services(&self, database_url: &str) -> anyhow::Result<ServerArgs> {
         if let Some(addr) = self.server.listen_addr {
             bail!("LISTEN_ADDR {addr}: the run command places each service with --catalogue-addr, --intake-addr and --aggregation-addr");
+        }
+        if let Some(addr) = self.server.metrics_addr {
+            bail!("METRICS_ADDR {addr}: the run command places each service's metrics with --catalogue-metrics-addr, --intake-metrics-addr and --aggregation-metrics-addr");
         }
         if self.server.auth.service_key.is_some() {
             bail!("SERVICE_KEY: the run command gives each service its own key, kept in {}", self.data_dir.display());

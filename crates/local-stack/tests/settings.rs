@@ -40,6 +40,8 @@ fn settings_naming_one_service_are_refused_rather_than_ignored() {
     assert!(parse(&[]).services("postgres://h/db").is_ok());
     let listen = parse(&["--listen-addr", "127.0.0.1:50051"]).services("postgres://h/db").unwrap_err();
     assert!(listen.to_string().contains("--catalogue-addr"), "{listen}");
+    let metrics = parse(&["--metrics-addr", "127.0.0.1:9091"]).services("postgres://h/db").unwrap_err();
+    assert!(metrics.to_string().contains("--catalogue-metrics-addr"), "{metrics}");
     let key = Issuer::generate("k").private_text();
     let own_key = parse(&["--service-key", key.expose()]).services("postgres://h/db").unwrap_err();
     assert!(own_key.to_string().contains("its own key"), "{own_key}");

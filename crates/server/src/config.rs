@@ -19,6 +19,10 @@ pub struct ServerArgs {
     #[arg(long, env = "LISTEN_ADDR")]
     pub listen_addr: Option<SocketAddr>,
 
+    /// Address to serve Prometheus metrics on, over HTTP at `/metrics`; no metrics port when unset.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// PostgreSQL connection URL. The service keeps its tables in its own schema of this database.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: DatabaseUrl,
@@ -164,6 +168,7 @@ impl ServerArgs {
     pub fn for_database(database_url: impl Into<String>) -> Self {
         ServerArgs {
             listen_addr: None,
+            metrics_addr: None,
             database_url: DatabaseUrl::new(database_url),
             database_max_connections: DEFAULT_DATABASE_MAX_CONNECTIONS,
             database_acquire_timeout_ms: DEFAULT_DATABASE_ACQUIRE_TIMEOUT_MS,

@@ -10,6 +10,7 @@
 //! - [`paging`]: opaque page tokens for keyset paging;
 //! - [`db`]: a connection pool on the service's own schema, its migrations, and the health watcher;
 //! - [`notify`]: waking change streams when a change commits;
+//! - [`metrics`]: Prometheus metrics (calls, the pool, followed change streams) and their HTTP endpoint;
 //! - [`serve`]: the server builder (health, reflection, timeouts, limits, spans, graceful shutdown);
 //! - [`client`]: channels to the other services that carry the trace context.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod freshness;
+pub mod metrics;
 pub mod notify;
 pub mod paging;
 pub mod serve;

@@ -1,5 +1,5 @@
 //! One way to serve a onestop service: gRPC health driven by the database, reflection, a request timeout, a
-//! concurrency limit, one span per RPC continuing the caller's trace, and graceful shutdown.
+//! concurrency limit, one span per RPC continuing the caller's trace, metrics, and graceful shutdown.
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use crate::admission::{Admitted, DatabaseState, Limits};
 use crate::auth::{Gate, Guarded, Policy};
 use crate::config::ServerArgs;
 use crate::db::Probe;
+use crate::metrics::{Registry, RpcMetricsLayer};
 use crate::telemetry;
 
 /// Tells long-lived work (streams, followers of other services) that the service is stopping. Graceful
@@ -69,21 +70,51 @@ pub struct Methods {
     pub long_lived: &'static [&'static str],
 }
 
-/// Serves `service` on `listener` until `shutdown` completes, then triggers `stopping` (so streams end), stops
-/// accepting, and lets in-flight calls finish.
+/// Where a server listens: its gRPC port, and the port of its metrics if one is bound for it already (as the
+/// in-process stack binds port 0 and reads which port it got). Without one, metrics are served at
+/// `METRICS_ADDR`, if set.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(grpc: TcpListener) -> Listeners {
+        Listeners { grpc, metrics: None }
+    }
+}
+
+/// What a service shares with its server: its pool (health probes it, metrics watch it), the signal that tells
+/// its long-lived work it is stopping, and its metrics.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub pool: PgPool,
+    pub stopping: Stopping,
+    pub metrics: Registry,
+}
+
+impl Shared {
+    pub fn new(pool: PgPool) -> Shared {
+        Shared { pool, stopping: Stopping::default(), metrics: Registry::default() }
+    }
+}
+
+/// Serves `service` on `listeners` until `shutdown` completes, then triggers `shared.stopping` (so streams end),
+/// stops accepting, and lets in-flight calls finish.
 ///
 /// Calls pass the credential gate, then the admission limits (see [`crate::admission`]). Health and reflection
 /// stand beside them, outside both: health answers at once however busy the service is. Health reports the
 /// service (`S::NAME`, such as `onestop.catalogue.v1.CatalogueService`) and the server as a whole (""): SERVING
 /// while the database answers and NOT_SERVING while it does not, when calls are refused UNAVAILABLE at once.
+/// Every call, refused or not, is counted and timed in `shared.metrics` (see [`crate::metrics`]).
 pub async fn serve<S>(
     args: &ServerArgs,
-    listener: TcpListener,
+    listeners: Listeners,
     service: S,
     methods: Methods,
-    pool: PgPool,
+    shared: Shared,
     shutdown: impl Future<Output = ()> + Send,
-    stopping: Stopping,
 ) -> anyhow::Result<()>
 where
     S: tower::Service<
@@ -98,6 +129,7 @@ where
     S::Future: Send + 'static,
 {
     let service_name = S::NAME;
+    let Shared { pool, stopping, metrics } = shared;
     let database = DatabaseState::default();
     let limits = Limits::new(args, methods.long_lived, database.clone());
     let gate = Gate::new(&args.auth, methods.policy)?;
@@ -106,6 +138,13 @@ where
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let names = [service_name, ""];
     set_status(&reporter, &names, ServingStatus::NotServing).await;
+    metrics.watch_pool(&pool);
+    let reachable = metrics.gauge("onestop_database_reachable", "1 while the database answers health probes.", &[]);
+    let reachable = reachable.with(&[]);
+    metrics.before_scrape({
+        let database = database.clone();
+        move || reachable.set(if database.is_reachable() { 1.0 } else { 0.0 })
+    });
     let watcher = tokio::spawn(watch_database(
         Probe::new(&pool),
         database,
@@ -126,6 +165,21 @@ where
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
 
+    let metrics_listener = match (listeners.metrics, args.metrics_addr) {
+        (Some(bound), _) => Some(bound),
+        (None, Some(addr)) => {
+            Some(TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("METRICS_ADDR {addr}: {e}"))?)
+        }
+        (None, None) => None,
+    };
+    if let Some(listener) = metrics_listener {
+        let metrics_addr = listener.local_addr()?;
+        tracing::info!(service = service_name, %metrics_addr, "serving metrics at /metrics");
+        tokio::spawn(crate::metrics::serve_http(listener, metrics.clone(), stopping.signal()));
+    }
+    let rpc_metrics = RpcMetricsLayer::new(&metrics, service_name, methods.long_lived);
+
+    let listener = listeners.grpc;
     let local_addr = listener.local_addr()?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tracing::info!(service = service_name, %local_addr, "serving");
@@ -147,6 +201,7 @@ where
     server
         .timeout(args.request_timeout())
         .trace_fn(telemetry::rpc_span)
+        .layer(rpc_metrics)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stop)
         .await?;

@@ -30,10 +30,10 @@ use onestop_auth::{SCOPE_DEFINE, SCOPE_READ};
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationServiceServer;
 use onestop_server::auth::{Credentials, Needs};
 use onestop_server::config::ServerArgs;
+use onestop_server::metrics::StreamLag;
 use onestop_server::notify::Notifier;
 use onestop_server::{client, db, serve};
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
 use tonic::server::NamedService;
 
 /// The PostgreSQL schema this service owns.
@@ -73,24 +73,27 @@ fn policy(method: &str) -> Needs {
 /// The policy, and the methods whose calls are long-lived streams.
 const METHODS: serve::Methods = serve::Methods { policy, long_lived: &["WatchLateCases"] };
 
-/// Applies the migrations, then serves on `listener` until `shutdown` completes.
+/// Applies the migrations, then serves on `listeners` until `shutdown` completes.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: impl Into<serve::Listeners>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR, db::Plans::PerCall).await?;
-    let stopping = serve::Stopping::default();
+    let shared = serve::Shared::new(pool.clone());
+    let stopping = shared.stopping.clone();
     let credentials = Credentials::of("aggregation", &config.server)?;
-    let catalogue = client::catalogue(&config.catalogue_url, None, &credentials)?;
-    tokio::spawn(feeds::catalogue::follow(pool.clone(), catalogue, stopping.signal()));
+    let changes = client::catalogue(&config.catalogue_url, None, &credentials)?;
     let catalogue = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()), &credentials)?;
+    let lag = StreamLag::new(&shared.metrics, feeds::CATALOGUE);
+    tokio::spawn(feeds::catalogue::follow(pool.clone(), changes, catalogue.clone(), lag, stopping.signal()));
     let intake = client::intake(&config.intake_url, None, &credentials)?;
-    tokio::spawn(feeds::intake::follow(pool.clone(), intake, stopping.signal()));
+    let lag = StreamLag::new(&shared.metrics, feeds::INTAKE);
+    tokio::spawn(feeds::intake::follow(pool.clone(), intake, lag, stopping.signal()));
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await?;
     let progress = Notifier::start(&pool, feeds::APPLIED).await?;
     let api = api::AggregationApi::new(pool.clone(), catalogue, applied, progress, stopping.signal())
         .with_request_timeout(config.server.request_timeout());
     let server = AggregationServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
-    serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
+    serve::serve(&config.server, listeners.into(), server, METHODS, shared, shutdown).await
 }

@@ -35,7 +35,6 @@ use onestop_server::auth::Needs;
 use onestop_server::config::ServerArgs;
 use onestop_server::{db, serve};
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
 use tonic::server::NamedService;
 
 /// The PostgreSQL schema this service owns.
@@ -70,16 +69,16 @@ fn policy(method: &str) -> Needs {
 /// The policy, and the methods whose calls are long-lived streams.
 const METHODS: serve::Methods = serve::Methods { policy, long_lived: &["WatchChanges"] };
 
-/// Applies the migrations, then serves on `listener` until `shutdown` completes.
+/// Applies the migrations, then serves on `listeners` until `shutdown` completes.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: impl Into<serve::Listeners>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR, db::Plans::Cached).await?;
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
-    let stopping = serve::Stopping::default();
-    let api = api::CatalogueApi::new(pool.clone(), notifier, stopping.signal());
+    let shared = serve::Shared::new(pool.clone());
+    let api = api::CatalogueApi::new(pool, notifier, shared.stopping.signal());
     let server = CatalogueServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
-    serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
+    serve::serve(&config.server, listeners.into(), server, METHODS, shared, shutdown).await
 }

@@ -17,6 +17,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::catalogue_view::CatalogueView;
+use crate::cell_metrics::CellMetrics;
 use crate::cells::{self, PageKey};
 use crate::changes::{self, ChangeStream, Cursor};
 use crate::{access, cases, push};
@@ -44,11 +45,25 @@ pub struct IntakeApi {
     stop: StopSignal,
     /// The server's limit on a call, which bounds a read's wait when its caller set no deadline.
     request_timeout: std::time::Duration,
+    cells: CellMetrics,
 }
 
 impl IntakeApi {
     pub fn new(pool: PgPool, view: CatalogueView, notifier: Notifier, stop: StopSignal) -> Self {
-        IntakeApi { pool, view, notifier, stop, request_timeout: std::time::Duration::from_secs(30) }
+        IntakeApi {
+            pool,
+            view,
+            notifier,
+            stop,
+            request_timeout: std::time::Duration::from_secs(30),
+            cells: CellMetrics::default(),
+        }
+    }
+
+    /// Counts pushed cells by outcome in `cells`.
+    pub fn with_metrics(mut self, cells: CellMetrics) -> Self {
+        self.cells = cells;
+        self
     }
 
     /// The server's limit on a call: a read with no deadline of its own waits for changes at most this long.
@@ -160,7 +175,11 @@ impl IntakeService for IntakeApi {
     async fn push_cells(&self, request: Request<PushCellsRequest>) -> Result<Response<PushCellsResponse>, Status> {
         let centers = request.get_ref().cells.iter().map(|c| c.center_code.as_str());
         access::may_push(principal(&request)?, centers, |i| format!("cells[{i}].center_code"))?;
-        answer(push::push(&self.pool, &self.view, request.get_ref()).await)
+        let pushed = push::push(&self.pool, &self.view, request.get_ref()).await;
+        if let Ok(pushed) = &pushed {
+            self.cells.record(pushed);
+        }
+        answer(pushed)
     }
 
     type PushCellsStreamStream = PushStream;
@@ -176,6 +195,7 @@ impl IntakeService for IntakeApi {
         let mut incoming = request.into_inner();
         let (sender, receiver) = mpsc::channel(1);
         let (pool, view, mut stop) = (self.pool.clone(), self.view.clone(), self.stop.clone());
+        let cell_metrics = self.cells.clone();
         tokio::spawn(async move {
             loop {
                 // Between batches, a stopping service ends the stream; the client resumes after the last answer.
@@ -198,6 +218,7 @@ impl IntakeService for IntakeApi {
                             Err(denied) => Err(denied),
                             Ok(()) => push::push(&pool, &view, &batch)
                                 .await
+                                .inspect(|answer| cell_metrics.record(answer))
                                 .map(|answer| PushCellsStreamResponse { batch: Some(answer) })
                                 .map_err(Status::from),
                         }

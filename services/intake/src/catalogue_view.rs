@@ -9,13 +9,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{Datelike, NaiveDate};
 use onestop_domain::calendar::{DayKind, WorkingCalendar};
 use onestop_proto::catalogue::v1::watch_changes_response::Change;
 use onestop_proto::catalogue::v1::*;
 use onestop_server::client::CatalogueClient;
+use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use onestop_server::{ServiceError, ServiceResult};
 use tokio_stream::StreamExt;
@@ -36,6 +37,10 @@ struct Version {
 
 /// How long a push waits for the copy to apply the catalogue's newest change before asking the catalogue itself.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+
+/// How often the catalogue is asked for its newest change, so the copy's lag shows even while its stream is down
+/// and no push asks.
+const HEAD_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct State {
@@ -205,22 +210,41 @@ pub struct CatalogueView {
     /// The cursor of the last change applied, for pushes and reads waiting for the copy to catch up.
     applied: tokio::sync::watch::Sender<u64>,
     catalogue: CatalogueClient,
+    /// How far behind the catalogue the copy is, for metrics.
+    lag: StreamLag,
 }
 
 impl CatalogueView {
     /// Starts following the catalogue's changes in the background, until `stop`.
-    /// `catalogue` answers lookups (with a request timeout); `changes` follows the change stream (without one).
-    pub fn start(catalogue: CatalogueClient, changes: CatalogueClient, mut stop: StopSignal) -> CatalogueView {
+    /// `catalogue` answers lookups (with a request timeout); `changes` follows the change stream (without one);
+    /// `lag` is told how far behind the copy is.
+    pub fn start(
+        catalogue: CatalogueClient,
+        changes: CatalogueClient,
+        lag: StreamLag,
+        mut stop: StopSignal,
+    ) -> CatalogueView {
         let (applied, _) = tokio::sync::watch::channel(0);
-        let view = CatalogueView { state: Arc::default(), applied, catalogue };
-        let follower = view.clone();
+        let view = CatalogueView { state: Arc::default(), applied, catalogue, lag };
+        let (follower, head_watcher) = (view.clone(), view.clone());
         tokio::spawn(async move {
             tokio::select! {
                 _ = follower.follow(changes) => {}
+                _ = head_watcher.watch_head() => {}
                 _ = stop.stopped() => {}
             }
         });
         view
+    }
+
+    /// Keeps the catalogue's newest change known to the lag metrics.
+    async fn watch_head(&self) {
+        loop {
+            if let Ok(answer) = self.ask(CheckReferencesRequest::default()).await {
+                self.lag.source_head(answer.cursor);
+            }
+            tokio::time::sleep(HEAD_POLL_INTERVAL).await;
+        }
     }
 
     async fn follow(self, mut changes: CatalogueClient) {
@@ -229,14 +253,18 @@ impl CatalogueView {
             let stream = changes.watch_changes(WatchChangesRequest { after_cursor }).await;
             match stream {
                 Ok(stream) => {
+                    self.lag.connected(true);
                     let mut stream = stream.into_inner();
                     while let Some(next) = stream.next().await {
                         match next {
                             Ok(change) => {
+                                let committed_at = change.committed_at.and_then(|t| SystemTime::try_from(t).ok());
+                                self.lag.received(1, committed_at);
                                 if let Some(applied) = change.change {
                                     self.state.write().expect("catalogue view").apply(applied);
                                 }
                                 self.applied.send_replace(change.cursor);
+                                self.lag.applied(Some(change.cursor));
                             }
                             Err(status) => {
                                 tracing::warn!(%status, "catalogue change stream ended; reconnecting");
@@ -244,6 +272,7 @@ impl CatalogueView {
                             }
                         }
                     }
+                    self.lag.connected(false);
                 }
                 Err(status) => tracing::warn!(%status, "catalogue change stream unavailable; retrying"),
             }
@@ -267,6 +296,7 @@ impl CatalogueView {
     /// arrived: one call learns the catalogue's newest change, then the copy answers once it has applied it.
     pub async fn check(&self, wanted: Wanted, years: BTreeSet<i32>) -> ServiceResult<(Known, WorkingCalendar)> {
         let head = self.ask(CheckReferencesRequest::default()).await?.cursor;
+        self.lag.source_head(head);
         if self.wait_for(head, tokio::time::Instant::now() + CATCH_UP_WAIT).await {
             return Ok(self.answer_from_copy(wanted, years));
         }

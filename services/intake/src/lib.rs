@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the gRPC surface;
 //! - [`push`]: one push of cells, from request to answer (idempotency keys, all-or-nothing);
+//! - [`cell_metrics`]: what pushes did to cells, counted by outcome and by why cells were rejected;
 //! - [`cells`]: checking, storing (snapshots, stale protection, audit) and reading daily cells;
 //! - [`cases`], [`findings`]: case records and what the rules say about them;
 //! - [`catalogue_view`]: intake's copy of the catalogue, kept current by its change stream;
@@ -11,6 +12,7 @@ pub mod access;
 pub mod api;
 pub mod cases;
 pub mod catalogue_view;
+pub mod cell_metrics;
 pub mod cells;
 pub mod changes;
 pub mod findings;
@@ -23,9 +25,9 @@ use onestop_auth::{SCOPE_FOLLOW, SCOPE_READ};
 use onestop_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use onestop_server::auth::{Credentials, Needs};
 use onestop_server::config::ServerArgs;
+use onestop_server::metrics::StreamLag;
 use onestop_server::{client, db, serve};
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
 use tonic::server::NamedService;
 
 /// The PostgreSQL schema this service owns.
@@ -62,21 +64,23 @@ fn policy(method: &str) -> Needs {
 /// The policy, and the methods whose calls are long-lived streams.
 const METHODS: serve::Methods = serve::Methods { policy, long_lived: &["PushCellsStream", "WatchChanges"] };
 
-/// Applies the migrations, then serves on `listener` until `shutdown` completes.
+/// Applies the migrations, then serves on `listeners` until `shutdown` completes.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: impl Into<serve::Listeners>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.server, SCHEMA, &MIGRATOR, db::Plans::Cached).await?;
     let credentials = Credentials::of("intake", &config.server)?;
     let lookups = client::catalogue(&config.catalogue_url, Some(config.server.request_timeout()), &credentials)?;
     let changes = client::catalogue(&config.catalogue_url, None, &credentials)?;
-    let stopping = serve::Stopping::default();
-    let view = catalogue_view::CatalogueView::start(lookups, changes, stopping.signal());
+    let shared = serve::Shared::new(pool.clone());
+    let lag = StreamLag::new(&shared.metrics, "catalogue");
+    let view = catalogue_view::CatalogueView::start(lookups, changes, lag, shared.stopping.signal());
     let notifier = onestop_server::notify::Notifier::start(&pool, changes::CHANNEL).await?;
-    let api = api::IntakeApi::new(pool.clone(), view, notifier, stopping.signal())
-        .with_request_timeout(config.server.request_timeout());
+    let api = api::IntakeApi::new(pool, view, notifier, shared.stopping.signal())
+        .with_request_timeout(config.server.request_timeout())
+        .with_metrics(cell_metrics::CellMetrics::new(&shared.metrics));
     let server = IntakeServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
-    serve::serve(&config.server, listener, server, METHODS, pool, shutdown, stopping).await
+    serve::serve(&config.server, listeners.into(), server, METHODS, shared, shutdown).await
 }

@@ -14,6 +14,9 @@ use crate::catalogue_view::CatalogueView;
 use crate::cells::{self, Stored, ValidCell, MAX_CELLS_PER_PUSH};
 use crate::changes;
 
+/// How the reason of a cell repeating an earlier one of its push begins.
+pub const DUPLICATE: &str = "the same center, procedure and day as";
+
 fn problems(violations: Vec<FieldViolation>) -> Vec<FieldProblem> {
     violations.into_iter().map(|v| FieldProblem { field: v.field, reason: v.reason }).collect()
 }
@@ -157,7 +160,7 @@ async fn check_cells(pool: &PgPool, view: &CatalogueView, request: &PushCellsReq
             }
             Ok(valid) => match first_of_key.get(&valid.key()) {
                 Some(first) => {
-                    let reason = format!("the same center, procedure and day as cells[{first}]");
+                    let reason = format!("{DUPLICATE} cells[{first}]");
                     rejected.insert(i, vec![FieldViolation::new(format!("cells[{i}].day"), reason)]);
                 }
                 None => {

@@ -13,10 +13,11 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use onestop_proto::catalogue::v1::watch_changes_response::Change;
 use onestop_proto::catalogue::v1::{
-    AdministrativeUnit, DecisionAction, Procedure, PublicationDecision, SetCalendarYearRequest,
+    AdministrativeUnit, CheckReferencesRequest, DecisionAction, Procedure, PublicationDecision, SetCalendarYearRequest,
     SetCenterProceduresRequest, WatchChangesRequest, WatchChangesResponse,
 };
 use onestop_server::client::CatalogueClient;
+use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
@@ -26,9 +27,33 @@ use crate::measure_sql;
 const BATCH: usize = 500;
 const LINGER: Duration = Duration::from_millis(10);
 
-/// Follows the catalogue's changes until `stop`, reconnecting after any failure.
-pub async fn follow(pool: PgPool, catalogue: CatalogueClient, stop: StopSignal) {
-    keep_following("catalogue", stop, || follow_once(&pool, catalogue.clone())).await
+/// How often the catalogue is asked for its newest change, so the copy's lag shows even while its stream is down.
+const HEAD_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Follows the catalogue's changes until `stop`, reconnecting after any failure, telling `lag` how far behind
+/// it is; `lookups` (a client with a request timeout) asks the catalogue for its newest change now and then.
+pub async fn follow(
+    pool: PgPool,
+    catalogue: CatalogueClient,
+    mut lookups: CatalogueClient,
+    lag: StreamLag,
+    stop: StopSignal,
+) {
+    let watch_head = {
+        let (lag, mut stop) = (lag.clone(), stop.clone());
+        async move {
+            loop {
+                if let Ok(answer) = lookups.check_references(CheckReferencesRequest::default()).await {
+                    lag.source_head(answer.into_inner().cursor);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(HEAD_POLL_INTERVAL) => {}
+                    _ = stop.stopped() => return,
+                }
+            }
+        }
+    };
+    tokio::join!(watch_head, keep_following("catalogue", stop, || follow_once(&pool, catalogue.clone(), &lag)));
 }
 
 /// The catalogue cursor the copy is current to; 0 before any change.
@@ -36,11 +61,16 @@ pub async fn applied_cursor(db: impl sqlx::PgExecutor<'_>) -> Result<u64, sqlx::
     Ok(cursor(db, CATALOGUE).await?.parse().unwrap_or(0))
 }
 
-async fn follow_once(pool: &PgPool, mut catalogue: CatalogueClient) -> anyhow::Result<()> {
+async fn follow_once(pool: &PgPool, mut catalogue: CatalogueClient, lag: &StreamLag) -> anyhow::Result<()> {
     let after_cursor = applied_cursor(pool).await?;
+    lag.applied_cursor(after_cursor);
     let mut stream = catalogue.watch_changes(WatchChangesRequest { after_cursor }).await?.into_inner();
+    let _connected = lag.connection();
     while let Some(batch) = next_batch(&mut stream, BATCH, LINGER).await {
-        apply_or_set_aside::<CatalogueFeed>(pool, &batch?).await?;
+        let batch = batch?;
+        lag.received(batch.len(), super::oldest(batch.iter().map(|c| c.committed_at)));
+        apply_or_set_aside::<CatalogueFeed>(pool, &batch).await?;
+        lag.applied(batch.last().map(|c| c.cursor));
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ use onestop_proto::convert::{measures_from_wire, timestamp_from_wire};
 use onestop_proto::intake::v1::watch_changes_response::Change;
 use onestop_proto::intake::v1::{Measures, WatchChangesRequest, WatchChangesResponse};
 use onestop_server::client::IntakeClient;
+use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
@@ -28,12 +29,12 @@ const BATCH: usize = 5000;
 /// How long a batch waits for more changes before it is applied.
 const LINGER: Duration = Duration::from_millis(20);
 
-/// Follows intake's changes until `stop`, reconnecting after any failure.
-pub async fn follow(pool: PgPool, intake: IntakeClient, stop: StopSignal) {
-    keep_following("intake", stop, || follow_once(&pool, intake.clone())).await
+/// Follows intake's changes until `stop`, reconnecting after any failure, telling `lag` how far behind it is.
+pub async fn follow(pool: PgPool, intake: IntakeClient, lag: StreamLag, stop: StopSignal) {
+    keep_following("intake", stop, || follow_once(&pool, intake.clone(), &lag)).await
 }
 
-async fn follow_once(pool: &PgPool, mut intake: IntakeClient) -> anyhow::Result<()> {
+async fn follow_once(pool: &PgPool, mut intake: IntakeClient, lag: &StreamLag) -> anyhow::Result<()> {
     // Cheap when nothing is missing, so it is looked at on every connection.
     match super::notice_backfill::fill_missing(pool, &mut intake).await {
         Ok(0) => {}
@@ -44,8 +45,13 @@ async fn follow_once(pool: &PgPool, mut intake: IntakeClient) -> anyhow::Result<
     }
     let after_cursor = cursor(pool, INTAKE).await?;
     let mut stream = intake.watch_changes(WatchChangesRequest { after_cursor }).await?.into_inner();
+    let _connected = lag.connection();
     while let Some(batch) = next_batch(&mut stream, BATCH, LINGER).await {
-        apply_or_set_aside::<IntakeFeed>(pool, &batch?).await?;
+        let batch = batch?;
+        // Intake's cursors are positions, not counts: what is in hand is all this side can tell of its lag.
+        lag.received(batch.len(), super::oldest(batch.iter().map(|c| c.changed_at)));
+        apply_or_set_aside::<IntakeFeed>(pool, &batch).await?;
+        lag.applied(None);
     }
     Ok(())
 }

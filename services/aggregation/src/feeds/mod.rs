@@ -85,6 +85,11 @@ where
     }
 }
 
+/// The earliest of the source times given, as the lag metrics take it.
+fn oldest(times: impl Iterator<Item = Option<prost_types::Timestamp>>) -> Option<std::time::SystemTime> {
+    times.flatten().filter_map(|t| std::time::SystemTime::try_from(t).ok()).min()
+}
+
 /// Reads up to `max` items from `stream`: waits for the first, then takes what arrives within `linger`.
 async fn next_batch<T, S>(stream: &mut S, max: usize, linger: Duration) -> Option<Result<Vec<T>, tonic::Status>>
 where
