@@ -8,7 +8,7 @@ use clap::Parser;
 use onestop_generator::province::{Province, PROVINCE_YEAR};
 use onestop_local::run::{local_keys, write_secret, RunArgs};
 use onestop_local::{demo, Stack};
-use onestop_localdb::{Lifetime, LocalCluster};
+use onestop_localdb::{Durability, Lifetime, LocalCluster};
 use onestop_server::{serve, telemetry};
 
 #[tokio::main]
@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         "" => {
             let data_dir = std::path::absolute(args.data_dir.join("pgdata"))?;
             let started = tokio::task::spawn_blocking(move || -> anyhow::Result<(LocalCluster, String)> {
-                let local = LocalCluster::start(&data_dir, Lifetime::UntilStopped)?;
+                let local = LocalCluster::start(&data_dir, Lifetime::UntilStopped, Durability::Durable)?;
                 onestop_localdb::ensure_database(&local, "onestop")?;
                 let url = local.url("onestop");
                 Ok((local, url))

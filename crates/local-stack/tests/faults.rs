@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use onestop_local::{Addresses, Stack};
-use onestop_localdb::{Lifetime, LocalCluster, StopMode};
+use onestop_localdb::{Durability, Lifetime, LocalCluster, StopMode};
 use onestop_proto::aggregation::v1::{DayRange, GetIndicatorsRequest};
 use onestop_proto::catalogue::v1::*;
 use onestop_proto::intake::v1::*;
@@ -588,7 +588,8 @@ async fn pushes_come_through_the_database_stopping_and_starting_again() {
     let dir = TempDir::new("outage");
     // Started on this thread, which the test keeps until its end, so the server dies with the test whatever
     // happens (the runtime's own threads may come and go).
-    let mut cluster = LocalCluster::start(&dir.path().join("pgdata"), Lifetime::DiesWithParentThread).unwrap();
+    let mut cluster =
+        LocalCluster::start(&dir.path().join("pgdata"), Lifetime::DiesWithParentThread, Durability::Throwaway).unwrap();
     onestop_localdb::ensure_database(&cluster, "onestop").unwrap();
     let mut server = ServerArgs::for_database(cluster.url("onestop"));
     server.health_check_interval_ms = 200;

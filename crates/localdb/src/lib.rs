@@ -24,6 +24,7 @@ pub struct LocalCluster {
     bin: PathBuf,
     owner: Option<(u32, u32)>,
     lifetime: Lifetime,
+    durability: Durability,
 }
 
 /// How to stop the server, named as `pg_ctl stop -m` names its modes.
@@ -33,6 +34,16 @@ pub enum StopMode {
     Fast,
     /// Exit at once, as a crash would: the next start recovers from the write-ahead log.
     Immediate,
+}
+
+/// Whether commits must survive a crash of the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// PostgreSQL's own settings (fsync on): a committed transaction survives a power cut. For data kept.
+    Durable,
+    /// fsync off, for speed: a crash of the machine (not of PostgreSQL) can lose commits or corrupt the
+    /// cluster. For throwaway test clusters.
+    Throwaway,
 }
 
 /// How the server process should end if we do not stop it ourselves.
@@ -47,7 +58,7 @@ pub enum Lifetime {
 
 impl LocalCluster {
     /// Starts a cluster in `data_dir`, creating it with `initdb` when it holds none, on a free port of 127.0.0.1.
-    pub fn start(data_dir: &Path, lifetime: Lifetime) -> anyhow::Result<LocalCluster> {
+    pub fn start(data_dir: &Path, lifetime: Lifetime, durability: Durability) -> anyhow::Result<LocalCluster> {
         let bin = find_bin_dir().context(
             "no PostgreSQL binaries found: install PostgreSQL, set PG_BIN to its bin directory, or set DATABASE_URL",
         )?;
@@ -79,8 +90,9 @@ impl LocalCluster {
         }
 
         let port = free_port()?;
-        let server = spawn_server(&bin, data_dir, port, owner, lifetime)?;
-        let mut cluster = LocalCluster { data_dir: data_dir.to_owned(), port, server, bin, owner, lifetime };
+        let server = spawn_server(&bin, data_dir, port, owner, lifetime, durability)?;
+        let mut cluster =
+            LocalCluster { data_dir: data_dir.to_owned(), port, server, bin, owner, lifetime, durability };
         cluster.wait_until_ready()?;
         Ok(cluster)
     }
@@ -91,7 +103,7 @@ impl LocalCluster {
         if let Ok(None) = self.server.try_wait() {
             bail!("postgres is still running in {}", self.data_dir.display());
         }
-        self.server = spawn_server(&self.bin, &self.data_dir, self.port, self.owner, self.lifetime)?;
+        self.server = spawn_server(&self.bin, &self.data_dir, self.port, self.owner, self.lifetime, self.durability)?;
         self.wait_until_ready()
     }
 
@@ -154,6 +166,7 @@ fn spawn_server(
     port: u16,
     owner: Option<(u32, u32)>,
     lifetime: Lifetime,
+    durability: Durability,
 ) -> anyhow::Result<Child> {
     let log = fs::File::create(data_dir.join("server.log")).context("creating the server log")?;
     if let Some((uid, gid)) = owner {
@@ -164,9 +177,12 @@ fn spawn_server(
         .arg("-D")
         .arg(data_dir)
         .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k", ""])
-        .args(["-c", "fsync=off", "-c", "max_connections=300"])
+        .args(["-c", "max_connections=300"])
         .stdout(log.try_clone()?)
         .stderr(log);
+    if durability == Durability::Throwaway {
+        postgres.args(["-c", "fsync=off"]);
+    }
     run_as(&mut postgres, owner);
     if lifetime == Lifetime::DiesWithParentThread {
         die_with_parent(&mut postgres);

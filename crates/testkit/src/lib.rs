@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use onestop_localdb::{Lifetime, LocalCluster};
+use onestop_localdb::{Durability, Lifetime, LocalCluster};
 use sqlx::{Connection, PgConnection};
 
 /// A database of its own for one test; dropped (with any connections still open) when this is dropped.
@@ -96,7 +96,7 @@ fn start_throwaway_cluster() -> Result<String, String> {
     let (sender, receiver) = mpsc::channel();
     std::thread::Builder::new()
         .name("onestop-test-postgres".into())
-        .spawn(move || match LocalCluster::start(&dir, Lifetime::DiesWithParentThread) {
+        .spawn(move || match LocalCluster::start(&dir, Lifetime::DiesWithParentThread, Durability::Throwaway) {
             Ok(cluster) => {
                 let _ = sender.send(Ok(cluster.url("postgres")));
                 loop {
