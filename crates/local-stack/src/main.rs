@@ -46,12 +46,21 @@ async fn main() -> anyhow::Result<()> {
     if let Some(days) = args.demo {
         let province = Province::new(46, PROVINCE_YEAR);
         println!("loading the demonstration province {}...", onestop_generator::province::PROVINCE_CODE);
-        demo::load_reference_data(stack.catalogue_client(), &province).await?;
-        // Intake follows the catalogue's changes; the first pushes may otherwise wait on lookups.
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let today = onestop_domain::today_in_vietnam(chrono::Utc::now());
-        let (cells, cases) = demo::push_recent_days(stack.intake_client(), &province, today, days).await?;
-        println!("loaded {cells} daily cells and {cases} late case records of the last {days} days");
+        let pushed = demo::load(&stack, &database_url, &province, today, days).await?;
+        let (first, last) = (pushed.first_day.unwrap_or(today), pushed.last_day.unwrap_or(today));
+        println!(
+            "loaded {first} to {last}: {} daily cells; {} cases resolved late and {} open (overdue, or due within \
+             3 working days)",
+            pushed.cells, pushed.resolved_late_records, pushed.open_records,
+        );
+        println!(
+            "{} of {} center-days first pushed after the next day (as the simulated software pushed them); {} late \
+             case records left out, for reconciliation to find",
+            pushed.late_center_days(),
+            pushed.first_pushes.len(),
+            pushed.withheld_records.len(),
+        );
     }
     println!("operator token (every scope, 24 h; also in {}):", args.data_dir.join("operator-token").display());
     println!("{}", token.expose());
