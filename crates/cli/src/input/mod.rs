@@ -1,4 +1,6 @@
-//! Reading cells and cases from CSV, every problem located as `file:row:column`.
+//! Reading cells, cases and reference data from CSV, every problem located as `file:row:column`.
+
+pub mod reference;
 
 use std::path::Path;
 
@@ -25,14 +27,26 @@ impl std::fmt::Display for Located {
 /// A file's header and its rows, each with its line number.
 type Table = (Vec<String>, Vec<(usize, Vec<String>)>);
 
-/// The rows of `path` with their line numbers.
-fn rows(path: &Path) -> Result<Table, Located> {
+/// The rows of `path` with their line numbers. Its columns must be among `known`: a misspelt column would
+/// otherwise be read as empty, dropping what it holds without a word.
+fn rows(path: &Path, known: &[&str]) -> Result<Table, Located> {
     let file = path.display().to_string();
     let located = |row: usize, reason: String| Located { file: file.clone(), row, column: String::new(), reason };
     let mut reader =
         csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| located(0, e.to_string()))?;
     let headers: Vec<String> =
         reader.headers().map_err(|e| located(1, e.to_string()))?.iter().map(String::from).collect();
+    for (i, h) in headers.iter().enumerate() {
+        // A spreadsheet's byte-order mark may precede the first column's name.
+        if !known.contains(&h.trim_start_matches('\u{feff}')) {
+            return Err(Located {
+                file: file.clone(),
+                row: 1,
+                column: h.clone(),
+                reason: format!("unknown column (number {}); the columns are {}", i + 1, known.join(", ")),
+            });
+        }
+    }
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| located(i + 2, e.to_string()))?;
@@ -41,16 +55,39 @@ fn rows(path: &Path) -> Result<Table, Located> {
     Ok((headers, out))
 }
 
+/// Each row of `path` read by `read`, with its line number.
+fn records<T>(
+    path: &Path,
+    known: &[&str],
+    read: impl Fn(&Row) -> Result<T, Located>,
+) -> Result<Vec<(usize, T)>, Located> {
+    let file = path.display().to_string();
+    let (headers, rows) = rows(path, known)?;
+    rows.iter()
+        .map(|(line, values)| {
+            let row = Row { file: &file, line: *line, headers: &headers, values, known };
+            read(&row).map(|t| (*line, t))
+        })
+        .collect()
+}
+
 struct Row<'a> {
     file: &'a str,
     line: usize,
     headers: &'a [String],
     values: &'a [String],
+    /// The columns a file of this kind may have, which help lists: reading any other is a mistake here.
+    known: &'a [&'a str],
 }
 
 impl Row<'_> {
     fn get(&self, column: &str) -> &str {
-        self.headers.iter().position(|h| h == column).and_then(|i| self.values.get(i)).map_or("", String::as_str)
+        debug_assert!(self.known.contains(&column), "{column} is read but not among the columns help lists");
+        self.headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == column)
+            .and_then(|i| self.values.get(i))
+            .map_or("", String::as_str)
     }
 
     fn fail(&self, column: &str, reason: impl Into<String>) -> Located {
@@ -87,24 +124,32 @@ pub const MEASURES: [&str; 11] = [
     "pending_overdue",
 ];
 
+/// Every column of a cells file: its keys, then the measures.
+pub const CELL_COLUMNS: [&str; 14] = [
+    "center_code",
+    "procedure_code",
+    "day",
+    MEASURES[0],
+    MEASURES[1],
+    MEASURES[2],
+    MEASURES[3],
+    MEASURES[4],
+    MEASURES[5],
+    MEASURES[6],
+    MEASURES[7],
+    MEASURES[8],
+    MEASURES[9],
+    MEASURES[10],
+];
+
 /// Cells from a CSV with `center_code,procedure_code,day` and any of the measure columns (missing ones are 0),
 /// each with its line number.
 pub fn cells(path: &Path) -> Result<Vec<(usize, DailyCell)>, Located> {
     let file = path.display().to_string();
-    let (headers, rows) = rows(path)?;
-    for (i, h) in headers.iter().enumerate() {
-        if !["center_code", "procedure_code", "day"].contains(&h.as_str()) && !MEASURES.contains(&h.as_str()) {
-            return Err(Located {
-                file,
-                row: 1,
-                column: h.clone(),
-                reason: format!("unknown column (number {})", i + 1),
-            });
-        }
-    }
+    let (headers, rows) = rows(path, &CELL_COLUMNS)?;
     let mut out = Vec::with_capacity(rows.len());
     for (line, values) in &rows {
-        let row = Row { file: &file, line: *line, headers: &headers, values };
+        let row = Row { file: &file, line: *line, headers: &headers, values, known: &CELL_COLUMNS };
         let mut m = Measures::default();
         let slots = [
             &mut m.received_direct,
@@ -153,10 +198,31 @@ fn timestamp(row: &Row, column: &str) -> Result<Option<prost_types::Timestamp>, 
     }
 }
 
+/// Every column of a cases file: the case, then its apology notice.
+pub const CASE_COLUMNS: [&str; 17] = [
+    "case_code",
+    "procedure_code",
+    "receiving_center_code",
+    "resolving_agency_code",
+    "filing_channel",
+    "return_channel",
+    "received_at",
+    "due_date",
+    "resolved_at",
+    "status",
+    "notice_number",
+    "notice_agency_code",
+    "notice_issued_on",
+    "notice_reason",
+    "notice_reason_category",
+    "notice_new_due_date",
+    "notice_delivery",
+];
+
 /// Case records from a CSV: one row per case, with at most one apology notice in the `notice_*` columns.
 pub fn cases(path: &Path) -> Result<Vec<(usize, CaseRecord)>, Located> {
     let file = path.display().to_string();
-    let (headers, rows) = rows(path)?;
+    let (headers, rows) = rows(path, &CASE_COLUMNS)?;
     let channels = [("DIRECT", Channel::Direct), ("ONLINE", Channel::Online), ("POSTAL", Channel::Postal)];
     let statuses = [
         ("IN_PROGRESS", CaseStatus::InProgress),
@@ -180,7 +246,7 @@ pub fn cases(path: &Path) -> Result<Vec<(usize, CaseRecord)>, Located> {
     ];
     let mut out = Vec::with_capacity(rows.len());
     for (line, values) in &rows {
-        let row = Row { file: &file, line: *line, headers: &headers, values };
+        let row = Row { file: &file, line: *line, headers: &headers, values, known: &CASE_COLUMNS };
         let mut case = CaseRecord {
             case_code: row.required("case_code")?,
             procedure_code: row.required("procedure_code")?,
