@@ -44,13 +44,23 @@ pub struct Args {
 }
 
 /// The whole grammar, with help added to the token commands' arguments that are shared with `onestop-token`
-/// and left without it there.
+/// and left without it there (only where it is still missing, so that help given there wins).
 pub fn command() -> clap::Command {
+    fn with_help(command: clap::Command, id: &str, help: &'static str) -> clap::Command {
+        let missing = command.get_arguments().any(|a| a.get_id() == id && a.get_help().is_none());
+        if missing {
+            command.mut_arg(id, |a| a.help(help))
+        } else {
+            command
+        }
+    }
     Args::command().mut_subcommand("token", |token| {
+        if token.find_subcommand("issue").is_none() {
+            return token;
+        }
         token.mut_subcommand("issue", |issue| {
-            issue
-                .mut_arg("key", |a| a.help("The issuer's private key as `kid=<base64>`, instead of --key-file"))
-                .mut_arg("role", |a| a.help("The kind of principal the token is for"))
+            let issue = with_help(issue, "key", "The issuer's private key as `kid=<base64>`, instead of --key-file");
+            with_help(issue, "role", "The kind of principal the token is for")
         })
     })
 }
