@@ -77,7 +77,7 @@ pub struct Stack {
     pub addresses: Addresses,
     /// Where each service serves its metrics (`http://ADDR/metrics`).
     pub metrics: Addresses,
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<usize>,
     services: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
     /// A national operator's credentials, signed with the issuer key.
     operator: Credentials,
@@ -142,11 +142,12 @@ impl Stack {
             aggregation: aggregation_metrics.local_addr()?,
         };
         let listeners = |grpc, metrics| Listeners { grpc, metrics: Some(metrics) };
-        let (stop, stopped) = watch::channel(false);
-        let shutdown = move || {
+        // Followers stop before what they follow (see `Stack::shutdown`): a service stops once this many are told.
+        let (stop, stopped) = watch::channel(0usize);
+        let shutdown = move |turn: usize| {
             let mut stopped = stopped.clone();
             async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
+                let _ = stopped.wait_for(|told| *told >= turn).await;
             }
         };
 
@@ -173,19 +174,19 @@ impl Stack {
                 tokio::spawn(onestop_catalogue::run(
                     catalogue,
                     listeners(catalogue_listener, catalogue_metrics),
-                    shutdown(),
+                    shutdown(3),
                 )),
             ),
             (
                 "intake",
-                tokio::spawn(onestop_intake::run(intake, listeners(intake_listener, intake_metrics), shutdown())),
+                tokio::spawn(onestop_intake::run(intake, listeners(intake_listener, intake_metrics), shutdown(2))),
             ),
             (
                 "aggregation",
                 tokio::spawn(onestop_aggregation::run(
                     aggregation,
                     listeners(aggregation_listener, aggregation_metrics),
-                    shutdown(),
+                    shutdown(1),
                 )),
             ),
         ];
@@ -251,11 +252,13 @@ impl Stack {
         Ok(())
     }
 
-    /// Stops accepting calls, lets in-flight calls finish, and returns the first service error, if any.
+    /// Stops the services one after the other, followers first (aggregation, intake, then the catalogue), so that
+    /// none sees the stream it follows end under it; each stops accepting calls and lets in-flight calls finish.
+    /// Returns the first service error, if any.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
         let mut first_error = None;
-        for (name, task) in self.services {
+        for (turn, (name, task)) in self.services.into_iter().rev().enumerate() {
+            let _ = self.stop.send(turn + 1);
             let outcome = task.await.with_context(|| format!("{name} panicked")).and_then(|r| r.context(name));
             if let Err(error) = outcome {
                 first_error.get_or_insert(error);

@@ -127,7 +127,9 @@ impl From<ServiceError> for Status {
 /// absent is a precondition, a value PostgreSQL cannot hold is the caller's, and everything else is ours.
 fn database_status(error: sqlx::Error) -> Status {
     let code = match &error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+        // The service closed its pool on the way out: a call still running ends, and nothing is wrong.
+        sqlx::Error::PoolClosed => return Status::unavailable("the service is stopping, retry later"),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
             tracing::warn!(%error, "database unreachable");
             return Status::unavailable("database unavailable, retry later");
         }
@@ -297,6 +299,8 @@ mod tests {
         assert_eq!(status("23505"), Code::Internal, "an unexpected unique violation is a bug");
         assert_eq!(status("57P01"), Code::Unavailable);
         assert_eq!(Status::from(ServiceError::Database(sqlx::Error::PoolTimedOut)).code(), Code::Unavailable);
+        let stopping = Status::from(ServiceError::Database(sqlx::Error::PoolClosed));
+        assert_eq!((stopping.code(), stopping.message()), (Code::Unavailable, "the service is stopping, retry later"));
     }
 
     #[test]
