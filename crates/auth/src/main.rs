@@ -2,6 +2,7 @@
 //!
 //!     onestop-token keygen --kid 2026-11
 //!     onestop-token keygen --kid intake-2026-11 --service intake
+//!     onestop-token env > .env          # every key of a system, for docker compose
 //!     onestop-token issue --key-file issuer-key --role software --sub vendor-a --center BPMC-19753 --scope push
 //!
 //! An issuer key's public half goes to every service (`AUTH_PUBLIC_KEYS`, comma-separated to accept several
