@@ -3,6 +3,8 @@
 //! command and the system tests both start it.
 
 pub mod demo;
+pub mod demo_command;
+pub mod probe;
 pub mod run;
 
 use std::net::SocketAddr;
