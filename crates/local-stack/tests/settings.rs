@@ -1,8 +1,7 @@
 //! The settings the services take reach them however the system is run: the run command takes every one of them
-//! (same flags, same environment variables, same defaults), and docker-compose.yml names only variables the
-//! services read, giving each service the keys it needs and no other service's.
+//! (same flags, same environment variables, same defaults); `deploy.rs` checks docker-compose.yml.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use clap::{CommandFactory, Parser};
 use onestop_local::run::{local_keys, RunArgs};
@@ -96,70 +95,4 @@ async fn a_setting_given_to_the_run_command_reaches_its_services() {
     assert_eq!(over.code(), tonic::Code::ResourceExhausted, "{}", over.message());
     stack.shutdown().await.unwrap();
     drop(database);
-}
-
-/// The environment variables of each service in docker-compose.yml, with `<<: *anchor` merges followed.
-fn compose_environments() -> BTreeMap<String, BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml")).unwrap();
-    let mut anchors: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut services: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let (mut top, mut service, mut in_environment, mut anchor) = (String::new(), String::new(), false, None);
-    for line in text.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()) {
-        let indent = line.len() - line.trim_start().len();
-        let (key, value) = line.trim().split_once(':').map_or((line.trim(), ""), |(k, v)| (k, v.trim()));
-        match indent {
-            0 => {
-                top = key.to_owned();
-                anchor = value.strip_prefix('&').map(str::to_owned);
-            }
-            2 if top == "services" => (service, in_environment) = (key.to_owned(), false),
-            2 => {
-                if let Some(anchor) = &anchor {
-                    anchors.entry(anchor.clone()).or_default().insert(key.to_owned(), value.to_owned());
-                }
-            }
-            4 if top == "services" => in_environment = key == "environment",
-            6 if top == "services" && in_environment => {
-                let environment = services.entry(service.clone()).or_default();
-                match (key, value.strip_prefix('*')) {
-                    ("<<", Some(merged)) => environment.extend(anchors[merged].clone()),
-                    _ => {
-                        environment.insert(key.to_owned(), value.to_owned());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    services
-}
-
-#[test]
-fn docker_compose_gives_each_service_variables_it_reads_and_its_own_key_only() {
-    let environments = compose_environments();
-    let commands = [
-        ("catalogue", onestop_catalogue::Config::command()),
-        ("intake", onestop_intake::Config::command()),
-        ("aggregation", onestop_aggregation::Config::command()),
-    ];
-    for (service, command) in commands {
-        let environment = &environments[service];
-        let read: BTreeSet<String> =
-            command.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned()).collect();
-        for name in environment.keys() {
-            assert!(read.contains(name), "{service} does not read {name}");
-        }
-        for required in ["DATABASE_URL", "AUTH_PUBLIC_KEYS", "SERVICE_PUBLIC_KEYS", "LISTEN_ADDR"] {
-            assert!(environment.contains_key(required), "{service} lacks {required}");
-        }
-        // A service that calls others signs with its own key, from a variable of its own; the catalogue calls no
-        // one and holds no private key.
-        match service {
-            "catalogue" => assert!(!environment.contains_key("SERVICE_KEY"), "the catalogue holds a key"),
-            _ => {
-                let own = format!("${{{}_SERVICE_KEY:?", service.to_uppercase());
-                assert!(environment["SERVICE_KEY"].starts_with(&own), "{service}: {}", environment["SERVICE_KEY"]);
-            }
-        }
-    }
 }
