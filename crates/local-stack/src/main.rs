@@ -40,9 +40,14 @@ async fn main() -> anyhow::Result<()> {
     let token = keys.operator_token();
     write_secret(&args.data_dir.join("operator-token"), &token)?;
     let stack = Stack::start_placed(server, keys, args.addresses(), args.metrics_addresses()).await?;
-    println!("catalogue:   {}  (metrics: http://{}/metrics)", stack.catalogue_url(), stack.metrics.catalogue);
-    println!("intake:      {}  (metrics: http://{}/metrics)", stack.intake_url(), stack.metrics.intake);
-    println!("aggregation: {}  (metrics: http://{}/metrics)", stack.aggregation_url(), stack.metrics.aggregation);
+    println!("catalogue:   {}", stack.catalogue_url());
+    println!("intake:      {}", stack.intake_url());
+    println!("aggregation: {}", stack.aggregation_url());
+    let metrics = stack.metrics;
+    println!(
+        "metrics at http://{}/metrics (catalogue), http://{}/metrics (intake), http://{}/metrics (aggregation)",
+        metrics.catalogue, metrics.intake, metrics.aggregation
+    );
     if let Some(days) = args.demo {
         let province = Province::new(46, PROVINCE_YEAR);
         println!("loading the demonstration province {}...", onestop_generator::province::PROVINCE_CODE);
