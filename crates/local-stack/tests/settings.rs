@@ -96,3 +96,10 @@ async fn a_setting_given_to_the_run_command_reaches_its_services() {
     stack.shutdown().await.unwrap();
     drop(database);
 }
+
+#[test]
+fn cargo_run_of_the_package_runs_the_run_command() {
+    // The README's `cargo run -p onestop-local`: with several binaries, cargo needs to be told which.
+    let manifest = include_str!("../Cargo.toml");
+    assert!(manifest.lines().any(|line| line.trim() == r#"default-run = "onestop-local""#), "{manifest}");
+}
