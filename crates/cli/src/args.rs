@@ -39,6 +39,11 @@ pub struct Args {
     #[arg(long, default_value = ".onestop/operator-token")]
     #[arg(global = true, help_heading = CONNECTION)]
     pub token_file: PathBuf,
+    /// Read your writes: answer only once intake's change with this cursor (printed by push-cells and
+    /// push-cases) is included, waiting for it if need be.
+    #[arg(long, env = "ONESTOP_AFTER_CURSOR", default_value = "")]
+    #[arg(global = true, help_heading = CONNECTION)]
+    pub after_cursor: String,
     #[command(subcommand)]
     pub command: Command,
 }

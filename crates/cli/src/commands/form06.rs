@@ -22,6 +22,7 @@ pub async fn run(services: &Services<'_>, scope: &Scope, out: &Path) -> anyhow::
         center_code: target.center_code,
         period: days.range,
         reporting_period: days.reporting,
+        min_intake_cursor: services.after_cursor(),
         ..Default::default()
     };
     let request = ExportForm06Request { report: Some(report), format: format as i32 };

@@ -33,6 +33,7 @@ pub async fn run(
         reporting_period: days.reporting,
         indicator_ids: indicators.to_vec(),
         breakdown: breakdown.map_or(Breakdown::Unspecified, breakdown_of) as i32,
+        min_intake_cursor: services.after_cursor(),
         ..Default::default()
     };
     let answer = services

@@ -27,6 +27,7 @@ pub async fn run(services: &Services<'_>, command: &LateCommand) -> anyhow::Resu
                 procedure_code: procedure.clone().unwrap_or_default(),
                 resolving_agency_code: agency.clone().unwrap_or_default(),
                 page_size: *page_size,
+                min_intake_cursor: services.after_cursor(),
                 ..Default::default()
             };
             let failed = services.failed(Service::Aggregation);
@@ -51,6 +52,7 @@ pub async fn run(services: &Services<'_>, command: &LateCommand) -> anyhow::Resu
                 as_of_day: as_of.clone().unwrap_or_default(),
                 due_within_working_days: *within,
                 period: optional_range(from, to),
+                min_intake_cursor: services.after_cursor(),
                 ..Default::default()
             };
             let answer = services
@@ -77,6 +79,7 @@ pub async fn run(services: &Services<'_>, command: &LateCommand) -> anyhow::Resu
                 period: days.range,
                 reporting_period: days.reporting,
                 by_day: *by_day,
+                min_intake_cursor: services.after_cursor(),
                 ..Default::default()
             };
             let answer = services
@@ -97,6 +100,7 @@ pub async fn watch(services: &Services<'_>, place: &Place, within: u32) -> anyho
         unit_code: target.unit_code,
         center_code: target.center_code,
         due_within_working_days: within,
+        min_intake_cursor: services.after_cursor(),
         ..Default::default()
     };
     let failed = services.failed(Service::Aggregation);

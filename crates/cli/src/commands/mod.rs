@@ -81,6 +81,11 @@ impl Services<'_> {
         client::intake(&self.args.intake_url, None, &self.credentials)
     }
 
+    /// The intake cursor reads wait for (`--after-cursor`), empty for none.
+    pub fn after_cursor(&self) -> String {
+        self.args.after_cursor.clone()
+    }
+
     pub fn aggregation(&self) -> anyhow::Result<AggregationClient> {
         client::aggregation(&self.args.aggregation_url, None, &self.credentials)
     }

@@ -29,6 +29,7 @@ pub async fn cells(services: &Services<'_>, file: &Path, sender: &str, batch: us
     let mut intake = services.intake()?;
     let mut answers = intake.push_cells_stream(tokio_stream::iter(messages)).await.map_err(&failed)?.into_inner();
     let (mut done, mut accepted, mut rejected, mut warned) = (0usize, 0u64, 0u64, 0usize);
+    let mut cursor = String::new();
     let progress = Progress::new(total, "cells");
     while let Some(answer) = answers.next().await {
         let answer = answer.map_err(&failed)?.batch.unwrap_or_default();
@@ -46,6 +47,9 @@ pub async fn cells(services: &Services<'_>, file: &Path, sender: &str, batch: us
             warned += usize::from(!result.warnings.is_empty());
         }
         done += answer.results.len();
+        if !answer.cursor.is_empty() {
+            cursor.clone_from(&answer.cursor);
+        }
         accepted += u64::from(answer.accepted);
         rejected += u64::from(answer.rejected);
         progress.show(done);
@@ -55,10 +59,18 @@ pub async fn cells(services: &Services<'_>, file: &Path, sender: &str, batch: us
         "{accepted} accepted, {} unchanged or stale, {rejected} rejected; {warned} with warnings",
         done as u64 - accepted - rejected
     );
+    print_cursor(&cursor);
     if rejected > 0 {
         bail!("{rejected} cells rejected");
     }
     Ok(())
+}
+
+/// The cursor of the push's last change, for a read that must include it (`--after-cursor`).
+fn print_cursor(cursor: &str) {
+    if !cursor.is_empty() {
+        println!("cursor {cursor} (to read these: --after-cursor {cursor})");
+    }
 }
 
 /// A cell as its sender knows it: center, procedure and day.
@@ -72,6 +84,7 @@ pub async fn cases(services: &Services<'_>, file: &Path, sender: &str) -> anyhow
     let mut intake = services.intake()?;
     let (mut created, mut updated, mut unchanged, mut rejected, mut flagged) = (0, 0, 0, 0, 0);
     let (progress, mut done) = (Progress::new(cases.len(), "cases"), 0);
+    let mut cursor = String::new();
     for chunk in cases.chunks(1000) {
         let request = PushCasesRequest {
             sender: sender.to_owned(),
@@ -79,6 +92,9 @@ pub async fn cases(services: &Services<'_>, file: &Path, sender: &str) -> anyhow
             all_or_nothing: false,
         };
         let answer = intake.push_cases(request).await.map_err(&failed)?.into_inner();
+        if !answer.cursor.is_empty() {
+            cursor.clone_from(&answer.cursor);
+        }
         for result in &answer.results {
             let (line, case) = &chunk[result.index as usize];
             let at = format!("{}:{line}", file.display());
@@ -104,6 +120,7 @@ pub async fn cases(services: &Services<'_>, file: &Path, sender: &str) -> anyhow
     println!(
         "{created} created, {updated} updated, {unchanged} unchanged, {rejected} rejected; {flagged} with findings"
     );
+    print_cursor(&cursor);
     if rejected > 0 {
         bail!("{rejected} cases rejected");
     }

@@ -20,6 +20,7 @@ pub async fn run(
         period: days.range,
         reporting_period: days.reporting,
         indicator_id: indicator.to_owned(),
+        min_intake_cursor: services.after_cursor(),
         ..Default::default()
     };
     let answer =
