@@ -128,7 +128,8 @@ async fn provinces_publish_change_and_define_only_their_own() {
     let published = ours.catalogue.publish_decision(PublishDecisionRequest { decision: Some(ours_125.clone()) });
     assert!(published.await.unwrap().get_ref().applied);
     let published = theirs.catalogue.publish_decision(PublishDecisionRequest { decision: Some(theirs_125.clone()) });
-    assert!(published.await.unwrap().get_ref().applied);
+    let published = published.await.unwrap().into_inner();
+    assert!(published.applied);
     for (issuer, expected) in [(PROVINCE, &ours_125), (OTHER_PROVINCE, &theirs_125)] {
         let stored = national
             .get_decision(GetDecisionRequest { number: "125/QĐ-UBND".into(), issuing_unit_code: issuer.into() })
@@ -137,6 +138,25 @@ async fn provinces_publish_change_and_define_only_their_own() {
             .into_inner();
         assert_eq!(stored.decision.as_ref(), Some(expected), "{issuer}'s decision");
     }
+
+    // Each province's catalogue is the nation's and its own: a commune of 46 counts the three national
+    // procedures and 46's, not 47's (3 of 4 online, where every province's together would give 4 of 5).
+    let offered_online = |office: &mut Office, unit: &str| {
+        let mut aggregation = office.aggregation.clone();
+        let request = GetIndicatorsRequest {
+            unit_code: unit.into(),
+            period: Some(DayRange { from_day: "2026-03-01".into(), to_day: "2026-03-31".into() }),
+            indicator_ids: vec!["procedures_offered_online".into()],
+            min_catalogue_cursor: published.cursor,
+            ..Default::default()
+        };
+        async move {
+            let result = aggregation.get_indicators(request).await.unwrap().into_inner().indicators.remove(0);
+            (result.numerator, result.denominator)
+        }
+    };
+    assert_eq!(offered_online(&mut ours, COMMUNE).await, (3, 4), "46's commune");
+    assert_eq!(offered_online(&mut theirs, OTHER_COMMUNE).await, (3, 4), "47's commune");
 
     // Nobody publishes in another's name, or changes what another published.
     let forged = decision(PROVINCE, vec![new_item("2.000002.000.00.00.H46")]);

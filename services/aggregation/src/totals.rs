@@ -429,15 +429,19 @@ impl Computation<'_> {
         centers: &[String],
         facts: &mut [Facts],
     ) -> ServiceResult<()> {
-        // Procedures in force on each distinct last day: (code, sector, online level, implementing levels).
+        // Procedures in force on each distinct last day: (code, sector, online level, implementing levels), of
+        // the nation's catalogue and the scope's province's, never another province's.
+        let province = self.scope.province(db).await?;
         let mut in_force: BTreeMap<NaiveDate, Vec<InForce>> = BTreeMap::new();
         for group in &self.groups {
             if let std::collections::btree_map::Entry::Vacant(entry) = in_force.entry(group.last_day) {
                 let rows = sqlx::query_as(
                     "SELECT code, sector_code, online_level, implementing_levels, implementing_agency_code
-                     FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)",
+                     FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)
+                       AND (issuing_unit_code = '' OR issuing_unit_code = $2)",
                 )
                 .bind(group.last_day)
+                .bind(province.as_deref().unwrap_or(""))
                 .fetch_all(&mut *db)
                 .await?;
                 entry.insert(rows);

@@ -215,14 +215,22 @@ async fn close_version(tx: &mut sqlx::PgConnection, code: &str, day: NaiveDate) 
     Ok(())
 }
 
-async fn open_version(tx: &mut sqlx::PgConnection, procedure: &Procedure, day: NaiveDate) -> Result<(), sqlx::Error> {
+/// Opens a version of `procedure` from `day`, in the catalogue of `issuer` (a province's code, or '' for the
+/// nation's).
+async fn open_version(
+    tx: &mut sqlx::PgConnection,
+    procedure: &Procedure,
+    day: NaiveDate,
+    issuer: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO procedure_version (code, valid_from, valid_to, name, sector_code, implementing_levels,
-             online_level, implementing_agency_code)
-         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)
+             online_level, implementing_agency_code, issuing_unit_code)
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (code, valid_from) DO UPDATE SET valid_to = NULL, name = EXCLUDED.name,
              sector_code = EXCLUDED.sector_code, implementing_levels = EXCLUDED.implementing_levels,
-             online_level = EXCLUDED.online_level, implementing_agency_code = EXCLUDED.implementing_agency_code",
+             online_level = EXCLUDED.online_level, implementing_agency_code = EXCLUDED.implementing_agency_code,
+             issuing_unit_code = EXCLUDED.issuing_unit_code",
     )
     .bind(&procedure.code)
     .bind(day)
@@ -231,6 +239,7 @@ async fn open_version(tx: &mut sqlx::PgConnection, procedure: &Procedure, day: N
     .bind(procedure.implementing_levels.iter().map(|l| *l as i16).collect::<Vec<_>>())
     .bind(procedure.online_level as i16)
     .bind(&procedure.implementing_agency_code)
+    .bind(issuer)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -278,14 +287,14 @@ async fn apply_decision(tx: &mut sqlx::PgConnection, decision: &PublicationDecis
     for item in &decision.items {
         let Some(procedure) = &item.procedure else { continue };
         match DecisionAction::try_from(item.action) {
-            Ok(DecisionAction::New) => open_version(tx, procedure, day).await?,
+            Ok(DecisionAction::New) => open_version(tx, procedure, day, &decision.issuing_unit_code).await?,
             Ok(DecisionAction::Amended) => {
                 close_version(tx, &procedure.code, day).await?;
-                open_version(tx, procedure, day).await?;
+                open_version(tx, procedure, day, &decision.issuing_unit_code).await?;
             }
             Ok(DecisionAction::Replaced) => {
                 close_version(tx, &item.replaces_code, day).await?;
-                open_version(tx, procedure, day).await?;
+                open_version(tx, procedure, day, &decision.issuing_unit_code).await?;
                 touched.push(item.replaces_code.clone());
             }
             Ok(DecisionAction::Abolished) => close_version(tx, &procedure.code, day).await?,
