@@ -61,7 +61,11 @@ pub fn commune_center(i: usize) -> String {
 
 impl Province {
     pub fn new(seed: u64, size: Size) -> Province {
-        let catalogue = province_catalogue(seed, size.procedures);
+        let mut catalogue = province_catalogue(seed, size.procedures);
+        // The province's own decisions: its catalogue, which another province's indicators do not count.
+        for decision in &mut catalogue.decisions {
+            decision.issuing_unit_code = PROVINCE_CODE.into();
+        }
         let mut units = vec![AdministrativeUnit {
             code: PROVINCE_CODE.into(),
             name: "Tỉnh mẫu".into(),
