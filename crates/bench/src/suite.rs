@@ -38,6 +38,9 @@ pub struct Args {
     /// own at the default settings).
     #[command(flatten)]
     pushers: pushers::Args,
+    /// Leaves each size's database in place, with its URL printed, to look into its plans afterwards.
+    #[arg(long)]
+    keep_databases: bool,
 }
 
 /// The figures of one size.
@@ -69,7 +72,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for &scale in &args.scales {
         let repetitions = (args.repetitions / scale).max(5);
         let catch_up = args.catch_up_scales.contains(&scale);
-        let figures = one_size(scale, first, last, args.days, repetitions, args.freshness_pushes, catch_up).await?;
+        let figures = one_size(scale, first, last, args.days, repetitions, args.freshness_pushes, catch_up).await;
+        let (figures, db) = figures?;
+        if args.keep_databases {
+            println!("kept the {scale}x database: {}", db.url());
+            std::mem::forget(db);
+        }
         print_size(&figures);
         all.push(figures);
     }
@@ -88,7 +96,7 @@ async fn one_size(
     repetitions: usize,
     freshness_pushes: usize,
     catch_up: bool,
-) -> anyhow::Result<Figures> {
+) -> anyhow::Result<(Figures, onestop_testkit::TestDatabase)> {
     let province = Arc::new(Province::new(46, Size { communes: PROVINCE_YEAR.communes * scale, ..PROVINCE_YEAR }));
     println!("== {scale}x: {} centers, {days} days", province.centers.len());
     let (generated_cells, generated) = load::generate_only(&province, first, days);
@@ -129,8 +137,7 @@ async fn one_size(
         None
     };
     system.stop().await?;
-    drop(db);
-    Ok(Figures {
+    let figures = Figures {
         scale,
         centers: province.centers.len(),
         cells: pushed.cells,
@@ -143,7 +150,8 @@ async fn one_size(
         memory,
         storage,
         catch_up,
-    })
+    };
+    Ok((figures, db))
 }
 
 async fn storage(database_url: &str) -> anyhow::Result<Vec<(Service, u64)>> {
