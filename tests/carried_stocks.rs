@@ -1,5 +1,7 @@
-//! Pending stocks carry forward: the same history pushed every day by one center and only on days with activity
-//! by another gives the same answers, for any period and breakdown, form 06 and reconciliation included.
+//! Pending stocks carry forward: the same history pushed every day by one center, only on days with activity by
+//! another, and by a third in shuffled pieces with wrong values corrected later gives the same answers, for any
+//! period and breakdown, form 06 and reconciliation included; and every breakdown's whole equals the plain
+//! answer's (center stocks read from their changes, procedure stocks from each pair's cells).
 
 use onestop_proto::aggregation::v1::*;
 use onestop_proto::catalogue::v1::{Center, CenterKind, SetCenterProceduresRequest, UpsertCentersRequest};
@@ -8,6 +10,7 @@ use onestop_system_tests::*;
 
 const DENSE: &str = "BPMC-DENSE";
 const SPARSE: &str = "BPMC-SPARSE";
+const SHUFFLED: &str = "BPMC-SHUFFLED";
 
 /// A small deterministic generator, so a failure can be replayed.
 struct Lcg(u64);
@@ -88,7 +91,7 @@ fn answer_key(answer: &GetIndicatorsResponse) -> AnswerKey {
 async fn the_same_history_pushed_densely_and_sparsely_gives_the_same_answers() {
     let Some(system) = TestSystem::start_with_province().await else { return };
     let mut catalogue = system.stack.catalogue_client();
-    let centers = [DENSE, SPARSE].map(|code| Center {
+    let centers = [DENSE, SPARSE, SHUFFLED].map(|code| Center {
         code: code.into(),
         name: format!("Bộ phận Một cửa {code}"),
         unit_code: COMMUNE.into(),
@@ -96,7 +99,7 @@ async fn the_same_history_pushed_densely_and_sparsely_gives_the_same_answers() {
         parent_center_code: String::new(),
     });
     catalogue.upsert_centers(UpsertCentersRequest { centers: centers.to_vec() }).await.unwrap();
-    for code in [DENSE, SPARSE] {
+    for code in [DENSE, SPARSE, SHUFFLED] {
         let list = SetCenterProceduresRequest { center_code: code.into(), ..center_procedures(COMMUNE_CENTER) };
         catalogue.set_center_procedures(list).await.unwrap();
     }
@@ -113,9 +116,29 @@ async fn the_same_history_pushed_densely_and_sparsely_gives_the_same_answers() {
         }
     }
     assert!(sparse.len() * 2 < dense.len(), "the sparse history leaves most days out");
+    // The dense history again, out of order and in pieces; a third of it first with wrong stocks, corrected by the
+    // later pieces, so the stock changes are rewritten for days before a pair's latest.
+    let mut shuffled: Vec<DailyCell> =
+        dense.iter().map(|c| DailyCell { center_code: SHUFFLED.into(), ..c.clone() }).collect();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, random.next(i as u64 + 1) as usize);
+    }
+    let wrong: Vec<DailyCell> = shuffled
+        .iter()
+        .step_by(3)
+        .map(|c| {
+            let mut m = c.measures.unwrap();
+            m.pending_in_time = m.pending_in_time * 2 + 3;
+            m.pending_overdue += 1;
+            DailyCell { measures: Some(m), ..c.clone() }
+        })
+        .collect();
+    let mut pushes = vec![dense, sparse];
+    pushes.extend(wrong.chunks(40).map(<[DailyCell]>::to_vec));
+    pushes.extend(shuffled.chunks(25).map(<[DailyCell]>::to_vec));
     let mut intake = system.stack.intake_client();
     let mut cursor = String::new();
-    for cells in [dense, sparse] {
+    for cells in pushes {
         let pushed = intake
             .push_cells(PushCellsRequest { sender: "egov-46".into(), cells, ..Default::default() })
             .await
@@ -135,6 +158,7 @@ async fn the_same_history_pushed_densely_and_sparsely_gives_the_same_answers() {
     let day = |offset: i64| (first_day() + chrono::Duration::days(offset)).to_string();
     for (first, last) in periods {
         let period = Some(DayRange { from_day: day(first), to_day: day(last) });
+        let mut wholes = Vec::new();
         for breakdown in [Breakdown::Unspecified, Breakdown::Month, Breakdown::Sector, Breakdown::Procedure] {
             let ask = |center: &str| GetIndicatorsRequest {
                 center_code: center.into(),
@@ -145,8 +169,18 @@ async fn the_same_history_pushed_densely_and_sparsely_gives_the_same_answers() {
             };
             let dense = aggregation.get_indicators(ask(DENSE)).await.unwrap().into_inner();
             let sparse = aggregation.get_indicators(ask(SPARSE)).await.unwrap().into_inner();
+            let shuffled = aggregation.get_indicators(ask(SHUFFLED)).await.unwrap().into_inner();
             assert_eq!(answer_key(&dense), answer_key(&sparse), "{first}..{last} by {breakdown:?}");
+            assert_eq!(answer_key(&dense), answer_key(&shuffled), "shuffled, {first}..{last} by {breakdown:?}");
+            let whole: Vec<(String, u64, u64)> = dense
+                .indicators
+                .iter()
+                .filter(|r| !r.indicator_id.contains("report"))
+                .map(|r| (r.indicator_id.clone(), r.numerator, r.denominator))
+                .collect();
+            wholes.push(whole);
         }
+        assert!(wholes.windows(2).all(|w| w[0] == w[1]), "every breakdown's whole alike, {first}..{last}: {wholes:?}");
         let form = |center: &str| GetForm06Request {
             center_code: center.into(),
             period: period.clone(),

@@ -137,6 +137,8 @@ impl FromStr for Term {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     pub full_online_cells: bool,
+    /// The pending stocks of FULL online procedures alone (a stock or the carried-over of `full_online.`).
+    pub full_online_stocks: bool,
     pub catalogue: bool,
     pub online_cases: bool,
     pub cases: bool,
@@ -147,7 +149,14 @@ impl Needs {
     fn add(&mut self, term: Term) {
         match term {
             Term::Measure(_) | Term::CarriedOver => {}
-            Term::FullOnline(_) | Term::FullOnlineCarriedOver => self.full_online_cells = true,
+            Term::FullOnline(measure) => {
+                self.full_online_cells = true;
+                self.full_online_stocks |= measure.is_stock();
+            }
+            Term::FullOnlineCarriedOver => {
+                self.full_online_cells = true;
+                self.full_online_stocks = true;
+            }
             Term::Fact(Fact::ProceduresOnlineWithOnlineCases) => {
                 self.catalogue = true;
                 self.online_cases = true;

@@ -184,6 +184,29 @@ pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveD
     .await?)
 }
 
+/// The pending stocks of every center of `centers` on each of `days`, as [`stocks_on`] summed per center and day,
+/// with no procedure: the center's stock changes over the months before the day's and over the days of its month
+/// up to it. Reads a center's months and at most one month of its days, however many procedures it has.
+async fn center_stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveDate]) -> ServiceResult<Vec<Stock>> {
+    Ok(sqlx::query_as(
+        "SELECT s.center_code, '' AS procedure_code, d.day, '' AS sector_code, '' AS agency_code, false AS full_online,
+                sum(s.in_time)::bigint AS pending_in_time, sum(s.overdue)::bigint AS pending_overdue
+         FROM UNNEST($2::date[]) AS d(day)
+         CROSS JOIN LATERAL (
+             SELECT center_code, in_time, overdue FROM center_month_stock_change
+             WHERE center_code = ANY($1) AND month < date_trunc('month', d.day)::date
+             UNION ALL
+             SELECT center_code, in_time, overdue FROM center_stock_change
+             WHERE center_code = ANY($1) AND day BETWEEN date_trunc('month', d.day)::date AND d.day) AS s
+         GROUP BY s.center_code, d.day
+         HAVING sum(s.in_time) <> 0 OR sum(s.overdue) <> 0",
+    )
+    .bind(centers)
+    .bind(days)
+    .fetch_all(&mut *db)
+    .await?)
+}
+
 /// A procedure in force on a day.
 #[derive(sqlx::FromRow)]
 struct InForce {
@@ -239,9 +262,16 @@ impl Computation<'_> {
         if self.split.by_procedure() || self.only_agency.is_some() {
             self.cells_by_procedure(db, &centers, &mut facts).await?;
         } else {
-            self.cells_by_center_day(db, "center_day", &centers, &mut facts, false).await?;
+            self.cells_by_center_day(db, ("center_day", "center_month"), &centers, &mut facts, false).await?;
             if self.needs.full_online_cells {
-                self.cells_by_center_day(db, "center_day_full_online", &centers, &mut facts, true).await?;
+                self.cells_by_center_day(
+                    db,
+                    ("center_day_full_online", "center_month_full_online"),
+                    &centers,
+                    &mut facts,
+                    true,
+                )
+                .await?;
             }
         }
         self.carried_stocks(db, &centers, &mut facts).await?;
@@ -260,51 +290,51 @@ impl Computation<'_> {
         Ok((facts, reporting_unavailable))
     }
 
+    /// Flows from a day and a month roll-up (`center_day` and `center_month`, or their FULL online twins): each period a group covers reads its
+    /// whole calendar months by month and the days at its edges by day, so a year is twelve rows per center. Stocks
+    /// are left to [`Self::carried_stocks`], which replaces them.
     async fn cells_by_center_day(
         &self,
         db: &mut PgConnection,
-        table: &str,
+        (day_table, month_table): (&str, &str),
         centers: &[String],
         facts: &mut [Facts],
         full_online: bool,
     ) -> ServiceResult<()> {
-        let whole = self.whole();
-        // Months need each day; every other split needs a center's days only as "before", "in" and "last", so
-        // PostgreSQL sums them, each under a day standing for its position.
-        let query = if matches!(self.split, Split::Month) {
-            format!(
-                "SELECT center_code, day, {array}
-                 FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3",
-                array = *measure_sql::ARRAY
-            )
-        } else {
-            format!(
-                "SELECT center_code, CASE WHEN day < $2 THEN $2::date - 1 WHEN day < $3 THEN $2 ELSE $3 END AS day,
-                        {sums}
-                 FROM {table} WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3
-                 GROUP BY 1, 2",
-                sums = *measure_sql::SUMS_ARRAY
-            )
+        // The periods read: each month of a month breakdown (which tile the whole), otherwise the whole.
+        let periods: Vec<&Group> = match self.split {
+            Split::Month => self.groups[1..].iter().collect(),
+            _ => vec![self.whole()],
         };
-        let rows: Vec<(String, NaiveDate, Vec<i64>)> =
-            sqlx::query_as(&query).bind(centers).bind(whole.first_day).bind(whole.last_day).fetch_all(&mut *db).await?;
+        let (mut months, mut edges) = (Vec::new(), Vec::new());
+        for group in periods {
+            let (whole, partial) = whole_months(group.first_day, group.last_day);
+            months.extend(whole);
+            edges.extend(partial);
+        }
+        let rows: Vec<(String, NaiveDate, Vec<i64>)> = sqlx::query_as(&format!(
+            "SELECT center_code, day, {array} FROM {month_table} WHERE center_code = ANY($1) AND day = ANY($2)
+             UNION ALL
+             SELECT c.center_code, e.f, {sums}
+             FROM {day_table} c, UNNEST($3::date[], $4::date[]) AS e(f, l)
+             WHERE c.center_code = ANY($1) AND c.day BETWEEN e.f AND e.l
+             GROUP BY 1, 2",
+            array = *measure_sql::ARRAY,
+            sums = *measure_sql::SUMS_ARRAY
+        ))
+        .bind(centers)
+        .bind(&months)
+        .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
+        .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
+        .fetch_all(&mut *db)
+        .await?;
         for (center, day, values) in rows {
             let m = measures(values);
+            // `day` is the first day of what the row sums, which lies within one month of a month breakdown.
             let row = Row { center: &center, day: Some(day), sector: None, procedure: None, agency: None };
-            let mut targets = vec![0];
-            match &self.split {
-                // A day counts in its month, and as the stock carried over into the next one.
-                Split::Month => targets.extend((1..self.groups.len()).filter(|&g| {
-                    let group = &self.groups[g];
-                    (group.first_day.pred_opt().unwrap_or(group.first_day)..=group.last_day).contains(&day)
-                })),
-                split => targets.extend(group_of(split, &self.groups, row)),
-            }
-            for g in targets {
-                let group = &self.groups[g];
-                let position = DayPosition::of(day, group.first_day, group.last_day);
+            for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
                 let totals = if full_online { &mut facts[g].full_online_cells } else { &mut facts[g].cells };
-                totals.add_cell(position, &m)?;
+                totals.add_cell(DayPosition::InPeriod { is_last_day: false }, &m)?;
             }
         }
         Ok(())
@@ -374,7 +404,7 @@ impl Computation<'_> {
     ) -> ServiceResult<()> {
         let days: BTreeSet<NaiveDate> =
             self.groups.iter().flat_map(|g| [Some(g.last_day), g.first_day.pred_opt()]).flatten().collect();
-        let stocks = stocks_on(db, centers, &days.into_iter().collect::<Vec<_>>()).await?;
+        let days: Vec<NaiveDate> = days.into_iter().collect();
         for f in facts.iter_mut() {
             for totals in [&mut f.cells, &mut f.full_online_cells] {
                 totals.measures.set(Measure::PendingInTime, 0);
@@ -382,6 +412,14 @@ impl Computation<'_> {
                 totals.carried_over = 0;
             }
         }
+        // Groups made of whole centers need only each center's stock, read from its stock changes; stocks of FULL
+        // online procedures alone, or of some procedures or an agency's, need each pair's.
+        let by_center = matches!(self.split, Split::Whole | Split::Center(_) | Split::Month);
+        let stocks = if by_center && self.only_agency.is_none() && !self.needs.full_online_stocks {
+            center_stocks_on(db, centers, &days).await?
+        } else {
+            stocks_on(db, centers, &days).await?
+        };
         for s in &stocks {
             if self.only_agency.as_ref().is_some_and(|only| *only != s.agency_code) {
                 continue;

@@ -307,7 +307,7 @@ async fn apply_decision(tx: &mut sqlx::PgConnection, decision: &PublicationDecis
 }
 
 /// Recomputes the full-online day totals of every (center, day) from `from_day` on that has cells of
-/// `procedures`. Cheap in the usual case: a decision takes effect today or later, before any of its cells.
+/// `procedures`, and the month totals of their months. Cheap in the usual case: a decision takes effect today or later, before any of its cells.
 pub async fn recompute_full_online(
     tx: &mut sqlx::PgConnection,
     procedures: &[String],
@@ -343,6 +343,31 @@ pub async fn recompute_full_online(
                                  AND (v.valid_to IS NULL OR c.day < v.valid_to)
          WHERE v.online_level = 3
          GROUP BY c.center_code, c.day",
+        columns = *measure_sql::COLUMNS,
+        sums = *measure_sql::CELL_SUMS,
+    ))
+    .bind(&centers)
+    .bind(&days)
+    .execute(&mut *tx)
+    .await?;
+    // The months of those days, summed again from their days.
+    let months = "SELECT DISTINCT center_code, date_trunc('month', day)::date AS month
+                  FROM UNNEST($1::text[], $2::date[]) AS k(center_code, day)";
+    sqlx::query(&format!(
+        "DELETE FROM center_month_full_online f USING ({months}) AS k
+         WHERE f.center_code = k.center_code AND f.day = k.month"
+    ))
+    .bind(&centers)
+    .bind(&days)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO center_month_full_online (center_code, day, {columns})
+         SELECT c.center_code, k.month, {sums}
+         FROM ({months}) AS k
+         JOIN center_day_full_online c ON c.center_code = k.center_code AND c.day >= k.month
+                                      AND c.day < k.month + interval '1 month'
+         GROUP BY c.center_code, k.month",
         columns = *measure_sql::COLUMNS,
         sums = *measure_sql::CELL_SUMS,
     ))

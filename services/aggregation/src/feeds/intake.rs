@@ -19,6 +19,7 @@ use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
+use super::stock_changes;
 use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, next_batch, position, Feed, INTAKE};
 use crate::apology_notices;
 use crate::case_record::{self, CaseRow};
@@ -187,8 +188,8 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
     Ok(())
 }
 
-/// `INSERT ... ON CONFLICT` into a day roll-up, adding the summed deltas of `source` (which has center_code, day
-/// and the measures as d[1..11]).
+/// `INSERT ... ON CONFLICT` into a day (or month) roll-up, adding the summed deltas of `source` (which has
+/// center_code, day and the measures as d[1..11]).
 fn add_to_day_rollup(table: &str, source: &str) -> String {
     let (columns, sums, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ELEMENT_SUMS, &*measure_sql::ADD_EXCLUDED);
     format!(
@@ -210,13 +211,18 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     let change_ids: Vec<i64> = cells.latest.values().map(|(id, _)| *id).collect();
     let given = "SELECT center_code, day, procedure_code, d::bigint[] AS d
                  FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) AS t(center_code, day, procedure_code, d)";
-    sqlx::query(&add_to_day_rollup("center_day", given))
-        .bind(&centers)
-        .bind(&days)
-        .bind(&procedures)
-        .bind(&deltas)
-        .execute(&mut *tx)
-        .await?;
+    // Each roll-up by day, and by month (keyed by the month's first day).
+    let by_month =
+        |source: &str| format!("SELECT center_code, date_trunc('month', day)::date AS day, d FROM ({source}) AS m");
+    for (table, source) in [("center_day", given.to_owned()), ("center_month", by_month(given))] {
+        sqlx::query(&add_to_day_rollup(table, &source))
+            .bind(&centers)
+            .bind(&days)
+            .bind(&procedures)
+            .bind(&deltas)
+            .execute(&mut *tx)
+            .await?;
+    }
     // Only procedures FULL online on the cell's day; a procedure the copy does not know yet is counted when its
     // decision arrives (the catalogue feed recomputes the days it covers).
     let full_online = format!(
@@ -225,13 +231,18 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
                                  AND (v.valid_to IS NULL OR g.day < v.valid_to)
          WHERE v.online_level = 3"
     );
-    sqlx::query(&add_to_day_rollup("center_day_full_online", &full_online))
-        .bind(&centers)
-        .bind(&days)
-        .bind(&procedures)
-        .bind(&deltas)
-        .execute(&mut *tx)
-        .await?;
+    for (table, source) in
+        [("center_day_full_online", full_online.clone()), ("center_month_full_online", by_month(&full_online))]
+    {
+        sqlx::query(&add_to_day_rollup(table, &source))
+            .bind(&centers)
+            .bind(&days)
+            .bind(&procedures)
+            .bind(&deltas)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let before = stock_changes::before(&mut *tx, cells.latest.keys()).await?;
     let (columns, values, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ELEMENTS, &*measure_sql::SET_EXCLUDED);
     sqlx::query(&format!(
         "INSERT INTO cell AS c (center_code, day, procedure_code, {columns}, change_id)
@@ -261,16 +272,8 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     .bind(online_days.iter().map(|(_, d)| **d).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO cell_pair (center_code, procedure_code)
-         SELECT DISTINCT center_code, procedure_code FROM UNNEST($1::text[], $2::text[]) AS t(center_code, procedure_code)
-         ORDER BY 1, 2
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&centers)
-    .bind(&procedures)
-    .execute(&mut *tx)
-    .await?;
+    let stocks = cells.latest.iter().map(|(key, (_, m))| (key.clone(), stock_changes::stock_of(m))).collect();
+    stock_changes::record(&mut *tx, before, &stocks).await?;
     sqlx::query(
         "INSERT INTO center_day_report (center_code, day, first_pushed_at)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::timestamptz[])

@@ -14,6 +14,7 @@
 pub mod catalogue;
 pub mod intake;
 pub mod notice_backfill;
+pub mod stock_changes;
 
 use std::future::Future;
 use std::pin::Pin;
