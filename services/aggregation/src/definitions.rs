@@ -151,8 +151,8 @@ async fn latest_rows(db: impl sqlx::PgExecutor<'_>, scopes: &Scopes) -> Result<V
 }
 
 /// The definitions that answer for `scopes`, one per id, ordered by id, with how each is presented.
-pub async fn latest(pool: &PgPool, scopes: &Scopes) -> ServiceResult<Answering> {
-    let rows = latest_rows(pool, scopes).await?;
+pub async fn latest(db: impl sqlx::PgExecutor<'_>, scopes: &Scopes) -> ServiceResult<Answering> {
+    let rows = latest_rows(db, scopes).await?;
     Ok(Answering {
         definitions: rows.iter().map(DefinitionRow::to_domain).collect::<ServiceResult<_>>()?,
         presentations: rows.iter().map(|r| (r.id.clone(), r.presentation())).collect(),
