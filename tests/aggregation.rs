@@ -248,6 +248,7 @@ async fn cut_streams_and_a_second_replica_neither_lose_nor_double_count() {
         server,
         catalogue_url: format!("http://{}", catalogue_link.addr()),
         intake_url: format!("http://{}", intake_link.addr()),
+        read_database_url: None,
     };
     let mut replicas = Vec::new();
     for _ in 0..2 {

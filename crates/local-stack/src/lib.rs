@@ -169,6 +169,7 @@ impl Stack {
             server: settings(AGGREGATION),
             catalogue_url: url(bound.catalogue),
             intake_url: url(bound.intake),
+            read_database_url: None,
         };
         let services = vec![
             (

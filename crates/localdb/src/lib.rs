@@ -97,6 +97,36 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// Starts a streaming replica of `primary` in `data_dir` (which must not exist yet): a base backup taken with
+    /// `pg_basebackup -R`, so the new server starts as a hot standby that replays the primary's write-ahead log
+    /// and answers read-only queries.
+    pub fn start_standby_of(
+        primary: &LocalCluster,
+        data_dir: &Path,
+        lifetime: Lifetime,
+        durability: Durability,
+    ) -> anyhow::Result<LocalCluster> {
+        let parent = data_dir.parent().context("a standby's directory has a parent")?;
+        fs::create_dir_all(parent)?;
+        let mut backup = Command::new(primary.bin.join("pg_basebackup"));
+        backup
+            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", SUPERUSER, "-D"])
+            .arg(data_dir)
+            .args(["-R", "-X", "stream", "-c", "fast"])
+            .stdout(Stdio::null());
+        run_as(&mut backup, primary.owner);
+        if let Some((uid, gid)) = primary.owner {
+            std::os::unix::fs::chown(parent, Some(uid), Some(gid))?;
+        }
+        let status = backup.status().context("running pg_basebackup")?;
+        if !status.success() {
+            bail!("pg_basebackup of the cluster on port {} failed", primary.port);
+        }
+        // The primary's own server log came along; the standby writes its own.
+        let _ = fs::remove_file(data_dir.join("postmaster.pid"));
+        LocalCluster::start(data_dir, lifetime, durability)
+    }
+
     /// Starts the stopped server again, on the same port, so that the URLs handed out before reach it again.
     /// With [`Lifetime::DiesWithParentThread`], it now dies with the thread calling this.
     pub fn restart(&mut self) -> anyhow::Result<()> {

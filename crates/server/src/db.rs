@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::config::ServerArgs;
+use crate::config::{DatabaseUrl, ServerArgs};
 
 /// How long a starting service waits for its database to come up.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
@@ -33,6 +33,27 @@ pub async fn connect_and_migrate(
     migrator: &Migrator,
     plans: Plans,
 ) -> anyhow::Result<PgPool> {
+    let options = connect_options(args, &args.database_url, schema, plans).context("DATABASE_URL")?;
+    let pool = connect_with_retry(args, options, schema).await?;
+    create_schema(&pool, schema).await?;
+    // The migrator holds an advisory lock while it runs, so replicas starting together apply each migration once.
+    migrator.run(&pool).await.with_context(|| format!("applying the {schema} migrations"))?;
+    Ok(pool)
+}
+
+/// Opens a pool on a read-only copy of the database (a streaming replica of the primary), whose connections use
+/// `schema` as the primary's do. Nothing is created or migrated there: the primary's schema arrives by replication.
+pub async fn connect_reads(args: &ServerArgs, url: &DatabaseUrl, schema: &str, plans: Plans) -> anyhow::Result<PgPool> {
+    let options = connect_options(args, url, schema, plans).context("the read database URL")?;
+    connect_with_retry(args, options, schema).await
+}
+
+fn connect_options(
+    args: &ServerArgs,
+    url: &DatabaseUrl,
+    schema: &str,
+    plans: Plans,
+) -> anyhow::Result<PgConnectOptions> {
     let statement_timeout = args.database_statement_timeout_ms.to_string();
     // Notices such as "schema already exists, skipping" on every start say nothing anyone needs to read.
     let mut settings = vec![
@@ -43,15 +64,7 @@ pub async fn connect_and_migrate(
     if plans == Plans::PerCall {
         settings.push(("plan_cache_mode", "force_custom_plan"));
     }
-    let options = PgConnectOptions::from_str(&args.database_url)
-        .context("DATABASE_URL is not a PostgreSQL URL")?
-        .options(settings)
-        .application_name(schema);
-    let pool = connect_with_retry(args, options, schema).await?;
-    create_schema(&pool, schema).await?;
-    // The migrator holds an advisory lock while it runs, so replicas starting together apply each migration once.
-    migrator.run(&pool).await.with_context(|| format!("applying the {schema} migrations"))?;
-    Ok(pool)
+    Ok(PgConnectOptions::from_str(url).context("is not a PostgreSQL URL")?.options(settings).application_name(schema))
 }
 
 /// Connects, retrying while the database is starting (as it is when a whole system comes up at once).

@@ -29,7 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use onestop_auth::{SCOPE_DEFINE, SCOPE_READ};
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationServiceServer;
 use onestop_server::auth::{Credentials, Needs};
-use onestop_server::config::ServerArgs;
+use onestop_server::config::{DatabaseUrl, ServerArgs};
 use onestop_server::metrics::StreamLag;
 use onestop_server::notify::Notifier;
 use onestop_server::{client, db, serve};
@@ -60,6 +60,12 @@ pub struct Config {
     /// URL of the intake service.
     #[arg(long, env = "INTAKE_URL", default_value = "http://127.0.0.1:50052")]
     pub intake_url: String,
+
+    /// PostgreSQL URL of a streaming replica of DATABASE_URL's database, to serve the reading RPCs from. Writes,
+    /// the feeds and the definitions stay on the primary; an answer asked for a cursor waits until the replica
+    /// has replayed it. Unset, everything is served from the primary.
+    #[arg(long, env = "READ_DATABASE_URL", hide_env_values = true)]
+    pub read_database_url: Option<DatabaseUrl>,
 }
 
 /// What each method needs of its caller: defining indicators and forms is for offices that may, the rest reads.
@@ -92,8 +98,11 @@ pub async fn run(
     tokio::spawn(feeds::intake::follow(pool.clone(), intake, lag, stopping.signal()));
     let applied = Notifier::start(&pool, feeds::CASES_APPLIED).await?;
     let progress = Notifier::start(&pool, feeds::APPLIED).await?;
-    let api = api::AggregationApi::new(pool.clone(), catalogue, applied, progress, stopping.signal())
+    let mut api = api::AggregationApi::new(pool.clone(), catalogue, applied, progress, stopping.signal())
         .with_request_timeout(config.server.request_timeout());
+    if let Some(url) = &config.read_database_url {
+        api = api.with_reads(db::connect_reads(&config.server, url, SCHEMA, db::Plans::PerCall).await?);
+    }
     let server = AggregationServiceServer::new(api).max_decoding_message_size(config.server.auth.max_message_bytes);
     serve::serve(&config.server, listeners.into(), server, METHODS, shared, shutdown).await
 }

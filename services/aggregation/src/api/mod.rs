@@ -49,6 +49,8 @@ const PROGRESS_POLL: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct AggregationApi {
     pool: PgPool,
+    /// Where answers read their snapshots: the primary's pool, or a streaming replica's.
+    reads: PgPool,
     /// Asked only when a request names a unit or center the copy does not know yet.
     catalogue: CatalogueClient,
     /// Wakes late-case watches when intake changes were applied.
@@ -94,6 +96,7 @@ impl AggregationApi {
         stop: StopSignal,
     ) -> Self {
         AggregationApi {
+            reads: pool.clone(),
             pool,
             catalogue,
             applied,
@@ -115,6 +118,14 @@ impl AggregationApi {
     fn call<T>(&self, request: &Request<T>) -> Result<Call, Status> {
         let principal = onestop_server::auth::principal(request)?.clone();
         Ok(Call { principal, deadline: onestop_server::freshness::deadline(request, self.request_timeout) })
+    }
+
+    /// Answers read their snapshots from `reads`, a pool on a streaming replica of the primary. Its position in
+    /// intake's stream is the one the primary had when the replica last replayed, so a read asked for a cursor
+    /// waits for the replica exactly as it would for the feed.
+    pub fn with_reads(mut self, reads: PgPool) -> Self {
+        self.reads = reads;
+        self
     }
 
     pub fn with_clock(mut self, clock: fn() -> NaiveDate) -> Self {
@@ -203,7 +214,7 @@ impl AggregationApi {
         let mut progress = self.progress.waiter();
         loop {
             progress.mark_seen();
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.reads.begin().await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
             let intake_cursor = feeds::cursor(&mut *tx, feeds::INTAKE).await?;
             let catalogue_cursor = feeds::catalogue::applied_cursor(&mut *tx).await?;
