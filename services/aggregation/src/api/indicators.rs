@@ -260,7 +260,8 @@ impl AggregationApi {
             Some(province) => definitions::Scopes::Province(province),
             None => definitions::Scopes::Nation,
         };
-        let answering = definitions::latest(&self.pool, &scopes).await?;
+        // In the snapshot: a request never waits for a second connection while it holds one.
+        let answering = definitions::latest(&mut *snapshot, &scopes).await?;
         let wanted: Vec<IndicatorDefinition> = answering
             .definitions
             .into_iter()
