@@ -119,6 +119,9 @@ pub fn generate_only(province: &Province, first: NaiveDate, days: u32) -> (u64, 
     (cells, started.elapsed())
 }
 
+/// The plain table [`copy_baseline`] copies into, in the database's default schema.
+pub const BASELINE_TABLE: &str = "copy_baseline";
+
 /// The same rows copied with COPY into a plain table with the same key, on the same server. The text is rendered
 /// first, one buffer per day, so only the copy is timed. Returns the rows copied and the time.
 pub async fn copy_baseline(
@@ -157,17 +160,17 @@ pub async fn copy_baseline(
         text.push(buffer);
     }
     let mut conn = PgConnection::connect(database_url).await?;
-    sqlx::query(
-        "CREATE TABLE copy_baseline (center_code text, procedure_code text, day date, received_direct bigint,
+    sqlx::query(&format!(
+        "CREATE TABLE {BASELINE_TABLE} (center_code text, procedure_code text, day date, received_direct bigint,
          received_online bigint, received_postal bigint, resolved_early bigint, resolved_on_time bigint,
          resolved_late bigint, withdrawn_or_returned bigint, results_returned_by_post bigint,
          apology_notices_issued bigint, pending_in_time bigint, pending_overdue bigint,
-         PRIMARY KEY (center_code, day, procedure_code))",
-    )
+         PRIMARY KEY (center_code, day, procedure_code))"
+    ))
     .execute(&mut conn)
     .await?;
     let started = Instant::now();
-    let mut copy = conn.copy_in_raw("COPY copy_baseline FROM STDIN").await?;
+    let mut copy = conn.copy_in_raw(&format!("COPY {BASELINE_TABLE} FROM STDIN")).await?;
     for buffer in &text {
         copy.send(buffer.as_slice()).await?;
     }

@@ -41,6 +41,9 @@ pub struct Args {
     /// Leaves each size's database in place, with its URL printed, to look into its plans afterwards.
     #[arg(long)]
     keep_databases: bool,
+    /// Also writes the figures to this file as JSON: `{"sizes": [...]}`, one object per size.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 /// The figures of one size.
@@ -57,6 +60,8 @@ struct Figures {
     memory: Vec<(Service, u64)>,
     /// Bytes on disk of each service's schema.
     storage: Vec<(Service, u64)>,
+    /// Bytes on disk of the plain table COPY filled, with its primary key.
+    plain_table: u64,
     catch_up: Option<CatchUp>,
 }
 
@@ -82,6 +87,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         all.push(figures);
     }
     print_tables(&all);
+    if let Some(path) = &args.json {
+        let sizes: Vec<serde_json::Value> = all.iter().map(as_json).collect();
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "sizes": sizes }))?;
+        std::fs::write(path, text + "\n").map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
     if !pushers.is_empty() {
         pushers::print_table(&pushers);
     }
@@ -124,6 +135,7 @@ async fn one_size(
         queries::freshness(system.intake_client(), aggregation.clone(), &pushed.probe_cells, freshness_pushes).await?;
     let memory = system.peak_memory()?;
     let storage = storage(db.url()).await?;
+    let plain_table = plain_table_bytes(db.url()).await?;
     // Last, so that the primary's memory and the timings above are those of the system alone.
     let catch_up = if catch_up {
         let caught_up = catch_up::measure(&system, db.url()).await?;
@@ -149,9 +161,47 @@ async fn one_size(
         freshness,
         memory,
         storage,
+        plain_table,
         catch_up,
     };
     Ok((figures, db))
+}
+
+async fn plain_table_bytes(database_url: &str) -> anyhow::Result<u64> {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(database_url).await?;
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
+        .bind(load::BASELINE_TABLE)
+        .fetch_one(&mut conn)
+        .await?;
+    Ok(bytes as u64)
+}
+
+/// One size's figures as the object `--json` writes.
+fn as_json(f: &Figures) -> serde_json::Value {
+    let q = &f.queries;
+    let bytes_of = |wanted: Service| f.storage.iter().find(|(s, _)| *s == wanted).map_or(0, |(_, b)| *b);
+    serde_json::json!({
+        "scale": f.scale,
+        "centers": f.centers,
+        "communes": q.communes,
+        "cells": f.cells,
+        "ingest_cells_per_s": per_second(f.cells, f.pushed),
+        "ingest_all_applied_s": f.visible.as_secs_f64(),
+        "copy_cells_per_s": per_second(f.cells, f.copied),
+        "cell_indicators_p50_ms": q.cell_indicators.ms(0.5),
+        "cell_indicators_p95_ms": q.cell_indicators.ms(0.95),
+        "all_indicators_p50_ms": q.all_indicators.ms(0.5),
+        "all_indicators_p95_ms": q.all_indicators.ms(0.95),
+        "plain_sql_p50_ms": q.plain_sql.ms(0.5),
+        "plain_sql_p95_ms": q.plain_sql.ms(0.95),
+        "freshness_p50_ms": f.freshness.ms(0.5),
+        "freshness_p99_ms": f.freshness.ms(0.99),
+        "intake_bytes": bytes_of(Service::Intake),
+        "aggregation_bytes": bytes_of(Service::Aggregation),
+        "plain_table_bytes": f.plain_table,
+        "catch_up_changes_per_s": f.catch_up.as_ref().map(CatchUp::rate),
+        "national_by_province_p95_ms": serde_json::Value::Null,
+    })
 }
 
 async fn storage(database_url: &str) -> anyhow::Result<Vec<(Service, u64)>> {
@@ -203,6 +253,15 @@ fn print_size(f: &Figures) {
     for ((service, memory), (_, storage)) in f.memory.iter().zip(&f.storage) {
         println!("  {:<12} peak memory {:>8}, storage {:>9}", service.name(), mib(*memory), mib(*storage));
     }
+    let per_cell = |bytes: u64| bytes as f64 / f.cells.max(1) as f64;
+    let bytes_of = |wanted: Service| f.storage.iter().find(|(s, _)| *s == wanted).map_or(0, |(_, b)| *b);
+    println!(
+        "  bytes per cell        intake {:.0}, aggregation {:.0}, plain COPY table {:.0} ({})",
+        per_cell(bytes_of(Service::Intake)),
+        per_cell(bytes_of(Service::Aggregation)),
+        per_cell(f.plain_table),
+        mib(f.plain_table)
+    );
     if let Some(c) = &f.catch_up {
         let quarters: Vec<String> = c.quarter_rates.iter().map(|&r| thousands(r)).collect();
         println!(
