@@ -8,7 +8,7 @@ use onestop_proto::catalogue::v1::{
     PublicationDecision, PublishDecisionRequest, SetCenterProceduresRequest, UnitLevel, UpsertCentersRequest,
     UpsertUnitsRequest,
 };
-use onestop_proto::intake::v1::{DailyCell, PushCellsRequest};
+use onestop_proto::intake::v1::{DailyCell, Measures, PushCellsRequest};
 use onestop_system_tests::model::{random_cells, totals, Totals};
 use onestop_system_tests::*;
 
@@ -560,5 +560,44 @@ async fn indicators_equal_a_brute_force_sum_for_random_data_and_queries() {
             assert!(group.indicators.iter().any(|r| r.indicator_id == "procedures_with_online_cases"));
         }
     }
+    system.stack.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_procedure_corrected_to_no_online_cases_leaves_the_months_it_had_them_in() {
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let cell = |procedure: &str, day: &str, online: i64| DailyCell {
+        center_code: COMMUNE_CENTER.into(),
+        procedure_code: procedure.into(),
+        day: day.into(),
+        measures: Some(Measures { received_online: online, received_direct: 2, ..Default::default() }),
+        computed_at: None,
+    };
+    let mut intake = system.stack.intake_client();
+    let mut aggregation = aggregation(&system).await;
+    let mut online_cases = async |cells: Vec<DailyCell>, from: &str, to: &str| {
+        let pushed = intake
+            .push_cells(PushCellsRequest { sender: "s".into(), cells, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        let request = GetIndicatorsRequest {
+            unit_code: COMMUNE.into(),
+            period: range(from, to),
+            indicator_ids: vec!["procedures_with_online_cases".into()],
+            min_intake_cursor: pushed.cursor,
+            ..Default::default()
+        };
+        pair(&aggregation.get_indicators(request).await.unwrap().into_inner().indicators, "procedures_with_online_cases")
+    };
+    // February whole (its month's set) and a range ending mid-March (February's set and March's days).
+    let first = vec![cell(FULL_PROCEDURE, "2026-02-10", 2), cell(PARTIAL_PROCEDURE, "2026-02-11", 1)];
+    assert_eq!(online_cases(first, "2026-02-01", "2026-02-28").await, (2, 2));
+    let corrected = vec![cell(FULL_PROCEDURE, "2026-02-10", 0)];
+    assert_eq!(online_cases(corrected, "2026-02-01", "2026-02-28").await, (1, 2));
+    let march = vec![cell(FULL_PROCEDURE, "2026-03-03", 1)];
+    assert_eq!(online_cases(march, "2026-02-01", "2026-03-15").await, (2, 2));
+    let gone = vec![cell(PARTIAL_PROCEDURE, "2026-02-11", 0)];
+    assert_eq!(online_cases(gone, "2026-02-01", "2026-02-28").await, (0, 2));
     system.stack.shutdown().await.unwrap();
 }

@@ -213,8 +213,9 @@ fn first_pushes(
 
 /// Records when each center-day was first pushed as the simulated software pushed it. The history was pushed
 /// just now, so intake stamped every day with this moment, late for all but the last day or two; reporting
-/// completeness reads these times, in intake's and aggregation's `center_day_report` (aggregation keeps the
-/// earlier of its own and ours, so it does not matter which comes first). Intake's change log keeps the true
+/// completeness reads these times, in intake's and aggregation's `center_day_report` and aggregation's
+/// `center_month_report` (aggregation keeps the earlier time of its own and ours, and the union of the days on
+/// time, so it does not matter which comes first). Intake's change log keeps the true
 /// times.
 pub async fn stamp_first_pushes(database_url: &str, pushed: &Pushed) -> anyhow::Result<()> {
     use sqlx::Connection;
@@ -238,6 +239,20 @@ pub async fn stamp_first_pushes(database_url: &str, pushed: &Pushed) -> anyhow::
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::timestamptz[])
          ON CONFLICT (center_code, day)
          DO UPDATE SET first_pushed_at = least(center_day_report.first_pushed_at, EXCLUDED.first_pushed_at)",
+    )
+    .bind(&centers)
+    .bind(&days)
+    .bind(&times)
+    .execute(&mut *tx)
+    .await?;
+    // And the days first pushed by their deadline (the end of the next day in Vietnam), a bitmap per month.
+    sqlx::query(
+        "INSERT INTO aggregation.center_month_report AS r (center_code, month, on_time_days)
+         SELECT center_code, date_trunc('month', day)::date, bit_or(1 << (extract(day FROM day)::integer - 1))
+         FROM UNNEST($1::text[], $2::date[], $3::timestamptz[]) AS s(center_code, day, at)
+         WHERE at < ((day + 2)::timestamp - interval '7 hours') AT TIME ZONE 'UTC'
+         GROUP BY 1, 2
+         ON CONFLICT (center_code, month) DO UPDATE SET on_time_days = r.on_time_days | EXCLUDED.on_time_days",
     )
     .bind(&centers)
     .bind(&days)

@@ -1,5 +1,6 @@
-//! Applies intake's changes: cells into `cell`, `center_day`, `center_day_full_online` and `center_day_report`;
-//! case records into `case_record`.
+//! Applies intake's changes: cells into `cell`, the day and month roll-ups (`center_day`, `center_month` and their
+//! FULL online twins), the carried stocks' changes ([`super::stock_changes`]), the procedures with online cases
+//! and the days reported ([`super::month_sets`]); case records into `case_record`.
 //!
 //! A cell change carries its old and new values. The day roll-ups add the difference (new − old), so they come
 //! out exact whatever order two writers of one cell committed in; `cell` keeps the newest value.
@@ -19,8 +20,8 @@ use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
-use super::stock_changes;
 use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, next_batch, position, Feed, INTAKE};
+use super::{month_sets, stock_changes};
 use crate::apology_notices;
 use crate::case_record::{self, CaseRow};
 use crate::measure_sql;
@@ -261,17 +262,27 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     .await?;
     let online_days: Vec<(&(String, NaiveDate, String), &i32)> =
         cells.online_days.iter().filter(|(_, delta)| **delta != 0).collect();
-    sqlx::query(
+    let after: Vec<(String, NaiveDate, String, i32)> = sqlx::query_as(
         "INSERT INTO center_procedure_month AS m (center_code, month, procedure_code, online_days)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::int[])
-         ON CONFLICT (center_code, month, procedure_code) DO UPDATE SET online_days = m.online_days + EXCLUDED.online_days",
+         ON CONFLICT (center_code, month, procedure_code) DO UPDATE SET online_days = m.online_days + EXCLUDED.online_days
+         RETURNING center_code, month, procedure_code, online_days",
     )
     .bind(online_days.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
     .bind(online_days.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
     .bind(online_days.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
     .bind(online_days.iter().map(|(_, d)| **d).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
+    let changed: Vec<_> = after
+        .into_iter()
+        .map(|(center, month, procedure, count)| {
+            let key = (center, month, procedure);
+            let delta = cells.online_days[&key];
+            (key, delta, count)
+        })
+        .collect();
+    month_sets::record_online(&mut *tx, &changed).await?;
     let stocks = cells.latest.iter().map(|(key, (_, m))| (key.clone(), stock_changes::stock_of(m))).collect();
     stock_changes::record(&mut *tx, before, &stocks).await?;
     sqlx::query(
@@ -285,5 +296,6 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     .bind(cells.first_pushed.values().copied().collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
+    month_sets::record_reported(&mut *tx, &cells.first_pushed).await?;
     Ok(())
 }

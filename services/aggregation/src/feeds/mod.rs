@@ -13,6 +13,7 @@
 
 pub mod catalogue;
 pub mod intake;
+pub mod month_sets;
 pub mod notice_backfill;
 pub mod stock_changes;
 
