@@ -43,13 +43,3 @@ SELECT center_code, day, sum(in_time), sum(overdue) FROM (
 GROUP BY 1, 2 HAVING sum(in_time) <> 0 OR sum(overdue) <> 0;
 INSERT INTO center_month_stock_change
 SELECT center_code, date_trunc('month', day)::date, sum(in_time), sum(overdue) FROM center_stock_change GROUP BY 1, 2;
-
--- Each pair's latest cell, so a batch that only adds later days to a pair needs no look into `cell`.
-ALTER TABLE cell_pair
-    ADD COLUMN last_day date,
-    ADD COLUMN last_in_time bigint NOT NULL DEFAULT 0,
-    ADD COLUMN last_overdue bigint NOT NULL DEFAULT 0;
-UPDATE cell_pair p SET (last_day, last_in_time, last_overdue) = (
-    SELECT c.day, c.pending_in_time, c.pending_overdue FROM cell c
-    WHERE c.center_code = p.center_code AND c.procedure_code = p.procedure_code
-    ORDER BY c.day DESC LIMIT 1);
