@@ -588,7 +588,10 @@ async fn a_procedure_corrected_to_no_online_cases_leaves_the_months_it_had_them_
             min_intake_cursor: pushed.cursor,
             ..Default::default()
         };
-        pair(&aggregation.get_indicators(request).await.unwrap().into_inner().indicators, "procedures_with_online_cases")
+        pair(
+            &aggregation.get_indicators(request).await.unwrap().into_inner().indicators,
+            "procedures_with_online_cases",
+        )
     };
     // February whole (its month's set) and a range ending mid-March (February's set and March's days).
     let first = vec![cell(FULL_PROCEDURE, "2026-02-10", 2), cell(PARTIAL_PROCEDURE, "2026-02-11", 1)];

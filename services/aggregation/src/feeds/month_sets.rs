@@ -2,55 +2,68 @@
 //! bitmap of procedure numbers) and the days first reported on time (a bitmap of days). Indicators then read one
 //! row per center and month for both, however many procedures or days lie behind it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-/// Keeps `center_month_online` in step with `center_procedure_month`: `after` holds, for each (center, month,
-/// procedure) whose count of days with online cases changed by `delta`, that count after the change. Only the
-/// months where some procedure's count went from zero or to zero are summed again.
+/// Keeps `center_month_online` in step with `center_procedure_month`: `changed` holds, for each (center, month,
+/// procedure) whose count of days with online cases changed by a delta, the delta and the count after it. Only a
+/// count that leaves or reaches zero changes a set: its procedure's bit is set or cleared in the month's bitmap.
 pub async fn record_online(
     tx: &mut sqlx::PgConnection,
     changed: &[((String, NaiveDate, String), i32, i32)],
 ) -> Result<(), sqlx::Error> {
-    let mut months: BTreeSet<(&str, NaiveDate)> = BTreeSet::new();
-    let mut codes: BTreeSet<&str> = BTreeSet::new();
+    // (center, month) → (procedure, whether it now has online cases), for the counts that crossed zero.
+    let mut flips: BTreeMap<(&str, NaiveDate), Vec<(&str, bool)>> = BTreeMap::new();
     for ((center, month, procedure), delta, after) in changed {
         let before = after - delta;
         if (before > 0) != (*after > 0) {
-            months.insert((center.as_str(), *month));
+            flips.entry((center.as_str(), *month)).or_default().push((procedure.as_str(), *after > 0));
         }
-        codes.insert(procedure.as_str());
     }
-    if months.is_empty() {
+    if flips.is_empty() {
         return Ok(());
     }
+    let codes: BTreeSet<&str> = flips.values().flatten().map(|(code, _)| *code).collect();
+    let codes: Vec<&str> = codes.into_iter().collect();
     sqlx::query(
         "INSERT INTO procedure_number (code) SELECT * FROM UNNEST($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
     )
-    .bind(codes.into_iter().collect::<Vec<_>>())
+    .bind(&codes)
     .execute(&mut *tx)
     .await?;
-    let (centers, months): (Vec<&str>, Vec<NaiveDate>) = months.into_iter().unzip();
-    sqlx::query(
-        "DELETE FROM center_month_online o USING UNNEST($1::text[], $2::date[]) AS k(center_code, month)
-         WHERE o.center_code = k.center_code AND o.month = k.month",
-    )
-    .bind(&centers)
-    .bind(&months)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO center_month_online (center_code, month, procedures)
-         SELECT m.center_code, m.month, bitmap_of(n.number)
+    let numbers: Vec<(String, i32)> = sqlx::query_as("SELECT code, number FROM procedure_number WHERE code = ANY($1)")
+        .bind(&codes)
+        .fetch_all(&mut *tx)
+        .await?;
+    let number_of: HashMap<String, i32> = numbers.into_iter().collect();
+    let (centers, months): (Vec<&str>, Vec<NaiveDate>) = flips.keys().copied().unzip();
+    let stored: Vec<(String, NaiveDate, Vec<u8>)> = sqlx::query_as(
+        "SELECT o.center_code, o.month, o.procedures
          FROM UNNEST($1::text[], $2::date[]) AS k(center_code, month)
-         JOIN center_procedure_month m ON m.center_code = k.center_code AND m.month = k.month
-         JOIN procedure_number n ON n.code = m.procedure_code
-         WHERE m.online_days > 0
-         GROUP BY 1, 2",
+         JOIN center_month_online o ON o.center_code = k.center_code AND o.month = k.month",
     )
     .bind(&centers)
     .bind(&months)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut bitmaps: HashMap<(String, NaiveDate), Vec<u8>> =
+        stored.into_iter().map(|(center, month, bits)| ((center, month), bits)).collect();
+    for ((center, month), procedures) in &flips {
+        let bits = bitmaps.entry(((*center).to_owned(), *month)).or_default();
+        for (code, has_online_cases) in procedures {
+            set_procedure(bits, number_of[*code], *has_online_cases);
+        }
+    }
+    let keys: Vec<&(String, NaiveDate)> = bitmaps.keys().collect();
+    sqlx::query(
+        "INSERT INTO center_month_online AS o (center_code, month, procedures)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::bytea[])
+         ON CONFLICT (center_code, month) DO UPDATE SET procedures = EXCLUDED.procedures",
+    )
+    .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| bitmaps[*k].as_slice()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -96,6 +109,19 @@ pub fn has_procedure(bits: &[u8], n: i32) -> bool {
     bits.get(n / 8).is_some_and(|byte| byte & (1 << (n % 8)) != 0)
 }
 
+/// Sets or clears procedure number `n` in a bitmap, growing it as needed.
+fn set_procedure(bits: &mut Vec<u8>, n: i32, present: bool) {
+    let n = n as usize;
+    if bits.len() <= n / 8 {
+        bits.resize(n / 8 + 1, 0);
+    }
+    if present {
+        bits[n / 8] |= 1 << (n % 8);
+    } else {
+        bits[n / 8] &= !(1 << (n % 8));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +135,11 @@ mod tests {
         assert!(has_procedure(&[0, 2], 9));
         assert!(!has_procedure(&[0, 2], 8));
         assert!(!has_procedure(&[0, 2], 100));
+        let mut bits = Vec::new();
+        set_procedure(&mut bits, 9, true);
+        assert_eq!(bits, [0, 2]);
+        set_procedure(&mut bits, 0, true);
+        set_procedure(&mut bits, 9, false);
+        assert_eq!(bits, [1, 0]);
     }
 }
