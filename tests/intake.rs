@@ -497,3 +497,103 @@ async fn the_change_stream_lets_a_consumer_apply_each_change_exactly_once() {
     assert_eq!(bad.code(), Code::InvalidArgument);
     system.stack.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_old_year_of_cells_is_detached_and_archived_while_pushes_go_on() {
+    use sqlx::Connection;
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    // A procedure in force in 2025 too, so that year has cells.
+    let old_procedure = "1.999001";
+    let decision = onestop_proto::catalogue::v1::PublicationDecision {
+        number: "1/QĐ-UBND".into(),
+        signed_on: "2024-12-20".into(),
+        effective_from: "2025-01-01".into(),
+        items: vec![onestop_proto::catalogue::v1::DecisionItem {
+            action: onestop_proto::catalogue::v1::DecisionAction::New as i32,
+            procedure: Some(procedure(
+                old_procedure,
+                "Thủ tục đã có từ 2025",
+                onestop_proto::catalogue::v1::OnlineLevel::Full,
+            )),
+            ..Default::default()
+        }],
+        ..decision()
+    };
+    let mut catalogue = system.stack.catalogue_client();
+    let request = onestop_proto::catalogue::v1::PublishDecisionRequest { decision: Some(decision) };
+    catalogue.publish_decision(request).await.unwrap();
+    // A center receiving it since 2025.
+    let center = "BPMC-ARCHIVE";
+    let centers = vec![onestop_proto::catalogue::v1::Center {
+        code: center.into(),
+        name: "Bộ phận Một cửa lưu trữ".into(),
+        unit_code: COMMUNE.into(),
+        kind: onestop_proto::catalogue::v1::CenterKind::Local as i32,
+        parent_center_code: String::new(),
+    }];
+    catalogue.upsert_centers(onestop_proto::catalogue::v1::UpsertCentersRequest { centers }).await.unwrap();
+    let list = SetCenterProceduresRequest {
+        center_code: center.into(),
+        effective_from: "2025-01-01".into(),
+        procedure_codes: vec![old_procedure.into()],
+        ..center_procedures(center)
+    };
+    catalogue.set_center_procedures(list).await.unwrap();
+    let mut intake = system.stack.intake_client();
+    let mut push = async |cells: Vec<DailyCell>| {
+        let request = PushCellsRequest { sender: "s".into(), cells, ..Default::default() };
+        let pushed = intake.push_cells(request).await.unwrap().into_inner();
+        assert_eq!(pushed.rejected, 0, "{:?}", pushed.results.iter().find(|r| !r.problems.is_empty()));
+        (pushed.cursor, pushed.accepted as usize)
+    };
+    let old_year = model::random_cells(1, &[center], &[old_procedure], "2025-12-01", 10);
+    let this_year = model::random_cells(2, &[center], &[old_procedure], "2026-01-05", 10);
+    push(old_year.clone()).await;
+    push(this_year.clone()).await;
+
+    // Each year's cells and changes are in the year's partitions.
+    let mut db = sqlx::PgConnection::connect(system.database.url()).await.unwrap();
+    let count = async |db: &mut sqlx::PgConnection, table: &str| -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(db).await.unwrap()
+    };
+    assert_eq!(count(&mut db, "intake.daily_cell_y2025").await, old_year.len() as i64);
+    assert_eq!(count(&mut db, "intake.daily_cell_y2026").await, this_year.len() as i64);
+    assert_eq!(count(&mut db, "intake.daily_cell_change_y2025").await, old_year.len() as i64);
+    let url = system.database.url().to_owned();
+    let expected = this_year.len() as i64;
+    eventually(|| {
+        let url = url.clone();
+        async move {
+            let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+            let copied: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM aggregation.cell_y2026").fetch_one(&mut db).await.unwrap();
+            (copied == expected).then_some(())
+        }
+    })
+    .await;
+
+    // docs/operations.md: detach the year concurrently, keep it aside (here, as it stands), pushes go on.
+    for statement in [
+        "ALTER TABLE intake.daily_cell DETACH PARTITION intake.daily_cell_y2025 CONCURRENTLY",
+        "ALTER TABLE intake.daily_cell_change DETACH PARTITION intake.daily_cell_change_y2025 CONCURRENTLY",
+    ] {
+        sqlx::raw_sql(statement).execute(&mut db).await.unwrap();
+    }
+    assert_eq!(count(&mut db, "intake.daily_cell").await, this_year.len() as i64);
+    assert_eq!(count(&mut db, "intake.daily_cell_y2025").await, old_year.len() as i64, "archived whole");
+    let corrected: Vec<DailyCell> = model::random_cells(3, &[center], &[old_procedure], "2026-01-05", 10);
+    let (cursor, corrections) = push(corrected).await;
+    assert!(corrections > 0);
+    let mut changes =
+        intake.watch_changes(WatchChangesRequest { after_cursor: String::new() }).await.unwrap().into_inner();
+    let mut seen = 0;
+    while let Some(batch) = changes.next().await {
+        let change = batch.unwrap();
+        seen += 1;
+        if change.cursor == cursor {
+            break;
+        }
+    }
+    assert_eq!(seen, this_year.len() + corrections, "the stream holds this year's changes and their corrections only");
+    system.stack.shutdown().await.unwrap();
+}

@@ -143,6 +143,12 @@ pub const CELL_CHANGES_AFTER: &str = "
     WHERE (c.xid, c.id) > ($1::text::xid8, $2) AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY c.xid, c.id LIMIT $3";
 
+/// Set in the transaction that reads a page: the cell changes are partitioned by year, and PostgreSQL, which
+/// cannot estimate how many rows follow a cursor in each partition, may otherwise plan to sort every change after
+/// the cursor rather than merge the partitions' (xid, id) indexes in order; a page would then cost the length of
+/// the history after it.
+pub const READ_IN_INDEX_ORDER: &str = "SET LOCAL enable_sort = off";
+
 /// Final case changes after a cursor, as [`CELL_CHANGES_AFTER`].
 pub const CASE_CHANGES_AFTER: &str = "
     SELECT c.xid::text::bigint AS xid, c.id, c.stored, c.changed_at
@@ -178,18 +184,21 @@ pub async fn read_after(
             i64::MAX
         }
     };
+    let mut tx = pool.begin().await?;
+    sqlx::query(READ_IN_INDEX_ORDER).execute(&mut *tx).await?;
     let cells: Vec<CellRow> = sqlx::query_as(CELL_CHANGES_AFTER)
         .bind(after.xid.max(0).to_string())
         .bind(if after.xid < 0 { -1 } else { after_in_xid(CELL) })
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
     let cases: Vec<CaseRow> = sqlx::query_as(CASE_CHANGES_AFTER)
         .bind(after.xid.max(0).to_string())
         .bind(if after.xid < 0 { -1 } else { after_in_xid(CASE) })
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
 
     let mut out: Vec<(Cursor, WatchChangesResponse)> = Vec::with_capacity(cells.len() + cases.len());
     for row in cells {
