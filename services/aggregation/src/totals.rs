@@ -221,6 +221,52 @@ struct InForce {
     implementing_agency_code: String,
 }
 
+/// What a group's catalogue counts are taken over: the day, and whose procedures (see `catalogue_counts`).
+#[derive(PartialEq, Eq, Hash)]
+struct OfferKey {
+    last_day: NaiveDate,
+    level: i16,
+    agency: Option<String>,
+    /// A center's published list, sorted.
+    list: Option<Vec<String>>,
+    sector: Option<String>,
+    procedure: Option<String>,
+}
+
+/// The procedures offered under an [`OfferKey`]: their counts, and the codes of those offered online.
+struct Offered {
+    counts: CatalogueCounts,
+    online: HashSet<String>,
+}
+
+impl Offered {
+    fn of(in_force: &[InForce], key: &OfferKey) -> Offered {
+        let mut offered = Offered { counts: CatalogueCounts::default(), online: HashSet::new() };
+        let on_list = |code: &String| key.list.as_ref().is_none_or(|list| list.binary_search(code).is_ok());
+        for p in in_force {
+            let by_whom = match (&key.agency, &key.list) {
+                (Some(agency), _) => p.implementing_agency_code == *agency,
+                (None, Some(_)) => true,
+                (None, None) => p.implementing_levels.contains(&key.level),
+            };
+            let matches = by_whom
+                && on_list(&p.code)
+                && key.sector.as_ref().is_none_or(|s| *s == p.sector_code)
+                && key.procedure.as_ref().is_none_or(|code| *code == p.code);
+            if !matches {
+                continue;
+            }
+            offered.counts.procedures += 1;
+            if p.online_level >= 2 {
+                offered.counts.online += 1;
+                offered.online.insert(p.code.clone());
+            }
+            offered.counts.full_online += u64::from(p.online_level == 3);
+        }
+        offered
+    }
+}
+
 /// Case records of one center and, when the breakdown needs them, one procedure, sector or due date.
 #[derive(sqlx::FromRow)]
 struct CaseGroupRow {
@@ -556,8 +602,10 @@ impl Computation<'_> {
                 }
             }
         }
+        // Groups asking the same question (every commune of a province: commune procedures on the same day) share
+        // one pass over the catalogue; each then counts only its own procedures with online cases.
+        let mut offered_by_key: HashMap<OfferKey, Offered> = HashMap::new();
         for (g, group) in self.groups.iter().enumerate() {
-            let level = implementing_level(group.level);
             // Whose procedures count: an agency's are those it implements; a center's, those on its list (when
             // it has one); otherwise those implemented at the group's level.
             let agency = group.agency.as_ref().or(self.only_agency.as_ref());
@@ -565,28 +613,23 @@ impl Computation<'_> {
                 Some(center) => center_list(db, center, group.last_day).await?,
                 None => None,
             };
-            let mut counts = CatalogueCounts::default();
-            for p in &in_force[&group.last_day] {
-                let offered = match (agency, &list) {
-                    (Some(agency), _) => p.implementing_agency_code == *agency,
-                    (None, Some(list)) => list.contains(&p.code),
-                    (None, None) => p.implementing_levels.contains(&level),
-                };
-                let on_list = list.as_ref().is_none_or(|list| list.contains(&p.code));
-                let matches = offered
-                    && on_list
-                    && group.sector.as_ref().is_none_or(|s| *s == p.sector_code)
-                    && group.procedure.as_ref().is_none_or(|code| *code == p.code);
-                if !matches {
-                    continue;
-                }
-                counts.procedures += 1;
-                if p.online_level >= 2 {
-                    counts.online += 1;
-                    counts.online_with_online_cases += u64::from(with_online_cases[g].contains(&p.code));
-                }
-                counts.full_online += u64::from(p.online_level == 3);
-            }
+            let key = OfferKey {
+                last_day: group.last_day,
+                level: implementing_level(group.level),
+                agency: agency.cloned(),
+                list: list.as_ref().map(|list| {
+                    let mut codes: Vec<String> = list.iter().cloned().collect();
+                    codes.sort();
+                    codes
+                }),
+                sector: group.sector.clone(),
+                procedure: group.procedure.clone(),
+            };
+            let offered =
+                offered_by_key.entry(key).or_insert_with_key(|key| Offered::of(&in_force[&key.last_day], key));
+            let mut counts = offered.counts;
+            counts.online_with_online_cases =
+                with_online_cases[g].iter().filter(|code| offered.online.contains(code.as_str())).count() as u64;
             facts[g].catalogue = counts;
         }
         Ok(())
