@@ -9,11 +9,10 @@
 //! A batch's effect is the difference between the pairs' changes after it and before it, over the days from the
 //! earliest the batch touches in each pair: the cells are read back from `cell` before and after its upsert, so
 //! the changes always agree with the copy (which keeps the newest value of a cell by change id, not by arrival).
-//! Most batches only add later days to each pair: those are read once, before (the cell before and nothing
-//! after), and their windows after the batch are its own cells. Writing nothing per pair keeps the bulk load
-//! fast; reading two index entries per pair is what it costs.
+//! Most batches only add later days to each pair; `cell_pair` keeps each pair's latest cell, so those read nothing
+//! from `cell`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, NaiveDate};
 use onestop_domain::Measure;
@@ -54,12 +53,10 @@ impl Window {
 
 /// The pairs a batch touches, as they were before it.
 pub struct Before {
-    /// Pairs with no cell on or after the earliest day the batch touches: what the batch adds is its own cells.
+    /// Pairs whose touched days all come after their latest cell: what the batch adds is known without a read.
     appended: HashMap<Pair, Window>,
-    /// The other pairs, read again after the batch.
+    /// The other pairs, read from `cell` over the days from the earliest touched.
     rewritten: HashMap<Pair, Window>,
-    /// Pairs with no cell at all before the batch, to be listed in `cell_pair`.
-    new_pairs: Vec<Pair>,
 }
 
 /// The earliest day the batch touches in each pair; `touched` holds every (center, day, procedure) it changes.
@@ -77,19 +74,34 @@ pub async fn before<'a>(
     tx: &mut sqlx::PgConnection,
     touched: impl Iterator<Item = &'a (String, NaiveDate, String)>,
 ) -> Result<Before, sqlx::Error> {
-    let earliest: Vec<(Pair, NaiveDate)> = earliest_days(touched).into_iter().collect();
-    let (windows, had_previous) = read_windows(tx, &earliest, true).await?;
-    let mut before = Before { appended: HashMap::new(), rewritten: HashMap::new(), new_pairs: Vec::new() };
-    for (pair, window) in windows {
-        if window.cells.is_empty() {
-            if !had_previous.contains(&pair) {
-                before.new_pairs.push(pair.clone());
+    let earliest = earliest_days(touched);
+    let (centers, procedures): (Vec<&str>, Vec<&str>) = earliest.keys().map(|(c, p)| (c.as_str(), p.as_str())).unzip();
+    let latest: Vec<(String, String, Option<NaiveDate>, i64, i64)> = sqlx::query_as(
+        "SELECT p.center_code, p.procedure_code, p.last_day, p.last_in_time, p.last_overdue
+         FROM UNNEST($1::text[], $2::text[]) AS t(center_code, procedure_code)
+         JOIN cell_pair p ON p.center_code = t.center_code AND p.procedure_code = t.procedure_code",
+    )
+    .bind(&centers)
+    .bind(&procedures)
+    .fetch_all(&mut *tx)
+    .await?;
+    let latest: HashMap<Pair, (Option<NaiveDate>, Stock)> =
+        latest.into_iter().map(|(c, p, day, in_time, overdue)| ((c, p), (day, (in_time, overdue)))).collect();
+    let mut before = Before { appended: HashMap::new(), rewritten: HashMap::new() };
+    let mut to_read = Vec::new();
+    for (pair, from) in earliest {
+        match latest.get(&pair) {
+            // A pair's first cells, or only days after its latest cell.
+            None | Some((None, _)) => {
+                before.appended.insert(pair, Window { from, previous: (0, 0), cells: BTreeMap::new() });
             }
-            before.appended.insert(pair, window);
-        } else {
-            before.rewritten.insert(pair, window);
+            Some((Some(last), stock)) if *last < from => {
+                before.appended.insert(pair, Window { from, previous: *stock, cells: BTreeMap::new() });
+            }
+            Some(_) => to_read.push((pair, from)),
         }
     }
+    before.rewritten = read_windows(tx, &to_read, true).await?;
     Ok(before)
 }
 
@@ -99,14 +111,13 @@ async fn read_windows(
     tx: &mut sqlx::PgConnection,
     pairs: &[(Pair, NaiveDate)],
     previous: bool,
-) -> Result<(HashMap<Pair, Window>, HashSet<Pair>), sqlx::Error> {
+) -> Result<HashMap<Pair, Window>, sqlx::Error> {
     let mut windows: HashMap<Pair, Window> = pairs
         .iter()
         .map(|(pair, from)| (pair.clone(), Window { from: *from, previous: (0, 0), cells: BTreeMap::new() }))
         .collect();
-    let mut had_previous = HashSet::new();
     if pairs.is_empty() {
-        return Ok((windows, had_previous));
+        return Ok(windows);
     }
     let centers: Vec<&str> = pairs.iter().map(|((c, _), _)| c.as_str()).collect();
     let procedures: Vec<&str> = pairs.iter().map(|((_, p), _)| p.as_str()).collect();
@@ -131,26 +142,24 @@ async fn read_windows(
     .fetch_all(&mut *tx)
     .await?;
     for (center, procedure, is_previous, day, in_time, overdue) in rows {
-        let pair = (center, procedure);
-        let window = windows.get_mut(&pair).expect("a pair asked for");
+        let window = windows.get_mut(&(center, procedure)).expect("a pair asked for");
         if is_previous {
             window.previous = (in_time, overdue);
-            had_previous.insert(pair);
         } else {
             window.cells.insert(day, (in_time, overdue));
         }
     }
-    Ok((windows, had_previous))
+    Ok(windows)
 }
 
-/// After the batch's upsert of `cell`: records how the batch changed each center's carried stock, and lists the
-/// new pairs. `appended` holds the stock of each cell the batch wrote.
+/// After the batch's upsert of `cell`: records how the batch changed each center's carried stock, and each
+/// pair's latest cell. `appended` holds, for the pairs that only gained later days, the stock of each new cell.
 pub async fn record(
     tx: &mut sqlx::PgConnection,
     before: Before,
     appended: &BTreeMap<(String, NaiveDate, String), Stock>,
 ) -> Result<(), sqlx::Error> {
-    let Before { appended: appended_before, rewritten: rewritten_before, new_pairs } = before;
+    let Before { appended: appended_before, rewritten: rewritten_before } = before;
     let mut after: HashMap<Pair, Window> = HashMap::new();
     for ((center, day, procedure), stock) in appended {
         let pair = (center.clone(), procedure.clone());
@@ -164,7 +173,7 @@ pub async fn record(
         }
     }
     let to_read: Vec<(Pair, NaiveDate)> = rewritten_before.iter().map(|(pair, w)| (pair.clone(), w.from)).collect();
-    for (pair, mut window) in read_windows(tx, &to_read, false).await?.0 {
+    for (pair, mut window) in read_windows(tx, &to_read, false).await? {
         window.previous = rewritten_before[&pair].previous;
         after.insert(pair, window);
     }
@@ -188,7 +197,7 @@ pub async fn record(
     }
     changes.retain(|_, change| *change != (0, 0));
     store_changes(tx, &changes).await?;
-    store_new_pairs(tx, new_pairs).await
+    store_latest(tx, &after).await
 }
 
 async fn store_changes(
@@ -225,18 +234,25 @@ async fn store_changes(
     Ok(())
 }
 
-/// The pairs seen for the first time, which the procedure-level stocks read from `cell_pair`.
-async fn store_new_pairs(tx: &mut sqlx::PgConnection, mut pairs: Vec<Pair>) -> Result<(), sqlx::Error> {
-    if pairs.is_empty() {
-        return Ok(());
-    }
-    pairs.sort();
+/// Each touched pair's latest cell, as the windows after the batch end.
+async fn store_latest(tx: &mut sqlx::PgConnection, after: &HashMap<Pair, Window>) -> Result<(), sqlx::Error> {
+    let mut rows: Vec<(&str, &str, NaiveDate, Stock)> = after
+        .iter()
+        .filter_map(|((c, p), w)| w.cells.last_key_value().map(|(day, stock)| (c.as_str(), p.as_str(), *day, *stock)))
+        .collect();
+    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     sqlx::query(
-        "INSERT INTO cell_pair (center_code, procedure_code)
-         SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO cell_pair AS p (center_code, procedure_code, last_day, last_in_time, last_overdue)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[])
+         ON CONFLICT (center_code, procedure_code) DO UPDATE
+         SET last_day = EXCLUDED.last_day, last_in_time = EXCLUDED.last_in_time, last_overdue = EXCLUDED.last_overdue
+         WHERE p.last_day IS NULL OR p.last_day <= EXCLUDED.last_day",
     )
-    .bind(pairs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
-    .bind(pairs.iter().map(|p| p.1.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3 .0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3 .1).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
