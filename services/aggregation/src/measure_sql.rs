@@ -25,16 +25,14 @@ pub static SUMS_ARRAY: LazyLock<String> =
 /// `sum(c.received_direct), …`: the measures of `cell c` summed over a group.
 pub static CELL_SUMS: LazyLock<String> = LazyLock::new(|| each(|c| format!("sum(c.{c})")));
 
-/// `sum(d[1]), …, sum(d[11])`: an array column `d` of measures summed over a group.
-pub static ELEMENT_SUMS: LazyLock<String> =
-    LazyLock::new(|| (1..=Measure::ALL.len()).map(|i| format!("sum(d[{i}])")).collect::<Vec<_>>().join(", "));
-
-/// `d[1], …, d[11]`: the elements of an array column `d` of measures.
-pub static ELEMENTS: LazyLock<String> =
-    LazyLock::new(|| (1..=Measure::ALL.len()).map(|i| format!("d[{i}]")).collect::<Vec<_>>().join(", "));
-
 /// `received_direct = r.received_direct + EXCLUDED.received_direct, …`: an upsert that adds.
 pub static ADD_EXCLUDED: LazyLock<String> = LazyLock::new(|| each(|c| format!("{c} = r.{c} + EXCLUDED.{c}")));
 
 /// `received_direct = EXCLUDED.received_direct, …`: an upsert that replaces.
 pub static SET_EXCLUDED: LazyLock<String> = LazyLock::new(|| each(|c| format!("{c} = EXCLUDED.{c}")));
+
+/// `$first::bigint[], …`: eleven array parameters, one per measure in storage order, from `$first` on (for
+/// `UNNEST` of a batch's measures bound as arrays of numbers, with no text to parse).
+pub fn bigint_array_parameters(first: usize) -> String {
+    (first..first + Measure::ALL.len()).map(|i| format!("${i}::bigint[]")).collect::<Vec<_>>().join(", ")
+}

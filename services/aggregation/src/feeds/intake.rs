@@ -5,7 +5,7 @@
 //! A cell change carries its old and new values. The day roll-ups add the difference (new − old), so they come
 //! out exact whatever order two writers of one cell committed in; `cell` keeps the newest value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -102,10 +102,6 @@ fn signed(measures: Option<&Measures>) -> anyhow::Result<[i64; 11]> {
     Ok(out)
 }
 
-fn array_literal(values: &[i64; 11]) -> String {
-    format!("{{{}}}", values.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
-}
-
 type CellKey = (String, NaiveDate, String);
 
 /// The position of received_online among the measures.
@@ -189,15 +185,56 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
     Ok(())
 }
 
-/// `INSERT ... ON CONFLICT` into a day (or month) roll-up, adding the summed deltas of `source` (which has
-/// center_code, day and the measures as d[1..11]).
-fn add_to_day_rollup(table: &str, source: &str) -> String {
-    let (columns, sums, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ELEMENT_SUMS, &*measure_sql::ADD_EXCLUDED);
-    format!(
+/// Measures summed per (center, day), or per (center, month) keyed by the month's first day.
+type RollupRows<'a> = BTreeMap<(&'a str, NaiveDate), [i64; 11]>;
+
+/// Adds `rows` to a day (or month) roll-up. The batch is summed in the service, so PostgreSQL upserts one row per
+/// center and day or month, its measures bound as arrays of numbers.
+async fn add_to_rollup(tx: &mut sqlx::PgConnection, table: &str, rows: &RollupRows<'_>) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ADD_EXCLUDED);
+    let text = format!(
         "INSERT INTO {table} AS r (center_code, day, {columns})
-         SELECT center_code, day, {sums} FROM ({source}) AS s GROUP BY center_code, day ORDER BY center_code, day
-         ON CONFLICT (center_code, day) DO UPDATE SET {updates}"
+         SELECT * FROM UNNEST($1::text[], $2::date[], {arrays})
+         ON CONFLICT (center_code, day) DO UPDATE SET {updates}",
+        arrays = measure_sql::bigint_array_parameters(3),
+    );
+    let mut query = sqlx::query(&text)
+        .bind(rows.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(rows.keys().map(|k| k.1).collect::<Vec<_>>());
+    for slot in 0..11 {
+        query = query.bind(rows.values().map(|m| m[slot]).collect::<Vec<i64>>());
+    }
+    query.execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Adds `delta` to the row of `key` in `rows`.
+fn add_into<'a>(rows: &mut RollupRows<'a>, key: (&'a str, NaiveDate), delta: &[i64; 11]) {
+    let sums = rows.entry(key).or_insert([0; 11]);
+    for (sum, d) in sums.iter_mut().zip(delta) {
+        *sum += d;
+    }
+}
+
+/// The days from which, and before which, each of `procedures` is FULL online by aggregation's copy.
+async fn full_online_periods(
+    tx: &mut sqlx::PgConnection,
+    procedures: &[&str],
+) -> Result<HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>, sqlx::Error> {
+    let rows: Vec<(String, NaiveDate, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT code, valid_from, valid_to FROM procedure_version WHERE code = ANY($1) AND online_level = 3",
     )
+    .bind(procedures)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut periods: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
+    for (code, from, to) in rows {
+        periods.entry(code).or_default().push((from, to));
+    }
+    Ok(periods)
 }
 
 async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result<(), sqlx::Error> {
@@ -207,59 +244,50 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     let centers: Vec<&str> = cells.deltas.keys().map(|k| k.0.as_str()).collect();
     let days: Vec<NaiveDate> = cells.deltas.keys().map(|k| k.1).collect();
     let procedures: Vec<&str> = cells.deltas.keys().map(|k| k.2.as_str()).collect();
-    let deltas: Vec<String> = cells.deltas.values().map(array_literal).collect();
-    let latest: Vec<String> = cells.latest.values().map(|(_, m)| array_literal(m)).collect();
     let change_ids: Vec<i64> = cells.latest.values().map(|(id, _)| *id).collect();
-    let given = "SELECT center_code, day, procedure_code, d::bigint[] AS d
-                 FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[]) AS t(center_code, day, procedure_code, d)";
-    // Each roll-up by day, and by month (keyed by the month's first day).
-    let by_month =
-        |source: &str| format!("SELECT center_code, date_trunc('month', day)::date AS day, d FROM ({source}) AS m");
-    for (table, source) in [("center_day", given.to_owned()), ("center_month", by_month(given))] {
-        sqlx::query(&add_to_day_rollup(table, &source))
-            .bind(&centers)
-            .bind(&days)
-            .bind(&procedures)
-            .bind(&deltas)
-            .execute(&mut *tx)
-            .await?;
+    // The roll-ups by day and by month, of every procedure and of those FULL online on the cell's day (a
+    // procedure the copy does not know yet is counted when its decision arrives: the catalogue feed recomputes
+    // the days it covers).
+    let mut distinct_procedures = procedures.clone();
+    distinct_procedures.sort_unstable();
+    distinct_procedures.dedup();
+    let full_online = full_online_periods(&mut *tx, &distinct_procedures).await?;
+    let (mut by_day, mut by_month, mut full_by_day, mut full_by_month) =
+        (RollupRows::new(), RollupRows::new(), RollupRows::new(), RollupRows::new());
+    for ((center, day, procedure), delta) in &cells.deltas {
+        let month = day.with_day(1).expect("day 1 exists");
+        add_into(&mut by_day, (center, *day), delta);
+        add_into(&mut by_month, (center, month), delta);
+        let is_full_online = full_online
+            .get(procedure)
+            .is_some_and(|periods| periods.iter().any(|(from, to)| from <= day && to.is_none_or(|to| *day < to)));
+        if is_full_online {
+            add_into(&mut full_by_day, (center, *day), delta);
+            add_into(&mut full_by_month, (center, month), delta);
+        }
     }
-    // Only procedures FULL online on the cell's day; a procedure the copy does not know yet is counted when its
-    // decision arrives (the catalogue feed recomputes the days it covers).
-    let full_online = format!(
-        "SELECT g.center_code, g.day, g.d FROM ({given}) AS g
-         JOIN procedure_version v ON v.code = g.procedure_code AND v.valid_from <= g.day
-                                 AND (v.valid_to IS NULL OR g.day < v.valid_to)
-         WHERE v.online_level = 3"
-    );
-    for (table, source) in
-        [("center_day_full_online", full_online.clone()), ("center_month_full_online", by_month(&full_online))]
-    {
-        sqlx::query(&add_to_day_rollup(table, &source))
-            .bind(&centers)
-            .bind(&days)
-            .bind(&procedures)
-            .bind(&deltas)
-            .execute(&mut *tx)
-            .await?;
+    for (table, rows) in [
+        ("center_day", &by_day),
+        ("center_month", &by_month),
+        ("center_day_full_online", &full_by_day),
+        ("center_month_full_online", &full_by_month),
+    ] {
+        add_to_rollup(&mut *tx, table, rows).await?;
     }
     let before = stock_changes::before(&mut *tx, cells.latest.keys()).await?;
-    let (columns, values, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ELEMENTS, &*measure_sql::SET_EXCLUDED);
-    sqlx::query(&format!(
-        "INSERT INTO cell AS c (center_code, day, procedure_code, {columns}, change_id)
-         SELECT center_code, day, procedure_code, {values}, change_id
-         FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[], $5::bigint[])
-              AS t(center_code, day, procedure_code, given, change_id), LATERAL (SELECT given::bigint[] AS d) AS m
+    let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::SET_EXCLUDED);
+    let text = format!(
+        "INSERT INTO cell AS c (center_code, day, procedure_code, change_id, {columns})
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::bigint[], {arrays})
          ON CONFLICT (center_code, day, procedure_code) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
-         WHERE c.change_id <= EXCLUDED.change_id"
-    ))
-    .bind(&centers)
-    .bind(&days)
-    .bind(&procedures)
-    .bind(&latest)
-    .bind(&change_ids)
-    .execute(&mut *tx)
-    .await?;
+         WHERE c.change_id <= EXCLUDED.change_id",
+        arrays = measure_sql::bigint_array_parameters(5),
+    );
+    let mut upsert = sqlx::query(&text).bind(&centers).bind(&days).bind(&procedures).bind(&change_ids);
+    for slot in 0..11 {
+        upsert = upsert.bind(cells.latest.values().map(|(_, m)| m[slot]).collect::<Vec<i64>>());
+    }
+    upsert.execute(&mut *tx).await?;
     let online_days: Vec<(&(String, NaiveDate, String), &i32)> =
         cells.online_days.iter().filter(|(_, delta)| **delta != 0).collect();
     let after: Vec<(String, NaiveDate, String, i32)> = sqlx::query_as(
