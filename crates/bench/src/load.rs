@@ -36,6 +36,10 @@ pub fn probe_center() -> String {
 /// (a cell of it is accepted), so that no pushed cell is refused for a center not yet seen.
 pub async fn reference_data(system: &Processes, province: &Province, first: NaiveDate) -> anyhow::Result<()> {
     onestop_local::demo::load_reference_data(system.catalogue_client(), province).await?;
+    wait_until_intake_knows(system, province, first).await
+}
+
+async fn wait_until_intake_knows(system: &Processes, province: &Province, first: NaiveDate) -> anyhow::Result<()> {
     let last_center = province.centers.last().expect("centers").code.clone();
     let probe = province
         .activity(first, 7)
@@ -52,6 +56,21 @@ pub async fn reference_data(system: &Processes, province: &Province, first: Naiv
         anyhow::ensure!(Instant::now() < deadline, "intake did not learn center {last_center} within 20 minutes");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Loads another province beside the first, without a catalogue of its own: its units, centers and agencies,
+/// and its centers' lists of the first province's procedures (already published). Waits, as
+/// [`reference_data`] does, until intake accepts a cell of its last center.
+pub async fn other_province(system: &Processes, province: &Province, first: NaiveDate) -> anyhow::Result<()> {
+    use onestop_proto::catalogue::v1::{UpsertAgenciesRequest, UpsertCentersRequest, UpsertUnitsRequest};
+    let mut catalogue = system.catalogue_client();
+    catalogue.upsert_units(UpsertUnitsRequest { units: province.units.clone() }).await?;
+    catalogue.upsert_centers(UpsertCentersRequest { centers: province.centers.clone() }).await?;
+    catalogue.upsert_agencies(UpsertAgenciesRequest { agencies: province.agencies.clone() }).await?;
+    for list in &province.center_lists {
+        catalogue.set_center_procedures(list.clone()).await?;
+    }
+    wait_until_intake_knows(system, province, first).await
 }
 
 /// Pushes `days` days from `first` through one bulk stream while another thread generates them. Returns what was

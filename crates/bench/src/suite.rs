@@ -57,6 +57,8 @@ struct Figures {
     copied: Duration,
     queries: IndicatorTimings,
     freshness: Timings,
+    /// The same, while another province's bulk stream runs.
+    freshness_under_load: Timings,
     memory: Vec<(Service, u64)>,
     /// Bytes on disk of each service's schema.
     storage: Vec<(Service, u64)>,
@@ -148,6 +150,22 @@ async fn one_size(
     } else {
         None
     };
+    // Last: push-to-visible again while a second province (its own communes and centers, the same procedures)
+    // pushes its year through the bulk stream at full speed; the stream is cut once the probes are done.
+    // The same seed: the same catalogue (which only province 46 publishes) and the same pattern of activity.
+    let other = Arc::new(Province::numbered("47", province.size.communes, province.seed, province.size));
+    load::other_province(&system, &other, first).await?;
+    let bulk = tokio::spawn(load::push_cells(system.intake_client(), other, first, days));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let freshness_under_load =
+        queries::freshness(system.intake_client(), aggregation.clone(), &pushed.probe_cells, freshness_pushes).await?;
+    if bulk.is_finished() {
+        let outcome =
+            bulk.await?.map(|(pushed, took)| format!("{} cells in {:.1} s", pushed.cells, took.as_secs_f64()));
+        anyhow::bail!("the other province's bulk stream ended before the probes did: {outcome:?}");
+    }
+    bulk.abort();
+    println!("push-to-visible under another province's bulk stream: {}", freshness_under_load.summary(0.99));
     system.stop().await?;
     let figures = Figures {
         scale,
@@ -159,6 +177,7 @@ async fn one_size(
         copied,
         queries,
         freshness,
+        freshness_under_load,
         memory,
         storage,
         plain_table,
@@ -196,6 +215,8 @@ fn as_json(f: &Figures) -> serde_json::Value {
         "plain_sql_p95_ms": q.plain_sql.ms(0.95),
         "freshness_p50_ms": f.freshness.ms(0.5),
         "freshness_p99_ms": f.freshness.ms(0.99),
+        "freshness_under_load_p50_ms": f.freshness_under_load.ms(0.5),
+        "freshness_under_load_p99_ms": f.freshness_under_load.ms(0.99),
         "intake_bytes": bytes_of(Service::Intake),
         "aggregation_bytes": bytes_of(Service::Aggregation),
         "plain_table_bytes": f.plain_table,
@@ -250,6 +271,7 @@ fn print_size(f: &Figures) {
     println!("  all indicators        {}", q.all_indicators.summary(0.95));
     println!("  plain SQL GROUP BY    {}", q.plain_sql.summary(0.95));
     println!("  push-to-visible       {}", f.freshness.summary(0.99));
+    println!("  … under a bulk stream {}", f.freshness_under_load.summary(0.99));
     for ((service, memory), (_, storage)) in f.memory.iter().zip(&f.storage) {
         println!("  {:<12} peak memory {:>8}, storage {:>9}", service.name(), mib(*memory), mib(*storage));
     }
@@ -297,14 +319,14 @@ fn print_tables(all: &[Figures]) {
     }
     println!(
         "\n| size | runs | {} cell indicators p50 / p95 ms | all indicators p50 / p95 ms | plain SQL p50 / p95 ms | \
-         push-to-visible p50 / p99 ms |",
+         push-to-visible p50 / p99 ms | … under another province's bulk stream |",
         CELL_INDICATORS.len()
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for f in all {
         let q = &f.queries;
         println!(
-            "| {}x | {} | {} / {} | {} / {} | {} / {} | {} / {} |",
+            "| {}x | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} |",
             f.scale,
             q.cell_indicators.runs(),
             ms(&q.cell_indicators, 0.5),
@@ -315,6 +337,8 @@ fn print_tables(all: &[Figures]) {
             ms(&q.plain_sql, 0.95),
             ms(&f.freshness, 0.5),
             ms(&f.freshness, 0.99),
+            ms(&f.freshness_under_load, 0.5),
+            ms(&f.freshness_under_load, 0.99),
         );
     }
     println!("\n| size | peak memory: catalogue | intake | aggregation | storage: catalogue | intake | aggregation |");

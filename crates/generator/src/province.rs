@@ -41,6 +41,9 @@ pub const PROVINCE_YEAR: Size =
 
 /// The reference data of the province, for the catalogue.
 pub struct Province {
+    /// The province's unit code.
+    pub code: String,
+    pub provincial_center: String,
     pub seed: u64,
     pub size: Size,
     pub units: Vec<AdministrativeUnit>,
@@ -60,38 +63,48 @@ pub fn commune_center(i: usize) -> String {
 }
 
 impl Province {
+    /// The demonstration province, 46, its communes numbered from 0.
     pub fn new(seed: u64, size: Size) -> Province {
+        Province::numbered(PROVINCE_CODE, 0, seed, size)
+    }
+
+    /// A province with unit code `code` whose communes are numbered from `first_commune` (so that provinces
+    /// generated side by side have distinct communes and centers). Its catalogue is generated as province 46's,
+    /// with the same procedure codes: publish one province's decisions only, and the others receive those.
+    pub fn numbered(code: &str, first_commune: usize, seed: u64, size: Size) -> Province {
+        let provincial_center = format!("TTPVHCC-{code}");
         let mut catalogue = province_catalogue(seed, size.procedures);
         // The province's own decisions: its catalogue, which another province's indicators do not count.
         for decision in &mut catalogue.decisions {
-            decision.issuing_unit_code = PROVINCE_CODE.into();
+            decision.issuing_unit_code = code.into();
         }
         let mut units = vec![AdministrativeUnit {
-            code: PROVINCE_CODE.into(),
-            name: "Tỉnh mẫu".into(),
+            code: code.into(),
+            name: if code == PROVINCE_CODE { "Tỉnh mẫu".into() } else { format!("Tỉnh mẫu {code}") },
             level: UnitLevel::Province as i32,
             valid_from: "2008-01-01".into(),
             ..Default::default()
         }];
         let mut centers = vec![Center {
-            code: PROVINCIAL_CENTER.into(),
+            code: provincial_center.clone(),
             name: "Trung tâm Phục vụ hành chính công tỉnh".into(),
-            unit_code: PROVINCE_CODE.into(),
+            unit_code: code.into(),
             kind: CenterKind::Provincial as i32,
             parent_center_code: String::new(),
         }];
         let mut agencies = vec![Agency {
-            code: "SO-46".into(),
+            code: format!("SO-{code}"),
             name: "Sở, ban, ngành tỉnh".into(),
-            unit_code: PROVINCE_CODE.into(),
+            unit_code: code.into(),
             kind: AgencyKind::ProvincialDepartment as i32,
         }];
-        for i in 0..size.communes {
+        let communes = first_commune..first_commune + size.communes;
+        for i in communes.clone() {
             units.push(AdministrativeUnit {
                 code: commune_code(i),
                 name: format!("Xã {}", i + 1),
                 level: UnitLevel::Commune as i32,
-                parent_code: PROVINCE_CODE.into(),
+                parent_code: code.into(),
                 valid_from: "2025-07-01".into(),
                 ..Default::default()
             });
@@ -120,13 +133,13 @@ impl Province {
                 .collect()
         };
         let mut center_lists = vec![SetCenterProceduresRequest {
-            center_code: PROVINCIAL_CENTER.into(),
+            center_code: provincial_center.clone(),
             effective_from: first_day.clone(),
             procedure_codes: level_codes(ImplementingLevel::Province),
             source: "Quyết định danh mục TTHC tiếp nhận tại Trung tâm".into(),
         }];
         let commune_list = level_codes(ImplementingLevel::Commune);
-        for i in 0..size.communes {
+        for i in communes {
             center_lists.push(SetCenterProceduresRequest {
                 center_code: commune_center(i),
                 effective_from: first_day.clone(),
@@ -134,7 +147,7 @@ impl Province {
                 source: "Quyết định danh mục TTHC cấp xã".into(),
             });
         }
-        Province { seed, size, units, centers, agencies, catalogue, center_lists }
+        Province { code: code.into(), provincial_center, seed, size, units, centers, agencies, catalogue, center_lists }
     }
 
     /// The daily cells and late case records of `days` days from `first_day`, one day at a time; then
@@ -385,7 +398,11 @@ impl Activity<'_> {
             seconds: d.and_hms_opt(hour, 0, 0).expect("valid time").and_utc().timestamp() - 7 * 3600,
             nanos: 0,
         };
-        let agency = if center == PROVINCIAL_CENTER { "SO-46".to_owned() } else { format!("UBND-{}", &center[5..]) };
+        let agency = if center == self.province.provincial_center {
+            format!("SO-{}", self.province.code)
+        } else {
+            format!("UBND-{}", &center[5..])
+        };
         let status = if resolved_on.is_some() { intake::CaseStatus::Resolved } else { intake::CaseStatus::InProgress };
         let mut record = intake::CaseRecord {
             case_code: case.code.clone(),
