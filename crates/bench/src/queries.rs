@@ -119,10 +119,21 @@ pub async fn indicators(
 /// Push-to-visible: `pushes` times, one cell of `probe_cells` changed and pushed, then its center's day read
 /// until the answer shows the change.
 pub async fn freshness(
+    intake: IntakeClient,
+    aggregation: AggregationClient,
+    probe_cells: &[DailyCell],
+    pushes: usize,
+) -> anyhow::Result<Timings> {
+    freshness_while(intake, aggregation, probe_cells, pushes, || true).await
+}
+
+/// [`freshness`], pushing no more once `go_on` says stop (at least one push is timed).
+pub async fn freshness_while(
     mut intake: IntakeClient,
     mut aggregation: AggregationClient,
     probe_cells: &[DailyCell],
     pushes: usize,
+    go_on: impl Fn() -> bool,
 ) -> anyhow::Result<Timings> {
     let probe = probe_cells.first().ok_or_else(|| anyhow::anyhow!("no cell to probe"))?.clone();
     let base = probe.measures.unwrap_or_default();
@@ -148,6 +159,9 @@ pub async fn freshness(
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         latencies.push(started.elapsed());
+        if !go_on() {
+            break;
+        }
     }
     Ok(Timings::new(latencies))
 }

@@ -151,19 +151,21 @@ async fn one_size(
         None
     };
     // Last: push-to-visible again while a second province (its own communes and centers, the same procedures)
-    // pushes its year through the bulk stream at full speed; the stream is cut once the probes are done.
+    // pushes its year through the bulk stream at full speed: probes go on while the stream runs (up to
+    // --freshness-pushes), and the stream is cut once they are done.
     // The same seed: the same catalogue (which only province 46 publishes) and the same pattern of activity.
     let other = Arc::new(Province::numbered("47", province.size.communes, province.seed, province.size));
     load::other_province(&system, &other, first).await?;
     let bulk = tokio::spawn(load::push_cells(system.intake_client(), other, first, days));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let freshness_under_load =
-        queries::freshness(system.intake_client(), aggregation.clone(), &pushed.probe_cells, freshness_pushes).await?;
-    if bulk.is_finished() {
-        let outcome =
-            bulk.await?.map(|(pushed, took)| format!("{} cells in {:.1} s", pushed.cells, took.as_secs_f64()));
-        anyhow::bail!("the other province's bulk stream ended before the probes did: {outcome:?}");
-    }
+    let freshness_under_load = queries::freshness_while(
+        system.intake_client(),
+        aggregation.clone(),
+        &pushed.probe_cells,
+        freshness_pushes,
+        || !bulk.is_finished(),
+    )
+    .await?;
     bulk.abort();
     println!("push-to-visible under another province's bulk stream: {}", freshness_under_load.summary(0.99));
     system.stop().await?;
