@@ -188,6 +188,13 @@ async fn one_size(
     Ok((figures, db))
 }
 
+impl Figures {
+    /// Bytes on disk of `service`'s schema.
+    fn bytes_of(&self, service: Service) -> u64 {
+        self.storage.iter().find(|(s, _)| *s == service).map_or(0, |(_, bytes)| *bytes)
+    }
+}
+
 async fn plain_table_bytes(database_url: &str) -> anyhow::Result<u64> {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(database_url).await?;
     let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
@@ -200,7 +207,6 @@ async fn plain_table_bytes(database_url: &str) -> anyhow::Result<u64> {
 /// One size's figures as the object `--json` writes.
 fn as_json(f: &Figures) -> serde_json::Value {
     let q = &f.queries;
-    let bytes_of = |wanted: Service| f.storage.iter().find(|(s, _)| *s == wanted).map_or(0, |(_, b)| *b);
     serde_json::json!({
         "scale": f.scale,
         "centers": f.centers,
@@ -219,8 +225,8 @@ fn as_json(f: &Figures) -> serde_json::Value {
         "freshness_p99_ms": f.freshness.ms(0.99),
         "freshness_under_load_p50_ms": f.freshness_under_load.ms(0.5),
         "freshness_under_load_p99_ms": f.freshness_under_load.ms(0.99),
-        "intake_bytes": bytes_of(Service::Intake),
-        "aggregation_bytes": bytes_of(Service::Aggregation),
+        "intake_bytes": f.bytes_of(Service::Intake),
+        "aggregation_bytes": f.bytes_of(Service::Aggregation),
         "plain_table_bytes": f.plain_table,
         "catch_up_changes_per_s": f.catch_up.as_ref().map(CatchUp::rate),
         "national_by_province_p95_ms": serde_json::Value::Null,
@@ -278,11 +284,10 @@ fn print_size(f: &Figures) {
         println!("  {:<12} peak memory {:>8}, storage {:>9}", service.name(), mib(*memory), mib(*storage));
     }
     let per_cell = |bytes: u64| bytes as f64 / f.cells.max(1) as f64;
-    let bytes_of = |wanted: Service| f.storage.iter().find(|(s, _)| *s == wanted).map_or(0, |(_, b)| *b);
     println!(
         "  bytes per cell        intake {:.0}, aggregation {:.0}, plain COPY table {:.0} ({})",
-        per_cell(bytes_of(Service::Intake)),
-        per_cell(bytes_of(Service::Aggregation)),
+        per_cell(f.bytes_of(Service::Intake)),
+        per_cell(f.bytes_of(Service::Aggregation)),
         per_cell(f.plain_table),
         mib(f.plain_table)
     );

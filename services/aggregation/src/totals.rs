@@ -571,9 +571,13 @@ impl Computation<'_> {
                     union.iter_mut().zip(&bits).for_each(|(u, b)| *u |= b);
                 }
                 if !by_center.is_empty() {
-                    let numbers = procedure_numbers.get_or_insert(
-                        sqlx::query_as("SELECT number, code FROM procedure_number").fetch_all(&mut *db).await?,
-                    );
+                    // Read once per answer, however many periods it covers.
+                    if procedure_numbers.is_none() {
+                        procedure_numbers = Some(
+                            sqlx::query_as("SELECT number, code FROM procedure_number").fetch_all(&mut *db).await?,
+                        );
+                    }
+                    let numbers = procedure_numbers.as_ref().expect("read above");
                     for (center, bits) in &by_center {
                         rows.extend(
                             numbers
