@@ -27,6 +27,15 @@ enum Command {
     /// Concurrent pushers at the services' default settings, each its own principal pushing unary batches of
     /// 100 new cells for its own center, against as many PostgreSQL connections inserting the same rows.
     Pushers(pushers::Args),
+    /// Times the province-year's indicators by commune on a database a suite kept (`--keep-databases`), with
+    /// the services started afresh on it: to compare a change to the answer path without loading again.
+    Indicators {
+        /// The kept database.
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 30)]
+        repetitions: usize,
+    },
     /// Runs one service from the environment, as its own binary would (the suite starts these).
     #[command(hide = true)]
     Serve {
@@ -40,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::Suite(args) => suite::run(args).await,
         Command::Pushers(args) => pushers::run(args).await,
+        Command::Indicators { database_url, repetitions } => suite::indicators_only(&database_url, repetitions).await,
         Command::Serve { service } => services::serve_one(service).await,
     }
 }

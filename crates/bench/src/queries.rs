@@ -23,7 +23,7 @@ pub const CELL_INDICATORS: [&str; 7] = [
 ];
 
 /// The same question in plain SQL over intake's cells: per commune, the period's flows, the stocks of its last day
-/// and the stock carried over.
+/// and the stock carried over, for the province's centers (`$3`: other provinces may share the database).
 const PLAIN_SQL: &str = "
     SELECT ce.unit_code,
            sum(c.received_online) FILTER (WHERE c.day >= $1),
@@ -37,7 +37,7 @@ const PLAIN_SQL: &str = "
            sum(c.pending_overdue) FILTER (WHERE c.day = $2),
            sum(c.pending_in_time + c.pending_overdue) FILTER (WHERE c.day = $1::date - 1)
     FROM intake.daily_cell c JOIN catalogue.center ce ON ce.code = c.center_code
-    WHERE c.day BETWEEN $1::date - 1 AND $2
+    WHERE c.day BETWEEN $1::date - 1 AND $2 AND c.center_code = ANY($3)
     GROUP BY ce.unit_code";
 
 /// The province over `first..=last`, by child unit.
@@ -103,11 +103,12 @@ pub async fn indicators(
     .await?;
     anyhow::ensure!(all.indicators.len() >= 13, "only {} indicators answered", all.indicators.len());
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(database_url).await?;
+    let centers = &answer.center_codes;
     let (plain_sql, units) = repeat(repetitions, || {
         let pool = pool.clone();
         async move {
             let rows: Vec<sqlx::postgres::PgRow> =
-                sqlx::query(PLAIN_SQL).bind(first).bind(last).fetch_all(&pool).await?;
+                sqlx::query(PLAIN_SQL).bind(first).bind(last).bind(centers).fetch_all(&pool).await?;
             Ok(rows.len())
         }
     })

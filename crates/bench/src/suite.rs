@@ -101,6 +101,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The indicators of a kept database's province-year (2025), timed with the services started on it.
+pub async fn indicators_only(database_url: &str, repetitions: usize) -> anyhow::Result<()> {
+    let (first, last): (NaiveDate, NaiveDate) = ("2025-01-01".parse()?, "2025-12-31".parse()?);
+    let system = Processes::start(database_url, RateLimit::OutOfTheWay).await?;
+    let q = queries::indicators(&system.aggregation_client(), database_url, first, last, repetitions).await?;
+    system.stop().await?;
+    println!("{} communes:", q.communes);
+    println!("  {} cell indicators   {}", CELL_INDICATORS.len(), q.cell_indicators.summary(0.95));
+    println!("  all indicators        {}", q.all_indicators.summary(0.95));
+    println!("  plain SQL GROUP BY    {}", q.plain_sql.summary(0.95));
+    Ok(())
+}
+
 async fn one_size(
     scale: usize,
     first: NaiveDate,

@@ -60,6 +60,10 @@ fn connect_options(
         ("search_path", schema),
         ("statement_timeout", statement_timeout.as_str()),
         ("client_min_messages", "warning"),
+        // A request is one backend on one core: the services answer from indexes and roll-ups, where starting
+        // parallel workers costs more than the reading (5 to 10 ms of a province-year's answer), and under load
+        // the other cores serve other requests.
+        ("max_parallel_workers_per_gather", "0"),
     ];
     if plans == Plans::PerCall {
         settings.push(("plan_cache_mode", "force_custom_plan"));

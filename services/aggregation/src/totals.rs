@@ -190,7 +190,8 @@ pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveD
 
 /// The pending stocks of every center of `centers` on each of `days`, as [`stocks_on`] summed per center and day,
 /// with no procedure: the center's stock changes over the months before the day's and over the days of its month
-/// up to it. Reads a center's months and at most one month of its days, however many procedures it has.
+/// up to it (a month's last day takes its whole month). Reads a center's months and at most one month of its
+/// days, however many procedures it has.
 async fn center_stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveDate]) -> ServiceResult<Vec<Stock>> {
     Ok(sqlx::query_as(
         "SELECT s.center_code, '' AS procedure_code, d.day, '' AS sector_code, '' AS agency_code, false AS full_online,
@@ -198,10 +199,10 @@ async fn center_stocks_on(db: &mut PgConnection, centers: &[String], days: &[Nai
          FROM UNNEST($2::date[]) AS d(day)
          CROSS JOIN LATERAL (
              SELECT center_code, in_time, overdue FROM center_month_stock_change
-             WHERE center_code = ANY($1) AND month < date_trunc('month', d.day)::date
+             WHERE center_code = ANY($1) AND month < date_trunc('month', d.day + 1)::date
              UNION ALL
              SELECT center_code, in_time, overdue FROM center_stock_change
-             WHERE center_code = ANY($1) AND day BETWEEN date_trunc('month', d.day)::date AND d.day) AS s
+             WHERE center_code = ANY($1) AND day BETWEEN date_trunc('month', d.day + 1)::date AND d.day) AS s
          GROUP BY s.center_code, d.day
          HAVING sum(s.in_time) <> 0 OR sum(s.overdue) <> 0",
     )
@@ -233,15 +234,32 @@ struct OfferKey {
     procedure: Option<String>,
 }
 
-/// The procedures offered under an [`OfferKey`]: their counts, and the codes of those offered online.
+/// The procedures offered under an [`OfferKey`]: their counts, and those offered online that have ever had an
+/// online case, as a bitmap of their numbers.
 struct Offered {
     counts: CatalogueCounts,
-    online: HashSet<String>,
+    online: Vec<u8>,
+}
+
+/// The numbers procedures are given when their first online case arrives (see `month_sets`), both ways.
+struct ProcedureNumbers {
+    number_of: HashMap<String, i32>,
+    code_of: HashMap<i32, String>,
+}
+
+impl ProcedureNumbers {
+    async fn read(db: &mut PgConnection) -> ServiceResult<ProcedureNumbers> {
+        let rows: Vec<(i32, String)> =
+            sqlx::query_as("SELECT number, code FROM procedure_number").fetch_all(db).await?;
+        let number_of = rows.iter().map(|(n, code)| (code.clone(), *n)).collect();
+        Ok(ProcedureNumbers { number_of, code_of: rows.into_iter().collect() })
+    }
 }
 
 impl Offered {
-    fn of(in_force: &[InForce], key: &OfferKey) -> Offered {
-        let mut offered = Offered { counts: CatalogueCounts::default(), online: HashSet::new() };
+    /// `numbers` is `None` when no procedure of the answer has an online case.
+    fn of(in_force: &[InForce], key: &OfferKey, numbers: Option<&ProcedureNumbers>) -> Offered {
+        let mut offered = Offered { counts: CatalogueCounts::default(), online: Vec::new() };
         let on_list = |code: &String| key.list.as_ref().is_none_or(|list| list.binary_search(code).is_ok());
         for p in in_force {
             let by_whom = match (&key.agency, &key.list) {
@@ -259,7 +277,9 @@ impl Offered {
             offered.counts.procedures += 1;
             if p.online_level >= 2 {
                 offered.counts.online += 1;
-                offered.online.insert(p.code.clone());
+                if let Some(&n) = numbers.and_then(|numbers| numbers.number_of.get(&p.code)) {
+                    month_sets::set_procedure(&mut offered.online, n, true);
+                }
             }
             offered.counts.full_online += u64::from(p.online_level == 3);
         }
@@ -312,17 +332,7 @@ impl Computation<'_> {
         if self.split.by_procedure() || self.only_agency.is_some() {
             self.cells_by_procedure(db, &centers, &mut facts).await?;
         } else {
-            self.cells_by_center_day(db, ("center_day", "center_month"), &centers, &mut facts, false).await?;
-            if self.needs.full_online_cells {
-                self.cells_by_center_day(
-                    db,
-                    ("center_day_full_online", "center_month_full_online"),
-                    &centers,
-                    &mut facts,
-                    true,
-                )
-                .await?;
-            }
+            self.cells_by_center_day(db, &centers, &mut facts).await?;
         }
         self.carried_stocks(db, &centers, &mut facts).await?;
         if self.needs.catalogue {
@@ -340,16 +350,15 @@ impl Computation<'_> {
         Ok((facts, reporting_unavailable))
     }
 
-    /// Flows from a day and a month roll-up (`center_day` and `center_month`, or their FULL online twins): each period a group covers reads its
-    /// whole calendar months by month and the days at its edges by day, so a year is twelve rows per center. Stocks
-    /// are left to [`Self::carried_stocks`], which replaces them.
+    /// Flows from the day and month roll-ups (`center_day` and `center_month`, and their FULL online twins when
+    /// asked for), in one statement: each period a group covers reads its whole calendar months by month and the
+    /// days at its edges by day, so a year is twelve rows per center. Stocks are left to
+    /// [`Self::carried_stocks`], which replaces them.
     async fn cells_by_center_day(
         &self,
         db: &mut PgConnection,
-        (day_table, month_table): (&str, &str),
         centers: &[String],
         facts: &mut [Facts],
-        full_online: bool,
     ) -> ServiceResult<()> {
         // The periods read: each month of a month breakdown (which tile the whole), otherwise the whole.
         let periods: Vec<&Group> = match self.split {
@@ -362,23 +371,38 @@ impl Computation<'_> {
             months.extend(whole);
             edges.extend(partial);
         }
-        let rows: Vec<(String, NaiveDate, Vec<i64>)> = sqlx::query_as(&format!(
-            "SELECT center_code, day, {array} FROM {month_table} WHERE center_code = ANY($1) AND day = ANY($2)
-             UNION ALL
-             SELECT c.center_code, e.f, {sums}
-             FROM {day_table} c, UNNEST($3::date[], $4::date[]) AS e(f, l)
-             WHERE c.center_code = ANY($1) AND c.day BETWEEN e.f AND e.l
-             GROUP BY 1, 2",
-            array = *measure_sql::ARRAY,
-            sums = *measure_sql::SUMS_ARRAY
-        ))
-        .bind(centers)
-        .bind(&months)
-        .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
-        .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
-        .fetch_all(&mut *db)
-        .await?;
-        for (center, day, values) in rows {
+        // The months as one range of the index (one probe per center, not per center and month); a month in
+        // the range but not asked for is left out below.
+        let read = |full_online: bool, (day_table, month_table): (&str, &str)| {
+            format!(
+                "SELECT {full_online}, true, center_code, day, {array} FROM {month_table}
+                 WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3
+                 UNION ALL
+                 SELECT {full_online}, false, c.center_code, e.f, {sums}
+                 FROM {day_table} c, UNNEST($4::date[], $5::date[]) AS e(f, l)
+                 WHERE c.center_code = ANY($1) AND c.day BETWEEN e.f AND e.l
+                 GROUP BY 1, 2, 3, 4",
+                array = *measure_sql::ARRAY,
+                sums = *measure_sql::SUMS_ARRAY
+            )
+        };
+        let mut query = read(false, ("center_day", "center_month"));
+        if self.needs.full_online_cells {
+            query = format!("{query} UNION ALL {}", read(true, ("center_day_full_online", "center_month_full_online")));
+        }
+        let rows: Vec<(bool, bool, String, NaiveDate, Vec<i64>)> = sqlx::query_as(&query)
+            .bind(centers)
+            .bind(months.iter().min().copied())
+            .bind(months.iter().max().copied())
+            .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
+            .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
+            .fetch_all(&mut *db)
+            .await?;
+        let months: HashSet<NaiveDate> = months.into_iter().collect();
+        for (full_online, whole_month, center, day, values) in rows {
+            if whole_month && !months.contains(&day) {
+                continue;
+            }
             let m = measures(values);
             // `day` is the first day of what the row sums, which lies within one month of a month breakdown.
             let row = Row { center: &center, day: Some(day), sector: None, procedure: None, agency: None };
@@ -535,10 +559,11 @@ impl Computation<'_> {
                 entry.insert(rows);
             }
         }
-        // Procedures with a case received online, per group.
-        let mut with_online_cases: Vec<HashSet<String>> = vec![HashSet::new(); self.groups.len()];
+        // Procedures with a case received online, per group: a bitmap of procedure numbers, as the monthly sets
+        // keep them, so a group of whole centers unites its centers' bitmaps without naming a procedure.
+        let mut with_online_cases: Vec<Vec<u8>> = vec![Vec::new(); self.groups.len()];
+        let mut numbers: Option<ProcedureNumbers> = None;
         if self.needs.online_cases {
-            let mut procedure_numbers: Option<Vec<(i32, String)>> = None;
             let mut ranges: Vec<(NaiveDate, NaiveDate)> =
                 self.groups.iter().map(|g| (g.first_day, g.last_day)).collect();
             ranges.sort();
@@ -548,13 +573,14 @@ impl Computation<'_> {
                 let (months, edges) = whole_months(first, last);
                 let sets: Vec<(String, Vec<u8>)> = sqlx::query_as(
                     "SELECT center_code, procedures FROM center_month_online
-                     WHERE center_code = ANY($1) AND month = ANY($2)",
+                     WHERE center_code = ANY($1) AND month BETWEEN $2 AND $3",
                 )
                 .bind(centers)
-                .bind(&months)
+                .bind(months.first().copied())
+                .bind(months.last().copied())
                 .fetch_all(&mut *db)
                 .await?;
-                let mut rows: Vec<(String, String)> = sqlx::query_as(
+                let edge_cells: Vec<(String, String)> = sqlx::query_as(
                     "SELECT DISTINCT c.center_code, c.procedure_code
                      FROM cell c, UNNEST($2::date[], $3::date[]) AS e(f, l)
                      WHERE c.center_code = ANY($1) AND c.day BETWEEN e.f AND e.l AND c.received_online > 0",
@@ -564,43 +590,52 @@ impl Computation<'_> {
                 .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
                 .fetch_all(&mut *db)
                 .await?;
+                if sets.is_empty() && edge_cells.is_empty() {
+                    continue;
+                }
+                // Read once per answer, however many periods it covers.
+                if numbers.is_none() {
+                    numbers = Some(ProcedureNumbers::read(db).await?);
+                }
+                let numbers = numbers.as_ref().expect("read above");
                 let mut by_center: HashMap<String, Vec<u8>> = HashMap::new();
                 for (center, bits) in sets {
-                    let union = by_center.entry(center).or_default();
-                    union.resize(union.len().max(bits.len()), 0);
-                    union.iter_mut().zip(&bits).for_each(|(u, b)| *u |= b);
+                    month_sets::union_into(by_center.entry(center).or_default(), &bits);
                 }
-                if !by_center.is_empty() {
-                    // Read once per answer, however many periods it covers.
-                    if procedure_numbers.is_none() {
-                        procedure_numbers = Some(
-                            sqlx::query_as("SELECT number, code FROM procedure_number").fetch_all(&mut *db).await?,
-                        );
-                    }
-                    let numbers = procedure_numbers.as_ref().expect("read above");
-                    for (center, bits) in &by_center {
-                        rows.extend(
-                            numbers
-                                .iter()
-                                .filter(|(n, _)| month_sets::has_procedure(bits, *n))
-                                .map(|(_, code)| (center.clone(), code.clone())),
-                        );
+                for (center, procedure) in edge_cells {
+                    // A procedure with an online case was numbered when its cell was applied.
+                    if let Some(&n) = numbers.number_of.get(&procedure) {
+                        month_sets::set_procedure(by_center.entry(center).or_default(), n, true);
                     }
                 }
+                let in_range = |g: usize| (self.groups[g].first_day, self.groups[g].last_day) == (first, last);
                 let of_procedure: HashMap<&str, &InForce> =
                     in_force[&last].iter().map(|p| (p.code.as_str(), p)).collect();
-                for (center, procedure) in &rows {
-                    let version = of_procedure.get(procedure.as_str());
-                    let row = Row {
-                        center,
-                        day: Some(first),
-                        sector: version.map(|v| v.sector_code.as_str()),
-                        procedure: Some(procedure),
-                        agency: version.map(|v| v.implementing_agency_code.as_str()),
-                    };
-                    for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
-                        if (self.groups[g].first_day, self.groups[g].last_day) == (first, last) {
-                            with_online_cases[g].insert(procedure.clone());
+                for (center, bits) in &by_center {
+                    if !self.split.by_procedure() {
+                        let row = Row { center, day: Some(first), sector: None, procedure: None, agency: None };
+                        for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
+                            if in_range(g) {
+                                month_sets::union_into(&mut with_online_cases[g], bits);
+                            }
+                        }
+                        continue;
+                    }
+                    // Groups of procedures: each procedure of the set finds its group.
+                    for n in month_sets::procedures_in(bits) {
+                        let Some(procedure) = numbers.code_of.get(&n) else { continue };
+                        let version = of_procedure.get(procedure.as_str());
+                        let row = Row {
+                            center,
+                            day: Some(first),
+                            sector: version.map(|v| v.sector_code.as_str()),
+                            procedure: Some(procedure),
+                            agency: version.map(|v| v.implementing_agency_code.as_str()),
+                        };
+                        for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
+                            if in_range(g) {
+                                month_sets::set_procedure(&mut with_online_cases[g], n, true);
+                            }
                         }
                     }
                 }
@@ -629,11 +664,11 @@ impl Computation<'_> {
                 sector: group.sector.clone(),
                 procedure: group.procedure.clone(),
             };
-            let offered =
-                offered_by_key.entry(key).or_insert_with_key(|key| Offered::of(&in_force[&key.last_day], key));
+            let offered = offered_by_key
+                .entry(key)
+                .or_insert_with_key(|key| Offered::of(&in_force[&key.last_day], key, numbers.as_ref()));
             let mut counts = offered.counts;
-            counts.online_with_online_cases =
-                with_online_cases[g].iter().filter(|code| offered.online.contains(code.as_str())).count() as u64;
+            counts.online_with_online_cases = month_sets::in_both(&with_online_cases[g], &offered.online);
             facts[g].catalogue = counts;
         }
         Ok(())

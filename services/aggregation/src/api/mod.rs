@@ -214,10 +214,8 @@ impl AggregationApi {
         let mut progress = self.progress.waiter();
         loop {
             progress.mark_seen();
-            let mut tx = self.reads.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
-            let intake_cursor = feeds::cursor(&mut *tx, feeds::INTAKE).await?;
-            let catalogue_cursor = feeds::catalogue::applied_cursor(&mut *tx).await?;
+            let mut tx = self.reads.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+            let (intake_cursor, catalogue_cursor) = feeds::applied_cursors(&mut *tx).await?;
             let intake_included =
                 wanted_intake.as_ref().is_none_or(|wanted| feeds::position(&intake_cursor).as_ref() >= Some(wanted));
             if intake_included && catalogue_cursor >= at_least.catalogue {

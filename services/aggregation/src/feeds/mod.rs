@@ -47,6 +47,20 @@ pub async fn cursor(db: impl sqlx::PgExecutor<'_>, source: &str) -> Result<Strin
     Ok(stored.unwrap_or_default())
 }
 
+/// How far intake's stream and the catalogue's have been applied, in one statement: (intake's cursor, the
+/// catalogue's), each empty or 0 before the first change.
+pub async fn applied_cursors(db: impl sqlx::PgExecutor<'_>) -> Result<(String, u64), sqlx::Error> {
+    let (intake, catalogue): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT (SELECT cursor FROM stream_cursor WHERE source = $1),
+                (SELECT cursor FROM stream_cursor WHERE source = $2)",
+    )
+    .bind(INTAKE)
+    .bind(CATALOGUE)
+    .fetch_one(db)
+    .await?;
+    Ok((intake.unwrap_or_default(), catalogue.and_then(|c| c.parse().ok()).unwrap_or(0)))
+}
+
 /// Records that `source` has been applied up to `cursor`; part of the transaction that applied it.
 async fn advance(tx: &mut sqlx::PgConnection, source: &str, cursor: &str) -> Result<(), sqlx::Error> {
     sqlx::query(

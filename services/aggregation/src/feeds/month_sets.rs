@@ -110,7 +110,7 @@ pub fn has_procedure(bits: &[u8], n: i32) -> bool {
 }
 
 /// Sets or clears procedure number `n` in a bitmap, growing it as needed.
-fn set_procedure(bits: &mut Vec<u8>, n: i32, present: bool) {
+pub fn set_procedure(bits: &mut Vec<u8>, n: i32, present: bool) {
     let n = n as usize;
     if bits.len() <= n / 8 {
         bits.resize(n / 8 + 1, 0);
@@ -120,6 +120,26 @@ fn set_procedure(bits: &mut Vec<u8>, n: i32, present: bool) {
     } else {
         bits[n / 8] &= !(1 << (n % 8));
     }
+}
+
+/// Adds every procedure of `bits` to `into`.
+pub fn union_into(into: &mut Vec<u8>, bits: &[u8]) {
+    if into.len() < bits.len() {
+        into.resize(bits.len(), 0);
+    }
+    into.iter_mut().zip(bits).for_each(|(i, b)| *i |= b);
+}
+
+/// The procedure numbers in a bitmap, in order.
+pub fn procedures_in(bits: &[u8]) -> impl Iterator<Item = i32> + '_ {
+    bits.iter()
+        .enumerate()
+        .flat_map(|(byte, b)| (0..8).filter(move |bit| b & (1 << bit) != 0).map(move |bit| (byte * 8 + bit) as i32))
+}
+
+/// How many procedures two bitmaps have in common.
+pub fn in_both(a: &[u8], b: &[u8]) -> u64 {
+    a.iter().zip(b).map(|(x, y)| u64::from((x & y).count_ones())).sum()
 }
 
 #[cfg(test)]
@@ -141,5 +161,16 @@ mod tests {
         set_procedure(&mut bits, 0, true);
         set_procedure(&mut bits, 9, false);
         assert_eq!(bits, [1, 0]);
+    }
+
+    #[test]
+    fn bitmaps_unite_list_and_intersect() {
+        let mut union = vec![0b0000_0101];
+        union_into(&mut union, &[0b0000_0110, 0b1000_0000]);
+        assert_eq!(union, [0b0000_0111, 0b1000_0000]);
+        assert_eq!(procedures_in(&union).collect::<Vec<_>>(), [0, 1, 2, 15]);
+        assert_eq!(in_both(&union, &[0b0000_0010]), 1);
+        assert_eq!(in_both(&[0b0000_0010], &union), 1);
+        assert_eq!(in_both(&union, &[]), 0);
     }
 }
