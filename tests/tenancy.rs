@@ -158,6 +158,30 @@ async fn provinces_publish_change_and_define_only_their_own() {
     assert_eq!(offered_online(&mut ours, COMMUNE).await, (3, 4), "46's commune");
     assert_eq!(offered_online(&mut theirs, OTHER_COMMUNE).await, (3, 4), "47's commune");
 
+    // The nation, by province, for a national reader: each province as it answers for itself, with its own
+    // catalogue; a province may not read the nation.
+    let mut operator =
+        Office { catalogue: system.stack.catalogue_client(), aggregation: system.stack.aggregation_client() };
+    let nation = GetIndicatorsRequest {
+        unit_code: "VN".into(),
+        period: Some(DayRange { from_day: "2026-03-01".into(), to_day: "2026-03-31".into() }),
+        indicator_ids: vec!["procedures_offered_online".into()],
+        breakdown: Breakdown::ChildUnit as i32,
+        min_catalogue_cursor: published.cursor,
+        ..Default::default()
+    };
+    let by_province = operator.aggregation.get_indicators(nation.clone()).await.unwrap().into_inner();
+    let group = |code: &str| {
+        let group = by_province.groups.iter().find(|g| g.key == code).unwrap_or_else(|| panic!("no group {code}"));
+        (group.indicators[0].numerator, group.indicators[0].denominator)
+    };
+    assert_eq!(group(PROVINCE), offered_online(&mut ours, PROVINCE).await, "46 in the nation's answer");
+    assert_eq!(group(OTHER_PROVINCE), offered_online(&mut theirs, OTHER_PROVINCE).await, "47 in the nation's answer");
+    assert_eq!(by_province.groups.iter().find(|g| g.key == OTHER_PROVINCE).unwrap().name, "Tỉnh Khác");
+    assert!(by_province.center_codes.contains(&OTHER_CENTER.to_string()), "{:?}", by_province.center_codes);
+    assert!(by_province.center_codes.contains(&COMMUNE_CENTER.to_string()), "{:?}", by_province.center_codes);
+    denied(ours.aggregation.get_indicators(nation).await, "the nation, for a province");
+
     // Nobody publishes in another's name, or changes what another published.
     let forged = decision(PROVINCE, vec![new_item("2.000002.000.00.00.H46")]);
     denied(
@@ -252,7 +276,5 @@ async fn provinces_publish_change_and_define_only_their_own() {
     };
     assert_eq!(scopes_seen(&mut ours).await, ["46"], "a province sees its variant in place of the nation's");
     assert_eq!(scopes_seen(&mut theirs).await, [""], "and another province the nation's only");
-    let mut operator =
-        Office { catalogue: system.stack.catalogue_client(), aggregation: system.stack.aggregation_client() };
     assert_eq!(scopes_seen(&mut operator).await, ["", "46"], "a national reader sees both");
 }

@@ -4,6 +4,9 @@
 //! carries its predecessors' history, those of every unit merged into any of them, recursively. Groups of a
 //! breakdown by child unit are the unit's children as of the period's last day; a center of a unit that no
 //! longer exists then is counted in the child its unit was merged into.
+//!
+//! The nation is the unit [`NATION`]: every center, with the provinces as its children. The catalogue has no such
+//! unit; only national readers and services may read it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -54,8 +57,15 @@ pub struct Scope {
 }
 
 /// The name of a unit level, as breakdowns and form 06 key it.
+/// The unit code of the whole country (ISO 3166 for Viet Nam), above every province.
+pub const NATION: &str = "VN";
+
+/// The level of [`NATION`], above provinces (1).
+pub const NATION_LEVEL: i16 = 0;
+
 pub fn level_name(level: i16) -> &'static str {
     match level {
+        NATION_LEVEL => "NATION",
         1 => "PROVINCE",
         2 => "DISTRICT",
         _ => "COMMUNE",
@@ -90,6 +100,7 @@ impl Scope {
                 let units = HashMap::from([(unit.code.clone(), unit.clone())]);
                 Ok(Scope { target: target.clone(), unit, centers: vec![center], units })
             }
+            Target::Unit(code) if code == NATION => Scope::nation(db, target).await,
             Target::Unit(code) => {
                 let units: Vec<UnitRow> = sqlx::query_as(&format!(
                     "WITH RECURSIVE tree (code) AS (
@@ -125,7 +136,36 @@ impl Scope {
 
     /// The province the scope lies in (its unit's, or the unit's own when it is a province); its variants of
     /// the indicator definitions answer for it.
+    /// Every unit and center, the provinces (units without a parent) as the nation's children.
+    async fn nation(db: &mut sqlx::PgConnection, target: &Target) -> ServiceResult<Scope> {
+        let rows: Vec<UnitRow> =
+            sqlx::query_as(&format!("SELECT {UNIT_COLUMNS} FROM unit")).fetch_all(&mut *db).await?;
+        let nation = UnitRow {
+            code: NATION.into(),
+            name: "Toàn quốc".into(),
+            level: NATION_LEVEL,
+            parent_code: None,
+            valid_from: NaiveDate::MIN,
+            valid_to: None,
+            predecessor_codes: Vec::new(),
+        };
+        let mut units: HashMap<String, UnitRow> = rows
+            .into_iter()
+            .map(|mut u| {
+                u.parent_code.get_or_insert_with(|| NATION.into());
+                (u.code.clone(), u)
+            })
+            .collect();
+        units.insert(NATION.into(), nation.clone());
+        let centers: Vec<CenterRow> =
+            sqlx::query_as("SELECT code, name, unit_code FROM center ORDER BY code").fetch_all(&mut *db).await?;
+        Ok(Scope { target: target.clone(), unit: nation, centers, units })
+    }
+
     pub async fn province(&self, db: &mut sqlx::PgConnection) -> ServiceResult<Option<String>> {
+        if self.unit.level == NATION_LEVEL {
+            return Ok(None);
+        }
         if self.unit.level == 1 {
             return Ok(Some(self.unit.code.clone()));
         }
@@ -214,6 +254,7 @@ pub async fn authorize(db: &mut sqlx::PgConnection, principal: &Principal, scope
         Role::Software => matches!(&scope.target, Target::Center(code) if principal.acts_for_center(code)),
         Role::Province => match &principal.province {
             None => false,
+            Some(_) if scope.unit.code == NATION => false,
             Some(province) => {
                 let ancestors: Vec<String> = sqlx::query_scalar(
                     "WITH RECURSIVE up (code, parent_code, depth) AS (

@@ -12,7 +12,7 @@
 //! - `case_record`: late cases and apology notices, by original due date;
 //! - `center_month_report` and the calendar: reporting completeness.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use onestop_domain::calendar::{DayKind, MissingYear, WorkingCalendar};
@@ -41,6 +41,9 @@ pub struct Group {
     pub agency: Option<String>,
     /// A single center: its catalogue counts follow the list of procedures it receives.
     pub center: Option<String>,
+    /// A province of the nation's breakdown: its catalogue counts take its own procedures beside the nation's
+    /// (otherwise those of the scope's province are taken).
+    pub province: Option<String>,
 }
 
 impl Group {
@@ -56,6 +59,7 @@ impl Group {
             procedure: None,
             agency: None,
             center: None,
+            province: None,
         }
     }
 }
@@ -95,6 +99,9 @@ struct Row<'a> {
     procedure: Option<&'a str>,
     agency: Option<&'a str>,
 }
+
+/// A row about nothing in particular, to fill in the fields a source does not know.
+const NO_ROW: Row = Row { center: "", day: None, sector: None, procedure: None, agency: None };
 
 /// The groups (besides 0) a row counts in.
 fn group_of(split: &Split, groups: &[Group], row: Row) -> Option<usize> {
@@ -226,6 +233,8 @@ struct InForce {
 #[derive(PartialEq, Eq, Hash)]
 struct OfferKey {
     last_day: NaiveDate,
+    /// Whose provincial procedures count beside the nation's.
+    province: Option<String>,
     level: i16,
     agency: Option<String>,
     /// A center's published list, sorted.
@@ -542,18 +551,20 @@ impl Computation<'_> {
         facts: &mut [Facts],
     ) -> ServiceResult<()> {
         // Procedures in force on each distinct last day: (code, sector, online level, implementing levels), of
-        // the nation's catalogue and the scope's province's, never another province's.
-        let province = self.scope.province(db).await?;
-        let mut in_force: BTreeMap<NaiveDate, Vec<InForce>> = BTreeMap::new();
+        // the nation's catalogue and the group's province's, never another province's.
+        let scope_province = self.scope.province(db).await?;
+        let province_of = |group: &Group| group.province.clone().or_else(|| scope_province.clone());
+        let mut in_force: HashMap<(NaiveDate, Option<String>), Vec<InForce>> = HashMap::new();
         for group in &self.groups {
-            if let std::collections::btree_map::Entry::Vacant(entry) = in_force.entry(group.last_day) {
+            let key = (group.last_day, province_of(group));
+            if let std::collections::hash_map::Entry::Vacant(entry) = in_force.entry(key) {
                 let rows = sqlx::query_as(
                     "SELECT code, sector_code, online_level, implementing_levels, implementing_agency_code
                      FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)
                        AND (issuing_unit_code = '' OR issuing_unit_code = $2)",
                 )
-                .bind(group.last_day)
-                .bind(province.as_deref().unwrap_or(""))
+                .bind(entry.key().0)
+                .bind(entry.key().1.as_deref().unwrap_or(""))
                 .fetch_all(&mut *db)
                 .await?;
                 entry.insert(rows);
@@ -609,8 +620,12 @@ impl Computation<'_> {
                     }
                 }
                 let in_range = |g: usize| (self.groups[g].first_day, self.groups[g].last_day) == (first, last);
-                let of_procedure: HashMap<&str, &InForce> =
-                    in_force[&last].iter().map(|p| (p.code.as_str(), p)).collect();
+                let of_procedure: HashMap<&str, &InForce> = in_force
+                    .get(&(last, scope_province.clone()))
+                    .into_iter()
+                    .flatten()
+                    .map(|p| (p.code.as_str(), p))
+                    .collect();
                 for (center, bits) in &by_center {
                     if !self.split.by_procedure() {
                         let row = Row { center, day: Some(first), sector: None, procedure: None, agency: None };
@@ -654,6 +669,7 @@ impl Computation<'_> {
             };
             let key = OfferKey {
                 last_day: group.last_day,
+                province: province_of(group),
                 level: implementing_level(group.level),
                 agency: agency.cloned(),
                 list: list.as_ref().map(|list| {
@@ -664,9 +680,9 @@ impl Computation<'_> {
                 sector: group.sector.clone(),
                 procedure: group.procedure.clone(),
             };
-            let offered = offered_by_key
-                .entry(key)
-                .or_insert_with_key(|key| Offered::of(&in_force[&key.last_day], key, numbers.as_ref()));
+            let offered = offered_by_key.entry(key).or_insert_with_key(|key| {
+                Offered::of(&in_force[&(key.last_day, key.province.clone())], key, numbers.as_ref())
+            });
             let mut counts = offered.counts;
             counts.online_with_online_cases = month_sets::in_both(&with_online_cases[g], &offered.online);
             facts[g].catalogue = counts;
@@ -757,6 +773,15 @@ impl Computation<'_> {
         .await?;
         let on_time: HashMap<(&str, NaiveDate), i32> =
             reported.iter().map(|(center, month, days)| ((center.as_str(), *month), *days)).collect();
+        // The period's working days, cut where the calendar month or a month breakdown's group changes: within a
+        // segment, a center's days first reported on time are its month's bitmap under the segment's mask.
+        struct Segment {
+            month: NaiveDate,
+            mask: i32,
+            working_days: u64,
+            group: Option<usize>,
+        }
+        let mut segments: Vec<Segment> = Vec::new();
         let mut day = whole.first_day;
         while day <= whole.last_day {
             let working = match calendar.is_working_day(day) {
@@ -768,20 +793,34 @@ impl Computation<'_> {
             };
             if working {
                 let month = day.with_day(1).expect("day 1 exists");
-                for center in centers {
-                    let row = Row { center, day: Some(day), sector: None, procedure: None, agency: None };
-                    let days = on_time.get(&(center.as_str(), month)).copied().unwrap_or(0);
-                    let in_time = days & month_sets::day_bit(day) != 0;
-                    let groups =
-                        if self.split.by_procedure() { None } else { group_of(&self.split, &self.groups, row) };
-                    for g in std::iter::once(0).chain(groups) {
-                        let r: &mut ReportingCounts = &mut facts[g].reporting;
-                        r.expected += 1;
-                        r.on_time += u64::from(in_time);
+                let group = match self.split {
+                    Split::Month => group_of(&self.split, &self.groups, Row { center: "", day: Some(day), ..NO_ROW }),
+                    _ => None,
+                };
+                match segments.last_mut() {
+                    Some(last) if last.month == month && last.group == group => {
+                        last.mask |= month_sets::day_bit(day);
+                        last.working_days += 1;
                     }
+                    _ => segments.push(Segment { month, mask: month_sets::day_bit(day), working_days: 1, group }),
                 }
             }
             day = day + Days::new(1);
+        }
+        // Groups of centers; sector and procedure groups have none.
+        let by_center = matches!(self.split, Split::Center(_));
+        for center in centers {
+            let center_group =
+                if by_center { group_of(&self.split, &self.groups, Row { center, ..NO_ROW }) } else { None };
+            for segment in &segments {
+                let days = on_time.get(&(center.as_str(), segment.month)).copied().unwrap_or(0);
+                let in_time = u64::from((days & segment.mask).count_ones());
+                for g in std::iter::once(0).chain(segment.group).chain(center_group) {
+                    let r: &mut ReportingCounts = &mut facts[g].reporting;
+                    r.expected += segment.working_days;
+                    r.on_time += in_time;
+                }
+            }
         }
         Ok(Ok(()))
     }

@@ -86,8 +86,15 @@ async fn breakdown_groups(
         Breakdown::ChildUnit => {
             let (children, child_of) = scope.children(whole.last_day);
             let child_level = |code: &str| scope.units.get(code).map_or(scope.unit.level, |u| u.level);
-            let mut groups: Vec<Group> =
-                children.iter().map(|(code, name)| group(code, name, child_level(code))).collect();
+            // The nation's children are provinces, each with its own catalogue.
+            let nation = scope.unit.level == crate::scope::NATION_LEVEL;
+            let mut groups: Vec<Group> = children
+                .iter()
+                .map(|(code, name)| Group {
+                    province: nation.then(|| code.clone()),
+                    ..group(code, name, child_level(code))
+                })
+                .collect();
             groups.push(group(&scope.unit.code, &scope.unit.name, scope.unit.level)); // the unit's own centers
             let position: HashMap<&str, usize> =
                 groups.iter().enumerate().map(|(i, g)| (g.key.as_str(), i + 1)).collect();
