@@ -9,6 +9,7 @@
 
 mod catch_up;
 mod load;
+mod national;
 mod pushers;
 mod queries;
 mod services;

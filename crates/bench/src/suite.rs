@@ -11,6 +11,7 @@ use onestop_generator::province::{Province, Size, PROVINCE_YEAR};
 
 use crate::catch_up::{self, CatchUp};
 use crate::load;
+use crate::national;
 use crate::pushers;
 use crate::queries::{self, IndicatorTimings, CELL_INDICATORS};
 use crate::services::{Processes, RateLimit, Service};
@@ -19,7 +20,8 @@ use crate::timing::Timings;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Sizes to run, as multiples of the province-year of DOMAIN §9 (its communes, and so its cells).
-    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    /// `--scales` alone runs none (with `--national`, the national scenario only).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16", num_args = 0..)]
     scales: Vec<usize>,
     /// Days loaded, ending on 31 December 2025 (365 is about 1.5 million cells at 1x).
     #[arg(long, default_value_t = 365)]
@@ -38,6 +40,11 @@ pub struct Args {
     /// own at the default settings).
     #[command(flatten)]
     pushers: pushers::Args,
+    /// Also the national scenario, after the sizes (about half an hour and 40 GB of disk).
+    #[arg(long)]
+    national: bool,
+    #[command(flatten)]
+    national_args: national::Args,
     /// Leaves each size's database in place, with its URL printed, to look into its plans afterwards.
     #[arg(long)]
     keep_databases: bool,
@@ -88,9 +95,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         print_size(&figures);
         all.push(figures);
     }
+    let national = if args.national {
+        let (national, db) = national::measure(&args.national_args, first, args.days, args.repetitions).await?;
+        if args.keep_databases {
+            println!("kept the national database: {}", db.url());
+            std::mem::forget(db);
+        }
+        national.print();
+        Some(national)
+    } else {
+        None
+    };
     print_tables(&all);
     if let Some(path) = &args.json {
-        let sizes: Vec<serde_json::Value> = all.iter().map(as_json).collect();
+        let mut sizes: Vec<serde_json::Value> = all.iter().map(as_json).collect();
+        sizes.extend(national.as_ref().map(national::National::as_json));
         let text = serde_json::to_string_pretty(&serde_json::json!({ "sizes": sizes }))?;
         std::fs::write(path, text + "\n").map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         println!("figures written to {}", path.display());
@@ -242,24 +261,30 @@ fn as_json(f: &Figures) -> serde_json::Value {
         "aggregation_bytes": f.bytes_of(Service::Aggregation),
         "plain_table_bytes": f.plain_table,
         "catch_up_changes_per_s": f.catch_up.as_ref().map(CatchUp::rate),
+        // The national scenario's object has it (`--national`).
         "national_by_province_p95_ms": serde_json::Value::Null,
     })
 }
 
 async fn storage(database_url: &str) -> anyhow::Result<Vec<(Service, u64)>> {
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(database_url).await?;
     let mut sizes = Vec::new();
     for service in Service::ALL {
-        let bytes: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
-        )
-        .bind(service.name())
-        .fetch_one(&pool)
-        .await?;
-        sizes.push((service, bytes as u64));
+        sizes.push((service, schema_bytes(database_url, service.name()).await?));
     }
     Ok(sizes)
+}
+
+/// Bytes on disk of a schema's tables, with their indexes.
+pub async fn schema_bytes(database_url: &str, schema: &str) -> anyhow::Result<u64> {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(database_url).await?;
+    let bytes: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+    )
+    .bind(schema)
+    .fetch_one(&mut conn)
+    .await?;
+    Ok(bytes as u64)
 }
 
 fn per_second(count: u64, took: Duration) -> f64 {
