@@ -20,6 +20,7 @@ use crate::catalogue_view::CatalogueView;
 use crate::cell_metrics::CellMetrics;
 use crate::cells::{self, PageKey};
 use crate::changes::{self, ChangeStream, Cursor};
+use crate::pace::FollowerPace;
 use crate::{access, cases, push};
 
 const DEFAULT_PAGE_SIZE: u32 = 1_000;
@@ -46,6 +47,8 @@ pub struct IntakeApi {
     /// The server's limit on a call, which bounds a read's wait when its caller set no deadline.
     request_timeout: std::time::Duration,
     cells: CellMetrics,
+    /// The change stream's followers, whom bulk streams let keep up.
+    pace: FollowerPace,
 }
 
 impl IntakeApi {
@@ -57,6 +60,7 @@ impl IntakeApi {
             stop,
             request_timeout: std::time::Duration::from_secs(30),
             cells: CellMetrics::default(),
+            pace: FollowerPace::default(),
         }
     }
 
@@ -194,7 +198,7 @@ impl IntakeService for IntakeApi {
         let principal = principal(&request)?.clone();
         let mut incoming = request.into_inner();
         let (sender, receiver) = mpsc::channel(1);
-        let (pool, view, mut stop) = (self.pool.clone(), self.view.clone(), self.stop.clone());
+        let (pool, view, mut stop, pace) = (self.pool.clone(), self.view.clone(), self.stop.clone(), self.pace.clone());
         let cell_metrics = self.cells.clone();
         tokio::spawn(async move {
             loop {
@@ -207,6 +211,14 @@ impl IntakeService for IntakeApi {
                     }
                 };
                 let Some(message) = message else { return };
+                // A bulk load goes at the pace its followers apply it (see `pace`).
+                tokio::select! {
+                    _ = pace.yield_to_followers() => {}
+                    _ = stop.stopped() => {
+                        let _ = sender.send(Err(Status::unavailable("intake is shutting down; resume later"))).await;
+                        return;
+                    }
+                }
                 let outcome = match message {
                     Err(status) => Err(admission::incoming_error(status)),
                     Ok(PushCellsStreamRequest { batch: None }) => {
@@ -278,6 +290,6 @@ impl IntakeService for IntakeApi {
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Response<ChangeStream>, Status> {
         let after = Cursor::parse(&request.get_ref().after_cursor)
             .map_err(|reason| Status::invalid_argument(format!("after_cursor: {reason}")))?;
-        Ok(Response::new(changes::watch(self.pool.clone(), &self.notifier, self.stop.clone(), after)))
+        Ok(Response::new(changes::watch(self.pool.clone(), &self.notifier, &self.pace, self.stop.clone(), after)))
     }
 }

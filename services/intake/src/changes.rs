@@ -22,6 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 
 use crate::cells;
+use crate::pace::FollowerPace;
 use onestop_proto::convert::timestamp_to_wire as to_wire;
 
 /// The channel pushes notify when they commit.
@@ -71,10 +72,19 @@ impl std::fmt::Display for Cursor {
 
 pub type ChangeStream = Pin<Box<dyn Stream<Item = Result<WatchChangesResponse, tonic::Status>> + Send>>;
 
-/// Every change after `after`, then new ones as they become final, until the caller goes away.
-pub fn watch(pool: PgPool, notifier: &Notifier, mut stop: StopSignal, after: Cursor) -> ChangeStream {
+/// Every change after `after`, then new ones as they become final, until the caller goes away. The follower is
+/// known to `pace` while it follows: at the head each time it has read every final change, and while it waits
+/// for more.
+pub fn watch(
+    pool: PgPool,
+    notifier: &Notifier,
+    pace: &FollowerPace,
+    mut stop: StopSignal,
+    after: Cursor,
+) -> ChangeStream {
     let (sender, receiver) = mpsc::channel(512);
     let mut waiter = notifier.waiter();
+    let follower = pace.follower();
     tokio::spawn(async move {
         let mut cursor = after;
         loop {
@@ -87,6 +97,9 @@ pub fn watch(pool: PgPool, notifier: &Notifier, mut stop: StopSignal, after: Cur
                 }
             };
             let full = changes.len() as i64 == BATCH;
+            if !full {
+                follower.at_head();
+            }
             for (position, change) in changes {
                 cursor = position;
                 if sender.send(Ok(change)).await.is_err() {
@@ -96,8 +109,10 @@ pub fn watch(pool: PgPool, notifier: &Notifier, mut stop: StopSignal, after: Cur
             if full {
                 continue;
             }
+            // Everything read has been taken: waiting here, the follower is at the head.
+            follower.at_head();
             tokio::select! {
-                _ = waiter.wait(POLL_INTERVAL) => {}
+                _ = waiter.wait(POLL_INTERVAL) => follower.at_head(),
                 _ = sender.closed() => return,
                 _ = stop.stopped() => {
                     let _ = sender.send(Err(tonic::Status::unavailable("intake is shutting down; resume later"))).await;

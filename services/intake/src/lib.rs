@@ -6,7 +6,8 @@
 //! - [`cells`]: checking, storing (snapshots, stale protection, audit) and reading daily cells;
 //! - [`cases`], [`findings`]: case records and what the rules say about them;
 //! - [`catalogue_view`]: intake's copy of the catalogue, kept current by its change stream;
-//! - [`changes`]: the stream of every accepted change, for aggregation.
+//! - [`changes`]: the stream of every accepted change, for aggregation;
+//! - [`pace`]: bulk streams wait for the stream's live followers to keep up.
 
 pub mod access;
 pub mod api;
@@ -16,6 +17,7 @@ pub mod cell_metrics;
 pub mod cells;
 pub mod changes;
 pub mod findings;
+pub mod pace;
 pub mod push;
 
 use std::future::Future;
