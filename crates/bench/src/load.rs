@@ -198,3 +198,22 @@ pub async fn copy_baseline(
     anyhow::ensure!(copied == rows, "COPY stored {copied} of {rows} rows");
     Ok((rows, took))
 }
+
+/// What autovacuum would have done during the load, on a server where it is off (as on the reference machine):
+/// aggregation's roll-ups, rewritten by every batch, vacuumed; every table analyzed.
+pub async fn vacuum_as_autovacuum_would(database_url: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(database_url).await?;
+    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum").fetch_one(&mut conn).await?;
+    if autovacuum == "on" {
+        return Ok(());
+    }
+    let rollups: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables
+         WHERE schemaname = 'aggregation' AND relname NOT LIKE 'cell%'",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    sqlx::query(&format!("VACUUM (ANALYZE) {}", rollups.join(", "))).execute(&mut conn).await?;
+    sqlx::query("ANALYZE").execute(&mut conn).await?;
+    Ok(())
+}

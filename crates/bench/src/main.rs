@@ -36,6 +36,9 @@ enum Command {
         database_url: String,
         #[arg(long, default_value_t = 30)]
         repetitions: usize,
+        /// Also the nation's year by province (a database the national scenario kept).
+        #[arg(long)]
+        nation: bool,
     },
     /// Runs one service from the environment, as its own binary would (the suite starts these).
     #[command(hide = true)]
@@ -50,7 +53,9 @@ async fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::Suite(args) => suite::run(args).await,
         Command::Pushers(args) => pushers::run(args).await,
-        Command::Indicators { database_url, repetitions } => suite::indicators_only(&database_url, repetitions).await,
+        Command::Indicators { database_url, repetitions, nation } => {
+            suite::indicators_only(&database_url, repetitions, nation).await
+        }
         Command::Serve { service } => services::serve_one(service).await,
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use onestop_generator::province::{Province, Size, PROVINCE_CODE, PROVINCE_YEAR};
-use onestop_proto::aggregation::v1::{Breakdown, DayRange, GetIndicatorsRequest};
+use onestop_proto::aggregation::v1::{Breakdown, DayRange, GetIndicatorsRequest, GetIndicatorsResponse};
 use onestop_server::client::AggregationClient;
 
 use crate::load;
@@ -127,11 +127,8 @@ pub async fn measure(
     let visible = started.elapsed();
     println!("aggregation had applied every change {:.1} s after the first push", visible.as_secs_f64());
 
-    let (by_province, answer) = repeat(repetitions, || {
-        let mut client = aggregation.clone();
-        async move { Ok(client.get_indicators(nation_by_province(first, last)).await?.into_inner()) }
-    })
-    .await?;
+    load::vacuum_as_autovacuum_would(db.url()).await?;
+    let (by_province, answer) = time_nation_by_province(&aggregation, first, last, repetitions).await?;
     anyhow::ensure!(answer.indicators.len() >= 13, "only {} indicators answered", answer.indicators.len());
     // The provinces, and the nation's own centers (none).
     anyhow::ensure!(
@@ -173,6 +170,20 @@ pub async fn measure(
         aggregation_bytes,
     };
     Ok((national, db))
+}
+
+/// The nation's year by province, all indicators, `repetitions` times: the timings and the last answer.
+pub async fn time_nation_by_province(
+    aggregation: &AggregationClient,
+    first: NaiveDate,
+    last: NaiveDate,
+    repetitions: usize,
+) -> anyhow::Result<(Timings, GetIndicatorsResponse)> {
+    repeat(repetitions, || {
+        let mut client = aggregation.clone();
+        async move { Ok(client.get_indicators(nation_by_province(first, last)).await?.into_inner()) }
+    })
+    .await
 }
 
 /// Waits until aggregation's national answer counts `received` cases.

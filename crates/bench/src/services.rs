@@ -103,12 +103,21 @@ fn free_address() -> anyhow::Result<SocketAddr> {
 impl Processes {
     /// Starts catalogue, intake and aggregation in that order, each waited for until it reports SERVING.
     pub async fn start(database_url: &str, rate_limit: RateLimit) -> anyhow::Result<Processes> {
+        Processes::start_only(&Service::ALL, database_url, rate_limit).await
+    }
+
+    /// Starts `services` (in the order of [`Service::ALL`]), as [`Processes::start`] does all three.
+    pub async fn start_only(
+        services: &[Service],
+        database_url: &str,
+        rate_limit: RateLimit,
+    ) -> anyhow::Result<Processes> {
         // The bench holds the issuer key; each service gets only its own key and the public ones.
         let keys = SystemKeys::generate();
         let operator = keys.operator();
         let addresses = Addresses { catalogue: free_address()?, intake: free_address()?, aggregation: free_address()? };
         let mut processes = Processes { children: Vec::new(), addresses, keys, rate_limit, operator };
-        for service in Service::ALL {
+        for service in Service::ALL.into_iter().filter(|s| services.contains(s)) {
             let address = processes.address(service);
             let mut child = processes.spawn(service, database_url, address)?;
             let serving = wait_until_serving(&mut child, service, address).await;

@@ -60,6 +60,8 @@ struct Figures {
     cells: u64,
     generated: Duration,
     pushed: Duration,
+    /// The same push into a system of its own without aggregation: intake alone.
+    pushed_alone: Duration,
     visible: Duration,
     copied: Duration,
     queries: IndicatorTimings,
@@ -121,9 +123,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The indicators of a kept database's province-year (2025), timed with the services started on it.
-pub async fn indicators_only(database_url: &str, repetitions: usize) -> anyhow::Result<()> {
+pub async fn indicators_only(database_url: &str, repetitions: usize, nation: bool) -> anyhow::Result<()> {
     let (first, last): (NaiveDate, NaiveDate) = ("2025-01-01".parse()?, "2025-12-31".parse()?);
     let system = Processes::start(database_url, RateLimit::OutOfTheWay).await?;
+    if nation {
+        let aggregation = system.aggregation_client();
+        let (by_province, _) = national::time_nation_by_province(&aggregation, first, last, repetitions).await?;
+        println!("nation by province    {}", by_province.summary(0.95));
+    }
     let q = queries::indicators(&system.aggregation_client(), database_url, first, last, repetitions).await?;
     system.stop().await?;
     println!("{} communes:", q.communes);
@@ -159,9 +166,17 @@ async fn one_size(
     let visible = started.elapsed();
     println!("aggregation had applied every change {:.1} s after the first push", visible.as_secs_f64());
 
+    load::vacuum_as_autovacuum_would(db.url()).await?;
     let (copied_rows, copied) = load::copy_baseline(db.url(), &province, first, days).await?;
     anyhow::ensure!(copied_rows == pushed.cells, "COPY had {copied_rows} rows, the push {}", pushed.cells);
     println!("COPY of the same rows: {:.1} s", copied.as_secs_f64());
+
+    let pushed_alone = intake_alone(&province, first, days, pushed.cells).await?;
+    println!(
+        "intake alone (no aggregation following): {:.1} s = {} cells/s",
+        pushed_alone.as_secs_f64(),
+        thousands(per_second(pushed.cells, pushed_alone))
+    );
 
     let queries = queries::indicators(&aggregation, db.url(), first, last, repetitions).await?;
     println!("indicators timed ({repetitions} runs each)");
@@ -207,6 +222,7 @@ async fn one_size(
         cells: pushed.cells,
         generated,
         pushed: push_time,
+        pushed_alone,
         visible,
         copied,
         queries,
@@ -218,6 +234,19 @@ async fn one_size(
         catch_up,
     };
     Ok((figures, db))
+}
+
+/// The same year pushed into a fresh database with catalogue and intake only (nothing follows the change
+/// stream): intake's own rate, beside the one with aggregation applying as it goes.
+async fn intake_alone(province: &Arc<Province>, first: NaiveDate, days: u32, cells: u64) -> anyhow::Result<Duration> {
+    let db = onestop_testkit::database().await.ok_or_else(|| anyhow::anyhow!("no database"))?;
+    let system =
+        Processes::start_only(&[Service::Catalogue, Service::Intake], db.url(), RateLimit::OutOfTheWay).await?;
+    load::reference_data(&system, province, first).await?;
+    let (pushed, took) = load::push_cells(system.intake_client(), province.clone(), first, days).await?;
+    anyhow::ensure!(pushed.cells == cells, "intake alone took {} cells, the system {cells}", pushed.cells);
+    system.stop().await?;
+    Ok(took)
 }
 
 impl Figures {
@@ -245,6 +274,7 @@ fn as_json(f: &Figures) -> serde_json::Value {
         "communes": q.communes,
         "cells": f.cells,
         "ingest_cells_per_s": per_second(f.cells, f.pushed),
+        "ingest_intake_alone_cells_per_s": per_second(f.cells, f.pushed_alone),
         "ingest_all_applied_s": f.visible.as_secs_f64(),
         "copy_cells_per_s": per_second(f.cells, f.copied),
         "cell_indicators_p50_ms": q.cell_indicators.ms(0.5),
@@ -312,6 +342,7 @@ fn print_size(f: &Figures) {
     let q = &f.queries;
     println!("{}x, {} cells, {} centers, {} communes:", f.scale, f.cells, f.centers, q.communes);
     println!("  PushCellsStream       {:>10} cells/s", thousands(per_second(f.cells, f.pushed)));
+    println!("  … intake alone        {:>10} cells/s", thousands(per_second(f.cells, f.pushed_alone)));
     println!("  COPY                  {:>10} cells/s", thousands(per_second(f.cells, f.copied)));
     println!("  {} cell indicators   {}", CELL_INDICATORS.len(), q.cell_indicators.summary(0.95));
     println!("  all indicators        {}", q.all_indicators.summary(0.95));

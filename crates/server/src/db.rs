@@ -64,6 +64,9 @@ fn connect_options(
         // parallel workers costs more than the reading (5 to 10 ms of a province-year's answer), and under load
         // the other cores serve other requests.
         ("max_parallel_workers_per_gather", "0"),
+        // Nor JIT compilation: on a national database the planner's estimates for an answer's reads pass the JIT
+        // threshold, and compiling took 150 ms of queries that run in 2.
+        ("jit", "off"),
     ];
     if plans == Plans::PerCall {
         settings.push(("plan_cache_mode", "force_custom_plan"));

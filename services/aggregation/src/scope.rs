@@ -183,6 +183,11 @@ impl Scope {
         .await?)
     }
 
+    /// Whether the scope is every center there is (the nation's).
+    pub fn has_every_center(&self) -> bool {
+        self.unit.level == NATION_LEVEL && self.target == Target::Unit(NATION.into())
+    }
+
     pub fn center_codes(&self) -> Vec<String> {
         self.centers.iter().map(|c| c.code.clone()).collect()
     }

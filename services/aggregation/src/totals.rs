@@ -12,7 +12,7 @@
 //! - `case_record`: late cases and apology notices, by original due date;
 //! - `center_month_report` and the calendar: reporting completeness.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use onestop_domain::calendar::{DayKind, MissingYear, WorkingCalendar};
@@ -223,10 +223,20 @@ async fn center_stocks_on(db: &mut PgConnection, centers: &[String], days: &[Nai
 #[derive(sqlx::FromRow)]
 struct InForce {
     code: String,
+    /// Empty for the nation's procedures, else the province whose own they are.
+    issuing_unit_code: String,
     sector_code: String,
     online_level: i16,
     implementing_levels: Vec<i16>,
     implementing_agency_code: String,
+}
+
+impl InForce {
+    /// Whether the procedure counts for `province` (the nation's procedures count for every province, and alone
+    /// for none).
+    fn issued_for(&self, province: Option<&str>) -> bool {
+        self.issuing_unit_code.is_empty() || province == Some(self.issuing_unit_code.as_str())
+    }
 }
 
 /// What a group's catalogue counts are taken over: the day, and whose procedures (see `catalogue_counts`).
@@ -270,7 +280,7 @@ impl Offered {
     fn of(in_force: &[InForce], key: &OfferKey, numbers: Option<&ProcedureNumbers>) -> Offered {
         let mut offered = Offered { counts: CatalogueCounts::default(), online: Vec::new() };
         let on_list = |code: &String| key.list.as_ref().is_none_or(|list| list.binary_search(code).is_ok());
-        for p in in_force {
+        for p in in_force.iter().filter(|p| p.issued_for(key.province.as_deref())) {
             let by_whom = match (&key.agency, &key.list) {
                 (Some(agency), _) => p.implementing_agency_code == *agency,
                 (None, Some(_)) => true,
@@ -338,21 +348,24 @@ impl Computation<'_> {
     pub async fn run(&self, db: &mut PgConnection) -> ServiceResult<(Vec<Facts>, Option<String>)> {
         let mut facts = vec![Facts::default(); self.groups.len()];
         let centers = self.scope.center_codes();
+        // Reads of roll-ups by center name the scope's centers, unless it has them all (the nation): one pass over
+        // a table is then cheaper than thousands of index probes.
+        let filter = (!self.scope.has_every_center()).then_some(centers.as_slice());
         if self.split.by_procedure() || self.only_agency.is_some() {
             self.cells_by_procedure(db, &centers, &mut facts).await?;
         } else {
-            self.cells_by_center_day(db, &centers, &mut facts).await?;
+            self.cells_by_center_day(db, filter, &mut facts).await?;
         }
         self.carried_stocks(db, &centers, &mut facts).await?;
         if self.needs.catalogue {
-            self.catalogue_counts(db, &centers, &mut facts).await?;
+            self.catalogue_counts(db, &centers, filter, &mut facts).await?;
         }
         if self.needs.cases {
-            self.case_counts(db, &centers, &mut facts).await?;
+            self.case_counts(db, filter, &mut facts).await?;
         }
         let mut reporting_unavailable = None;
         if self.needs.reporting {
-            if let Err(missing) = self.reporting_counts(db, &centers, &mut facts).await? {
+            if let Err(missing) = self.reporting_counts(db, &centers, filter, &mut facts).await? {
                 reporting_unavailable = Some(format!("no working-day calendar for {}", missing.0));
             }
         }
@@ -366,7 +379,7 @@ impl Computation<'_> {
     async fn cells_by_center_day(
         &self,
         db: &mut PgConnection,
-        centers: &[String],
+        centers: Option<&[String]>,
         facts: &mut [Facts],
     ) -> ServiceResult<()> {
         // The periods read: each month of a month breakdown (which tile the whole), otherwise the whole.
@@ -380,42 +393,58 @@ impl Computation<'_> {
             months.extend(whole);
             edges.extend(partial);
         }
-        // The months as one range of the index (one probe per center, not per center and month); a month in
-        // the range but not asked for is left out below.
+        // Summed in the database per group (a nation's year is 35 rows, not 80,000): per group of centers for a
+        // breakdown by center, child unit or level, per month for a month breakdown. The months are read as one
+        // range of the index (one probe per center, not per center and month); a month in the range but not
+        // asked for (only a month breakdown can have one) is left out below.
+        let by_day = matches!(self.split, Split::Month);
+        let (group_centers, group_numbers): (Vec<&str>, Vec<i32>) = match &self.split {
+            Split::Center(index) => index.iter().map(|(center, g)| (center.as_str(), *g as i32)).unzip(),
+            _ => (Vec::new(), Vec::new()),
+        };
         let read = |full_online: bool, (day_table, month_table): (&str, &str)| {
             format!(
-                "SELECT {full_online}, true, center_code, day, {array} FROM {month_table}
-                 WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3
+                "SELECT {full_online} AS full_online, true AS whole_month, center_code, day, {columns}
+                 FROM {month_table} WHERE ($1::text[] IS NULL OR center_code = ANY($1)) AND day BETWEEN $2 AND $3
                  UNION ALL
-                 SELECT {full_online}, false, c.center_code, e.f, {sums}
+                 SELECT {full_online}, false, c.center_code, e.f, {columns}
                  FROM {day_table} c, UNNEST($4::date[], $5::date[]) AS e(f, l)
-                 WHERE c.center_code = ANY($1) AND c.day BETWEEN e.f AND e.l
-                 GROUP BY 1, 2, 3, 4",
-                array = *measure_sql::ARRAY,
-                sums = *measure_sql::SUMS_ARRAY
+                 WHERE ($1::text[] IS NULL OR c.center_code = ANY($1)) AND c.day BETWEEN e.f AND e.l",
+                columns = *measure_sql::COLUMNS,
             )
         };
-        let mut query = read(false, ("center_day", "center_month"));
+        let mut rows = read(false, ("center_day", "center_month"));
         if self.needs.full_online_cells {
-            query = format!("{query} UNION ALL {}", read(true, ("center_day_full_online", "center_month_full_online")));
+            rows = format!("{rows} UNION ALL {}", read(true, ("center_day_full_online", "center_month_full_online")));
         }
-        let rows: Vec<(bool, bool, String, NaiveDate, Vec<i64>)> = sqlx::query_as(&query)
+        let query = format!(
+            "SELECT r.full_online, r.whole_month, g.number, CASE WHEN $8 THEN r.day END, {sums}
+             FROM ({rows}) AS r LEFT JOIN UNNEST($6::text[], $7::int[]) AS g(center_code, number) USING (center_code)
+             GROUP BY 1, 2, 3, 4",
+            sums = *measure_sql::SUMS_ARRAY
+        );
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(bool, bool, Option<i32>, Option<NaiveDate>, Vec<i64>)> = sqlx::query_as(&query)
             .bind(centers)
             .bind(months.iter().min().copied())
             .bind(months.iter().max().copied())
             .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
             .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
+            .bind(&group_centers)
+            .bind(&group_numbers)
+            .bind(by_day)
             .fetch_all(&mut *db)
             .await?;
         let months: HashSet<NaiveDate> = months.into_iter().collect();
-        for (full_online, whole_month, center, day, values) in rows {
-            if whole_month && !months.contains(&day) {
+        for (full_online, whole_month, group, day, values) in rows {
+            if whole_month && day.is_some_and(|day| !months.contains(&day)) {
                 continue;
             }
             let m = measures(values);
             // `day` is the first day of what the row sums, which lies within one month of a month breakdown.
-            let row = Row { center: &center, day: Some(day), sector: None, procedure: None, agency: None };
-            for g in std::iter::once(0).chain(group_of(&self.split, &self.groups, row)) {
+            let of_day = day.and_then(|day| group_of(&self.split, &self.groups, Row { day: Some(day), ..NO_ROW }));
+            let groups = group.map(|g| g as usize).or(of_day);
+            for g in std::iter::once(0).chain(groups) {
                 let totals = if full_online { &mut facts[g].full_online_cells } else { &mut facts[g].cells };
                 totals.add_cell(DayPosition::InPeriod { is_last_day: false }, &m)?;
             }
@@ -499,6 +528,7 @@ impl Computation<'_> {
         // online procedures alone, or of some procedures or an agency's, need each pair's.
         let by_center = matches!(self.split, Split::Whole | Split::Center(_) | Split::Month);
         let stocks = if by_center && self.only_agency.is_none() && !self.needs.full_online_stocks {
+            // By the centers' names even for the nation: the day changes are found by center.
             center_stocks_on(db, centers, &days).await?
         } else {
             stocks_on(db, centers, &days).await?
@@ -548,27 +578,31 @@ impl Computation<'_> {
         &self,
         db: &mut PgConnection,
         centers: &[String],
+        filter: Option<&[String]>,
         facts: &mut [Facts],
     ) -> ServiceResult<()> {
         // Procedures in force on each distinct last day: (code, sector, online level, implementing levels), of
         // the nation's catalogue and the group's province's, never another province's.
         let scope_province = self.scope.province(db).await?;
         let province_of = |group: &Group| group.province.clone().or_else(|| scope_province.clone());
-        let mut in_force: HashMap<(NaiveDate, Option<String>), Vec<InForce>> = HashMap::new();
+        // One read per distinct last day, for every province of the groups with that day (35 for the nation's
+        // answer by province).
+        let mut provinces_on: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
         for group in &self.groups {
-            let key = (group.last_day, province_of(group));
-            if let std::collections::hash_map::Entry::Vacant(entry) = in_force.entry(key) {
-                let rows = sqlx::query_as(
-                    "SELECT code, sector_code, online_level, implementing_levels, implementing_agency_code
-                     FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)
-                       AND (issuing_unit_code = '' OR issuing_unit_code = $2)",
-                )
-                .bind(entry.key().0)
-                .bind(entry.key().1.as_deref().unwrap_or(""))
-                .fetch_all(&mut *db)
-                .await?;
-                entry.insert(rows);
-            }
+            provinces_on.entry(group.last_day).or_default().extend(province_of(group));
+        }
+        let mut in_force: HashMap<NaiveDate, Vec<InForce>> = HashMap::new();
+        for (day, provinces) in provinces_on {
+            let rows = sqlx::query_as(
+                "SELECT code, issuing_unit_code, sector_code, online_level, implementing_levels, implementing_agency_code
+                 FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)
+                   AND (issuing_unit_code = '' OR issuing_unit_code = ANY($2))",
+            )
+            .bind(day)
+            .bind(provinces.into_iter().collect::<Vec<_>>())
+            .fetch_all(&mut *db)
+            .await?;
+            in_force.insert(day, rows);
         }
         // Procedures with a case received online, per group: a bitmap of procedure numbers, as the monthly sets
         // keep them, so a group of whole centers unites its centers' bitmaps without naming a procedure.
@@ -584,23 +618,27 @@ impl Computation<'_> {
                 let (months, edges) = whole_months(first, last);
                 let sets: Vec<(String, Vec<u8>)> = sqlx::query_as(
                     "SELECT center_code, procedures FROM center_month_online
-                     WHERE center_code = ANY($1) AND month BETWEEN $2 AND $3",
+                     WHERE ($1::text[] IS NULL OR center_code = ANY($1)) AND month BETWEEN $2 AND $3",
                 )
-                .bind(centers)
+                .bind(filter)
                 .bind(months.first().copied())
                 .bind(months.last().copied())
                 .fetch_all(&mut *db)
                 .await?;
-                let edge_cells: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT DISTINCT c.center_code, c.procedure_code
+                let edge_cells: Vec<(String, String)> = if edges.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as(
+                        "SELECT DISTINCT c.center_code, c.procedure_code
                      FROM cell c, UNNEST($2::date[], $3::date[]) AS e(f, l)
                      WHERE c.center_code = ANY($1) AND c.day BETWEEN e.f AND e.l AND c.received_online > 0",
-                )
-                .bind(centers)
-                .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
-                .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
-                .fetch_all(&mut *db)
-                .await?;
+                    )
+                    .bind(centers)
+                    .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
+                    .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
+                    .fetch_all(&mut *db)
+                    .await?
+                };
                 if sets.is_empty() && edge_cells.is_empty() {
                     continue;
                 }
@@ -621,9 +659,10 @@ impl Computation<'_> {
                 }
                 let in_range = |g: usize| (self.groups[g].first_day, self.groups[g].last_day) == (first, last);
                 let of_procedure: HashMap<&str, &InForce> = in_force
-                    .get(&(last, scope_province.clone()))
+                    .get(&last)
                     .into_iter()
                     .flatten()
+                    .filter(|p| p.issued_for(scope_province.as_deref()))
                     .map(|p| (p.code.as_str(), p))
                     .collect();
                 for (center, bits) in &by_center {
@@ -680,9 +719,9 @@ impl Computation<'_> {
                 sector: group.sector.clone(),
                 procedure: group.procedure.clone(),
             };
-            let offered = offered_by_key.entry(key).or_insert_with_key(|key| {
-                Offered::of(&in_force[&(key.last_day, key.province.clone())], key, numbers.as_ref())
-            });
+            let offered = offered_by_key
+                .entry(key)
+                .or_insert_with_key(|key| Offered::of(&in_force[&key.last_day], key, numbers.as_ref()));
             let mut counts = offered.counts;
             counts.online_with_online_cases = month_sets::in_both(&with_online_cases[g], &offered.online);
             facts[g].catalogue = counts;
@@ -691,7 +730,12 @@ impl Computation<'_> {
     }
 
     /// Case records due in the period. A case is late when resolved late, or still open past its due date today.
-    async fn case_counts(&self, db: &mut PgConnection, centers: &[String], facts: &mut [Facts]) -> ServiceResult<()> {
+    async fn case_counts(
+        &self,
+        db: &mut PgConnection,
+        centers: Option<&[String]>,
+        facts: &mut [Facts],
+    ) -> ServiceResult<()> {
         let whole = self.whole();
         // Grouped only as finely as the breakdown needs: per center, a province-year is a few hundred rows
         // instead of one per case.
@@ -715,7 +759,7 @@ impl Computation<'_> {
              FROM case_record r
              LEFT JOIN procedure_version v ON $6 AND v.code = r.procedure_code AND v.valid_from <= r.due_date
                                           AND (v.valid_to IS NULL OR r.due_date < v.valid_to)
-             WHERE r.center_code = ANY($1) AND r.due_date BETWEEN $2 AND $3
+             WHERE ($1::text[] IS NULL OR r.center_code = ANY($1)) AND r.due_date BETWEEN $2 AND $3
              GROUP BY 1, 2, 3, 4, 5",
         )
         .bind(centers)
@@ -757,6 +801,7 @@ impl Computation<'_> {
         &self,
         db: &mut PgConnection,
         centers: &[String],
+        filter: Option<&[String]>,
         facts: &mut [Facts],
     ) -> ServiceResult<Result<(), MissingYear>> {
         let whole = self.whole();
@@ -764,9 +809,10 @@ impl Computation<'_> {
         // Each center's days first reported on time, a bitmap per month.
         let reported: Vec<(String, NaiveDate, i32)> = sqlx::query_as(
             "SELECT center_code, month, on_time_days FROM center_month_report
-             WHERE center_code = ANY($1) AND month BETWEEN date_trunc('month', $2::date)::date AND $3",
+             WHERE ($1::text[] IS NULL OR center_code = ANY($1))
+               AND month BETWEEN date_trunc('month', $2::date)::date AND $3",
         )
-        .bind(centers)
+        .bind(filter)
         .bind(whole.first_day)
         .bind(whole.last_day)
         .fetch_all(&mut *db)
