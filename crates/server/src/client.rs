@@ -33,6 +33,9 @@ pub type CatalogueClient = CatalogueServiceClient<TracedChannel>;
 pub type IntakeClient = IntakeServiceClient<TracedChannel>;
 pub type AggregationClient = AggregationServiceClient<TracedChannel>;
 
+/// Bytes a stream may send its follower ahead of what the follower has read: a few hundred changes.
+const FOLLOWER_WINDOW: u32 = 64 * 1024;
+
 /// A channel that connects on first use, so a service starts even while the one it calls is still starting.
 /// `request_timeout` bounds each call; `None` is for following change streams, which never end by themselves.
 /// A service's `credentials` must be addressed to the service called ([`Credentials::addressed_to`]).
@@ -42,8 +45,15 @@ pub fn lazy_channel(
     credentials: &Credentials,
 ) -> anyhow::Result<TracedChannel> {
     let mut endpoint = Endpoint::from_shared(url.to_owned())?.connect_timeout(Duration::from_secs(5)).tcp_nodelay(true);
-    if let Some(timeout) = request_timeout {
-        endpoint = endpoint.timeout(timeout);
+    match request_timeout {
+        Some(timeout) => endpoint = endpoint.timeout(timeout),
+        // A follower of a stream takes what it has room for, so that a stream's server sees how far behind its
+        // follower is: with HTTP/2's usual windows of megabytes, tens of thousands of changes would wait in
+        // transit where intake could not see them (see intake's `pace`).
+        None => {
+            endpoint =
+                endpoint.initial_stream_window_size(FOLLOWER_WINDOW).initial_connection_window_size(FOLLOWER_WINDOW)
+        }
     }
     if let (true, Some(tls)) = (url.starts_with("https://"), &credentials.tls) {
         endpoint = endpoint.tls_config(tls.clone())?;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How far behind the stream's head a live follower may fall before bulk streams wait for it.
-pub const LAG_ALLOWED: Duration = Duration::from_millis(300);
+pub const LAG_ALLOWED: Duration = Duration::from_millis(100);
 /// The longest a bulk stream's message waits, so that a follower that stopped reading without going away slows
 /// bulk loads down but never stops them.
 pub const MAX_WAIT: Duration = Duration::from_secs(5);
