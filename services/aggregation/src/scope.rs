@@ -9,13 +9,14 @@
 //! unit; only national readers and services may read it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use onestop_server::auth::{Principal, Role};
 use onestop_server::{ServiceError, ServiceResult};
 
 /// What a request names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Unit(String),
     Center(String),
@@ -244,6 +245,47 @@ impl Scope {
             }
         }
         (children, child_of_center)
+    }
+}
+
+/// Scopes already resolved, with the catalogue cursor of the copy they were resolved in. A scope is read from the
+/// copy of the catalogue alone, which changes only as its cursor moves: one resolved at the cursor of an answer's
+/// snapshot is what resolving it in that snapshot would give.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeCache {
+    resolved: Arc<Mutex<ResolvedScopes>>,
+}
+
+/// Each target's scope, with the catalogue cursor it was resolved at.
+type ResolvedScopes = HashMap<Target, (u64, Arc<Scope>)>;
+
+/// Targets remembered at once; past it the cache starts again (a province has a few hundred units and centers).
+const MAX_CACHED_SCOPES: usize = 4096;
+
+impl ScopeCache {
+    fn resolved(&self) -> std::sync::MutexGuard<'_, ResolvedScopes> {
+        // Every change to the map is one statement: a panic elsewhere cannot leave it half-changed.
+        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The scope of `target` in `db`, a snapshot of the copy at `catalogue_cursor`.
+    pub async fn resolve(
+        &self,
+        db: &mut sqlx::PgConnection,
+        target: &Target,
+        catalogue_cursor: u64,
+    ) -> ServiceResult<Arc<Scope>> {
+        let cached = self.resolved().get(target).filter(|(cursor, _)| *cursor == catalogue_cursor).cloned();
+        if let Some((_, scope)) = cached {
+            return Ok(scope);
+        }
+        let scope = Arc::new(Scope::resolve(db, target).await?);
+        let mut resolved = self.resolved();
+        if resolved.len() >= MAX_CACHED_SCOPES {
+            resolved.clear();
+        }
+        resolved.insert(target.clone(), (catalogue_cursor, scope.clone()));
+        Ok(scope)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod reconciliation;
 pub mod watch_hub;
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ use tokio::time::Instant;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::scope::{self, Scope, Target};
+use crate::scope::{self, Scope, ScopeCache, Target};
 use crate::{definitions, feeds, forms};
 
 /// How long a request waits for the catalogue copy to catch up with something just published.
@@ -65,6 +66,8 @@ pub struct AggregationApi {
     progress: Notifier,
     /// The server's own limit on a call, which bounds a read's wait when its caller set no deadline.
     request_timeout: Duration,
+    /// Scopes resolved for earlier answers, by the catalogue cursor they were resolved at.
+    scopes: ScopeCache,
 }
 
 /// Who calls, and until when a read may wait for the changes it must include.
@@ -105,6 +108,7 @@ impl AggregationApi {
             watches: Default::default(),
             progress,
             request_timeout: Duration::from_secs(30),
+            scopes: ScopeCache::default(),
         }
     }
 
@@ -147,10 +151,10 @@ impl AggregationApi {
         call: &Call,
         target: &Target,
         at_least: AtLeast<'_>,
-    ) -> ServiceResult<(Transaction<'static, Postgres>, Freshness, Scope)> {
+    ) -> ServiceResult<(Transaction<'static, Postgres>, Freshness, Arc<Scope>)> {
         let principal = &call.principal;
         let (mut snapshot, freshness) = self.snapshot(call.deadline, at_least).await?;
-        match Scope::resolve(&mut snapshot, target).await {
+        match self.scopes.resolve(&mut snapshot, target, freshness.catalogue_cursor).await {
             Ok(scope) => {
                 scope::authorize(&mut snapshot, principal, &scope).await?;
                 return Ok((snapshot, freshness, scope));
@@ -166,7 +170,7 @@ impl AggregationApi {
         for _ in 0..COPY_WAIT_ROUNDS {
             tokio::time::sleep(COPY_WAIT_STEP).await;
             let (mut snapshot, freshness) = self.snapshot(call.deadline, at_least).await?;
-            if let Ok(scope) = Scope::resolve(&mut snapshot, target).await {
+            if let Ok(scope) = self.scopes.resolve(&mut snapshot, target, freshness.catalogue_cursor).await {
                 scope::authorize(&mut snapshot, principal, &scope).await?;
                 return Ok((snapshot, freshness, scope));
             }

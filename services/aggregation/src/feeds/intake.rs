@@ -27,7 +27,7 @@ use crate::case_record::{self, CaseRow};
 use crate::measure_sql;
 
 /// Most changes applied in one transaction.
-const BATCH: usize = 5000;
+const BATCH: usize = 2000;
 /// How long a batch waits for more changes before it is applied.
 const LINGER: Duration = Duration::from_millis(20);
 
