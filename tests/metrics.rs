@@ -208,6 +208,10 @@ async fn each_service_serves_its_calls_cells_streams_and_pool_as_prometheus_metr
         assert_eq!(rejected(reason), 3.0, "{reason}");
     }
     assert_eq!(rejected("other"), 0.0);
+    // Bulk waits are counted from the start (how many, here, depends on how fast aggregation followed).
+    let waits = scrape.expect("onestop_intake_bulk_waits_total");
+    let waited = scrape.expect("onestop_intake_bulk_wait_milliseconds_total");
+    assert!(waits >= 0.0 && (waits == 0.0) == (waited == 0.0), "{waits} waits, {waited} ms");
 
     // Calls by method and code, with a latency histogram for unary calls.
     let calls = |method: &str, code: &str| {

@@ -213,7 +213,7 @@ impl IntakeService for IntakeApi {
                 let Some(message) = message else { return };
                 // A bulk load goes at the pace its followers apply it (see `pace`).
                 tokio::select! {
-                    _ = pace.yield_to_followers() => {}
+                    waited = pace.yield_to_followers() => cell_metrics.record_bulk_wait(waited),
                     _ = stop.stopped() => {
                         let _ = sender.send(Err(Status::unavailable("intake is shutting down; resume later"))).await;
                         return;

@@ -1,8 +1,10 @@
-//! What pushes did to cells, as metrics: `onestop_intake_cells_total` by outcome, and
-//! `onestop_intake_cell_rejections_total` by the kind of field a rejected cell was refused for.
+//! What pushes did to cells, as metrics: `onestop_intake_cells_total` by outcome,
+//! `onestop_intake_cell_rejections_total` by the kind of field a rejected cell was refused for, and how often and
+//! how long bulk streams waited for the change stream's followers (`onestop_intake_bulk_waits_total`,
+//! `onestop_intake_bulk_wait_milliseconds_total`).
 
 use onestop_proto::intake::v1::{CellOutcome, FieldProblem, PushCellsResponse};
-use onestop_server::metrics::{CounterVec, Registry};
+use onestop_server::metrics::{Counter, CounterVec, Registry};
 
 use crate::push::DUPLICATE;
 
@@ -21,6 +23,8 @@ pub const REASONS: [&str; 7] = ["center", "procedure", "day", "measures", "compu
 pub struct CellMetrics {
     outcomes: CounterVec,
     rejections: CounterVec,
+    bulk_waits: Counter,
+    bulk_wait_milliseconds: Counter,
 }
 
 impl Default for CellMetrics {
@@ -49,7 +53,30 @@ impl CellMetrics {
         for reason in REASONS {
             rejections.with(&[reason]);
         }
-        CellMetrics { outcomes, rejections }
+        let bulk_waits = registry
+            .counter(
+                "onestop_intake_bulk_waits_total",
+                "Bulk stream messages that waited for the change stream's followers to keep up before being stored.",
+                &[],
+            )
+            .with(&[]);
+        let bulk_wait_milliseconds = registry
+            .counter(
+                "onestop_intake_bulk_wait_milliseconds_total",
+                "Time bulk stream messages waited for the change stream's followers, in all.",
+                &[],
+            )
+            .with(&[]);
+        CellMetrics { outcomes, rejections, bulk_waits, bulk_wait_milliseconds }
+    }
+
+    /// Counts a bulk message's wait for the followers (see `pace`); a message that did not wait counts nothing.
+    pub fn record_bulk_wait(&self, waited: std::time::Duration) {
+        let milliseconds = waited.as_millis() as u64;
+        if milliseconds > 0 {
+            self.bulk_waits.inc();
+            self.bulk_wait_milliseconds.add(milliseconds);
+        }
     }
 
     /// Counts the cells of an answered push; a replayed answer stored nothing and counts nothing.
