@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use onestop_generator::province::{Province, Size, PROVINCE_CODE, PROVINCE_YEAR};
-use onestop_proto::aggregation::v1::{Breakdown, DayRange, GetIndicatorsRequest, GetIndicatorsResponse};
+use onestop_proto::aggregation::v1::GetIndicatorsResponse;
 use onestop_server::client::AggregationClient;
 
 use crate::load;
@@ -48,23 +48,15 @@ pub struct National {
 
 /// The nation's question in plain SQL over intake's cells: per province (a commune's parent), the year's flows,
 /// the last day's stocks and the stock carried over.
-const PLAIN_SQL: &str = "
-    SELECT coalesce(u.parent_code, u.code),
-           sum(c.received_online) FILTER (WHERE c.day >= $1),
-           sum(c.received_direct + c.received_online + c.received_postal) FILTER (WHERE c.day >= $1),
-           sum(c.received_postal) FILTER (WHERE c.day >= $1),
-           sum(c.results_returned_by_post) FILTER (WHERE c.day >= $1),
-           sum(c.resolved_early + c.resolved_on_time) FILTER (WHERE c.day >= $1),
-           sum(c.resolved_early + c.resolved_on_time + c.resolved_late) FILTER (WHERE c.day >= $1),
-           sum(c.resolved_late) FILTER (WHERE c.day >= $1),
-           sum(c.pending_in_time) FILTER (WHERE c.day = $2),
-           sum(c.pending_overdue) FILTER (WHERE c.day = $2),
-           sum(c.pending_in_time + c.pending_overdue) FILTER (WHERE c.day = $1::date - 1)
-    FROM intake.daily_cell c
-    JOIN catalogue.center ce ON ce.code = c.center_code
-    JOIN catalogue.unit u ON u.code = ce.unit_code
-    WHERE c.day BETWEEN $1::date - 1 AND $2
-    GROUP BY 1";
+const PLAIN_SQL: &str = concat!(
+    "SELECT coalesce(u.parent_code, u.code), ",
+    queries::plain_sql_sums!(),
+    " FROM intake.daily_cell c
+      JOIN catalogue.center ce ON ce.code = c.center_code
+      JOIN catalogue.unit u ON u.code = ce.unit_code
+      WHERE c.day BETWEEN $1::date - 1 AND $2
+      GROUP BY 1"
+);
 
 /// The provinces: 46 first (it publishes the catalogue the others receive), then 01, 02, …; communes shared out
 /// as evenly as they go, each province's numbered after the one before's.
@@ -83,15 +75,6 @@ fn provinces(args: &Args, seed: u64) -> Vec<Arc<Province>> {
             Arc::new(province)
         })
         .collect()
-}
-
-fn nation_by_province(first: NaiveDate, last: NaiveDate) -> GetIndicatorsRequest {
-    GetIndicatorsRequest {
-        unit_code: NATION.into(),
-        period: Some(DayRange { from_day: first.to_string(), to_day: last.to_string() }),
-        breakdown: Breakdown::ChildUnit as i32,
-        ..Default::default()
-    }
 }
 
 /// Loads the national scenario into a fresh database and measures it.
@@ -123,7 +106,8 @@ pub async fn measure(
     let pushed = started.elapsed();
     println!("pushed {cells} cells in {:.1} s", pushed.as_secs_f64());
     let mut aggregation = system.aggregation_client();
-    wait_until_nation_counts(&mut aggregation, first, last, received).await?;
+    let (four_hours, poll) = (Duration::from_secs(4 * 3600), Duration::from_secs(1));
+    queries::wait_until_visible(&mut aggregation, (NATION, first, last), received, four_hours, poll).await?;
     let visible = started.elapsed();
     println!("aggregation had applied every change {:.1} s after the first push", visible.as_secs_f64());
 
@@ -181,32 +165,9 @@ pub async fn time_nation_by_province(
 ) -> anyhow::Result<(Timings, GetIndicatorsResponse)> {
     repeat(repetitions, || {
         let mut client = aggregation.clone();
-        async move { Ok(client.get_indicators(nation_by_province(first, last)).await?.into_inner()) }
+        async move { Ok(client.get_indicators(queries::by_child_unit(NATION, first, last)).await?.into_inner()) }
     })
     .await
-}
-
-/// Waits until aggregation's national answer counts `received` cases.
-async fn wait_until_nation_counts(
-    aggregation: &mut AggregationClient,
-    first: NaiveDate,
-    last: NaiveDate,
-    received: u64,
-) -> anyhow::Result<()> {
-    let request = GetIndicatorsRequest {
-        indicator_ids: vec!["online_case_share".into()],
-        breakdown: Breakdown::Unspecified as i32,
-        ..nation_by_province(first, last)
-    };
-    let deadline = Instant::now() + Duration::from_secs(4 * 3600);
-    loop {
-        let answer = aggregation.get_indicators(request.clone()).await?.into_inner();
-        if answer.indicators[0].denominator == received {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "aggregation did not catch up within four hours");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 impl National {

@@ -22,54 +22,71 @@ pub const CELL_INDICATORS: [&str; 7] = [
     "late_rate_gia_lai",
 ];
 
-/// The same question in plain SQL over intake's cells: per commune, the period's flows, the stocks of its last day
-/// and the stock carried over, for the province's centers (`$3`: other provinces may share the database).
-const PLAIN_SQL: &str = "
-    SELECT ce.unit_code,
-           sum(c.received_online) FILTER (WHERE c.day >= $1),
-           sum(c.received_direct + c.received_online + c.received_postal) FILTER (WHERE c.day >= $1),
-           sum(c.received_postal) FILTER (WHERE c.day >= $1),
-           sum(c.results_returned_by_post) FILTER (WHERE c.day >= $1),
-           sum(c.resolved_early + c.resolved_on_time) FILTER (WHERE c.day >= $1),
-           sum(c.resolved_early + c.resolved_on_time + c.resolved_late) FILTER (WHERE c.day >= $1),
-           sum(c.resolved_late) FILTER (WHERE c.day >= $1),
-           sum(c.pending_in_time) FILTER (WHERE c.day = $2),
-           sum(c.pending_overdue) FILTER (WHERE c.day = $2),
-           sum(c.pending_in_time + c.pending_overdue) FILTER (WHERE c.day = $1::date - 1)
-    FROM intake.daily_cell c JOIN catalogue.center ce ON ce.code = c.center_code
-    WHERE c.day BETWEEN $1::date - 1 AND $2 AND c.center_code = ANY($3)
-    GROUP BY ce.unit_code";
+/// The sums a plain query of the indicators' question selects from intake's cells `c` over `[$1, $2]`: the
+/// period's flows, the stocks of its last day and the stock carried over (from `$1 - 1`).
+macro_rules! plain_sql_sums {
+    () => {
+        "sum(c.received_online) FILTER (WHERE c.day >= $1),
+         sum(c.received_direct + c.received_online + c.received_postal) FILTER (WHERE c.day >= $1),
+         sum(c.received_postal) FILTER (WHERE c.day >= $1),
+         sum(c.results_returned_by_post) FILTER (WHERE c.day >= $1),
+         sum(c.resolved_early + c.resolved_on_time) FILTER (WHERE c.day >= $1),
+         sum(c.resolved_early + c.resolved_on_time + c.resolved_late) FILTER (WHERE c.day >= $1),
+         sum(c.resolved_late) FILTER (WHERE c.day >= $1),
+         sum(c.pending_in_time) FILTER (WHERE c.day = $2),
+         sum(c.pending_overdue) FILTER (WHERE c.day = $2),
+         sum(c.pending_in_time + c.pending_overdue) FILTER (WHERE c.day = $1::date - 1)"
+    };
+}
+pub(crate) use plain_sql_sums;
 
-/// The province over `first..=last`, by child unit.
-fn by_commune(first: NaiveDate, last: NaiveDate) -> GetIndicatorsRequest {
+/// The same question in plain SQL over intake's cells, per commune, for the province's centers (`$3`: other
+/// provinces may share the database).
+const PLAIN_SQL: &str = concat!(
+    "SELECT ce.unit_code, ",
+    plain_sql_sums!(),
+    " FROM intake.daily_cell c JOIN catalogue.center ce ON ce.code = c.center_code
+      WHERE c.day BETWEEN $1::date - 1 AND $2 AND c.center_code = ANY($3)
+      GROUP BY ce.unit_code"
+);
+
+/// `unit` over `first..=last`, by child unit.
+pub fn by_child_unit(unit: &str, first: NaiveDate, last: NaiveDate) -> GetIndicatorsRequest {
     GetIndicatorsRequest {
-        unit_code: PROVINCE_CODE.into(),
+        unit_code: unit.into(),
         period: Some(DayRange { from_day: first.to_string(), to_day: last.to_string() }),
         breakdown: Breakdown::ChildUnit as i32,
         ..Default::default()
     }
 }
 
-/// Waits until aggregation's answer for the province counts `received` cases.
+/// The province over `first..=last`, by commune.
+fn by_commune(first: NaiveDate, last: NaiveDate) -> GetIndicatorsRequest {
+    by_child_unit(PROVINCE_CODE, first, last)
+}
+
+/// Waits until aggregation's answer for `unit` over `first..=last` counts `received` cases, asking every `poll`
+/// for at most `within`.
 pub async fn wait_until_visible(
     aggregation: &mut AggregationClient,
-    first: NaiveDate,
-    last: NaiveDate,
+    (unit, first, last): (&str, NaiveDate, NaiveDate),
     received: u64,
+    within: Duration,
+    poll: Duration,
 ) -> anyhow::Result<()> {
     let request = GetIndicatorsRequest {
         indicator_ids: vec!["online_case_share".into()],
         breakdown: Breakdown::Unspecified as i32,
-        ..by_commune(first, last)
+        ..by_child_unit(unit, first, last)
     };
-    let deadline = Instant::now() + Duration::from_secs(3600);
+    let deadline = Instant::now() + within;
     loop {
         let answer = aggregation.get_indicators(request.clone()).await?.into_inner();
         if answer.indicators[0].denominator == received {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "aggregation did not catch up within an hour");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        anyhow::ensure!(Instant::now() < deadline, "aggregation did not catch up within {within:?}");
+        tokio::time::sleep(poll).await;
     }
 }
 

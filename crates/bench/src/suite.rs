@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use onestop_generator::province::{Province, Size, PROVINCE_YEAR};
+use onestop_generator::province::{Province, Size, PROVINCE_CODE, PROVINCE_YEAR};
 
 use crate::catch_up::{self, CatchUp};
 use crate::load;
@@ -162,7 +162,8 @@ async fn one_size(
     let started = Instant::now();
     let (pushed, push_time) = load::push_cells(system.intake_client(), province.clone(), first, days).await?;
     println!("pushed {} cells in {:.1} s", pushed.cells, push_time.as_secs_f64());
-    queries::wait_until_visible(&mut aggregation, first, last, pushed.received).await?;
+    let (an_hour, poll) = (Duration::from_secs(3600), Duration::from_millis(200));
+    queries::wait_until_visible(&mut aggregation, (PROVINCE_CODE, first, last), pushed.received, an_hour, poll).await?;
     let visible = started.elapsed();
     println!("aggregation had applied every change {:.1} s after the first push", visible.as_secs_f64());
 
