@@ -1278,6 +1278,15 @@ fn aggregation_cases() -> Vec<Case> {
         unary!("reconciliation from 1899", aggregation.reconcile_late_counts,
             ReconcileLateCountsRequest { period: days("1899-12-31", "2026-03-31"), ..reconcile() }
                 => InvalidArgument, "period.from_day"),
+        unary!("reporting gaps of period kind 99", aggregation.get_reporting_gaps,
+            GetReportingGapsRequest {
+                unit_code: PROVINCE.into(),
+                reporting_period: Some(ReportingPeriod { kind: 99, ..quarter(2026) }),
+                ..Default::default()
+            } => InvalidArgument, "reporting_period.kind"),
+        unary!("reporting gaps of a unit code with NUL", aggregation.get_reporting_gaps,
+            GetReportingGapsRequest { unit_code: NUL.into(), period: march(), ..Default::default() }
+                => InvalidArgument, "unit_code"),
         // Set-aside changes.
         unary!("set-aside changes after a forged token of -5000", aggregation.list_set_aside_changes,
             set_aside_after(paging::encode(&["-5000-01-01T00:00:00Z", "intake", "1.0.1"]))

@@ -324,3 +324,52 @@ async fn notices_of_records_applied_before_notices_were_kept_are_filled_in() {
     assert!(notices[1].issued_after_deadline);
     system.stack.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn who_has_not_reported_lists_each_centers_missing_and_late_days() {
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    // The commune's center reports two days of March, today: long after their deadlines. The provincial
+    // center reports nothing.
+    let cells: Vec<DailyCell> = ["2026-03-02", "2026-03-03"]
+        .iter()
+        .map(|day| DailyCell { day: (*day).into(), ..cell(COMMUNE_CENTER, 3, 0) })
+        .collect();
+    let mut intake = system.stack.intake_client();
+    let cursor = intake
+        .push_cells(PushCellsRequest { sender: "egov".into(), cells, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .cursor;
+    let request = GetReportingGapsRequest {
+        unit_code: PROVINCE.into(),
+        period: march(),
+        min_intake_cursor: cursor.clone(),
+        ..Default::default()
+    };
+    let gaps = system.stack.aggregation_client().get_reporting_gaps(request.clone()).await.unwrap().into_inner();
+    assert_eq!(gaps.freshness.unwrap().intake_cursor, cursor);
+    assert!(gaps.unavailable.is_empty());
+    let codes: Vec<&str> = gaps.centers.iter().map(|c| c.center_code.as_str()).collect();
+    assert_eq!(codes, [PROVINCIAL_CENTER, COMMUNE_CENTER], "most days missing first");
+    let (provincial, commune) = (&gaps.centers[0], &gaps.centers[1]);
+    // March 2026 has 22 working days under the calendar (no holiday falls in it).
+    assert_eq!((provincial.expected_days, commune.expected_days), (22, 22));
+    assert_eq!(provincial.missing_days.len(), 22);
+    assert_eq!(provincial.missing_days[0], "2026-03-02");
+    assert!(!commune.center_name.is_empty());
+    let late: Vec<&str> = commune.late_days.iter().map(|l| l.day.as_str()).collect();
+    assert_eq!(late, ["2026-03-02", "2026-03-03"]);
+    assert!(commune.late_days.iter().all(|l| l.first_pushed_at.is_some()));
+    assert_eq!((commune.on_time_days, commune.missing_days.len()), (0, 20));
+    assert!(!commune.missing_days.contains(&"2026-03-07".to_string()), "a Saturday is not a working day");
+
+    // A province reads its own, not another's.
+    let mut office = claims("office-46", Role::Province, &[SCOPE_READ], 600);
+    office.province = Some("47".into());
+    let other = Credentials::token(system.stack.keys().issuer.issue(&office));
+    let mut aggregation = client::aggregation(&system.stack.aggregation_url(), None, &other).unwrap();
+    let refused = aggregation.get_reporting_gaps(request).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    system.stack.shutdown().await.unwrap();
+}

@@ -60,6 +60,10 @@ pub enum TokenCommand {
         /// Also write the token to this file, readable by its owner only.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// The dashboard's address (such as http://127.0.0.1:8080): also print the link that signs an office in
+        /// with the token.
+        #[arg(long)]
+        dashboard: Option<String>,
     },
 }
 
@@ -141,7 +145,7 @@ pub fn run(command: TokenCommand) -> Result<String, String> {
             ))
         }
         TokenCommand::Env => Ok(environment_file(&today()).trim_end().to_owned()),
-        TokenCommand::Issue { key_file, key, sub, role, centers, province, scopes, days, audience, out } => {
+        TokenCommand::Issue { key_file, key, sub, role, centers, province, scopes, days, audience, out, dashboard } => {
             let text = match (key_file, key) {
                 (Some(path), _) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
                 (None, Some(key)) => key.expose().to_owned(),
@@ -170,7 +174,10 @@ pub fn run(command: TokenCommand) -> Result<String, String> {
             if let Some(path) = out {
                 write_private(&path, &token)?;
             }
-            Ok(token)
+            match dashboard {
+                Some(url) => Ok(format!("{token}\nsign-in link: {}/sign-in?token={token}", url.trim_end_matches('/'))),
+                None => Ok(token),
+            }
         }
     }
 }
@@ -194,6 +201,7 @@ mod tests {
             days,
             audience: audience.into(),
             out: None,
+            dashboard: None,
         })
     }
 
@@ -264,6 +272,7 @@ mod tests {
             days: 1,
             audience: AUDIENCE_ONESTOP.into(),
             out: Some(path.clone()),
+            dashboard: None,
         })
         .unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), token);
@@ -273,6 +282,29 @@ mod tests {
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o077, 0);
         }
         let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn an_office_token_comes_with_its_dashboard_sign_in_link() {
+        let key = Issuer::generate("k1");
+        let printed = run(TokenCommand::Issue {
+            key_file: None,
+            key: Some(key.private_text()),
+            sub: "office-46".into(),
+            role: RoleArg::Province,
+            centers: vec![],
+            province: Some("46".into()),
+            scopes: vec!["read".into()],
+            days: 1,
+            audience: AUDIENCE_ONESTOP.into(),
+            out: None,
+            dashboard: Some("http://127.0.0.1:8080/".into()),
+        })
+        .unwrap();
+        let (token, link) = printed.split_once('\n').unwrap();
+        assert_eq!(link, format!("sign-in link: http://127.0.0.1:8080/sign-in?token={token}"));
+        let principal = Verifier::parse(&key.public_text()).unwrap().verify(token, AUDIENCE_ONESTOP, now()).unwrap();
+        assert_eq!(principal.province.as_deref(), Some("46"));
     }
 
     #[test]

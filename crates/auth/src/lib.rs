@@ -320,6 +320,11 @@ impl Verifier {
     /// The principal of a valid token addressed to service `audience` (such as "catalogue"), at `now` (seconds
     /// since the epoch).
     pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Principal, AuthError> {
+        self.verify_claims(token, audience, now).map(Principal::from)
+    }
+
+    /// The claims of a valid token, as [`Verifier::verify`] checks it: for a holder that needs its expiry too.
+    pub fn verify_claims(&self, token: &str, audience: &str, now: i64) -> Result<Claims, AuthError> {
         let malformed = |what: &str| AuthError::Malformed(what.to_owned());
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
@@ -356,7 +361,7 @@ impl Verifier {
             return Err(AuthError::NotYetValid);
         }
         within_key(&header.kid, signs, &claims, audience)?;
-        Ok(claims.into())
+        Ok(claims)
     }
 }
 

@@ -2,6 +2,7 @@
 //! own schema of one database, talking to each other over gRPC as they would across machines. The local run
 //! command and the system tests both start it.
 
+pub mod dashboard;
 pub mod demo;
 pub mod demo_command;
 pub mod probe;
@@ -207,6 +208,11 @@ impl Stack {
     /// ([`SystemKeys::install`] gives another service its part, so that it joins the system).
     pub fn keys(&self) -> &SystemKeys {
         &self.keys
+    }
+
+    /// Whether the services speak only TLS, and how to reach them then.
+    pub fn client_tls(&self) -> Option<&ClientTlsConfig> {
+        self.tls.as_ref()
     }
 
     /// Clients of each service acting as the operator.

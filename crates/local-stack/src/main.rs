@@ -6,6 +6,7 @@
 
 use clap::Parser;
 use onestop_generator::province::{Province, PROVINCE_YEAR};
+use onestop_local::dashboard::{office_token, Dashboard};
 use onestop_local::run::{local_keys, write_secret, RunArgs};
 use onestop_local::{demo, Stack};
 use onestop_localdb::{Durability, Lifetime, LocalCluster};
@@ -73,10 +74,19 @@ async fn main() -> anyhow::Result<()> {
         "issue other tokens with: onestop token issue --key-file {} ...",
         args.data_dir.join("issuer-key").display()
     );
+    let dashboard = Dashboard::start(&stack, args.dashboard_addr, args.server.tls.tls_ca.clone()).await?;
+    println!("dashboard:   {}", dashboard.url());
+    println!("  sign in as the nation (the operator): {}", dashboard.sign_in_link(token.expose()));
+    if args.demo.is_some() {
+        let province = onestop_generator::province::PROVINCE_CODE;
+        let office = office_token(&stack, province, 24);
+        println!("  sign in as province {province}'s office (24 h): {}", dashboard.sign_in_link(&office));
+    }
     println!("ready; Ctrl-C stops");
 
     serve::shutdown_signal().await;
-    let outcome = stack.shutdown().await;
+    let dashboard_outcome = dashboard.shutdown().await;
+    let outcome = stack.shutdown().await.and(dashboard_outcome);
     drop(cluster);
     outcome
 }

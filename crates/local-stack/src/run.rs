@@ -44,6 +44,10 @@ pub struct RunArgs {
     #[arg(long, env = "AGGREGATION_ADDR", default_value_t = Addresses::defaults().aggregation)]
     pub aggregation_addr: SocketAddr,
 
+    /// Where the dashboard serves its pages.
+    #[arg(long, env = "DASHBOARD_ADDR", default_value_t = crate::dashboard::DEFAULT_ADDR)]
+    pub dashboard_addr: SocketAddr,
+
     /// Where the catalogue serves its Prometheus metrics (`/metrics`); a free loopback port when not set.
     #[arg(long, env = "CATALOGUE_METRICS_ADDR")]
     pub catalogue_metrics_addr: Option<SocketAddr>,

@@ -5,8 +5,11 @@
 //!   PostgreSQL binaries for this test process. With neither, tests skip, except under `CI`, where they fail.
 //! - [`RunningService`] runs one service on a free port until the test stops it.
 //! - [`CuttableLink`] sits between a service and its database so a test can make the database unreachable.
+//! - [`browser::Browser`] drives headless Chromium through ChromeDriver, and [`http`] makes plain HTTP requests.
 
+pub mod browser;
 pub mod fixtures;
+pub mod http;
 mod link;
 mod service;
 mod url;

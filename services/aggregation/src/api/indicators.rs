@@ -303,6 +303,7 @@ impl AggregationApi {
             freshness: Some(freshness),
             days: Some(DayRange { from_day: first_day.to_string(), to_day: last_day.to_string() }),
             groups: results.collect(),
+            unit_name: scope.unit.name.clone(),
         })
     }
 

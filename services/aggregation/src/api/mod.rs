@@ -14,6 +14,7 @@ pub mod monitoring;
 pub mod operations;
 pub mod period;
 pub mod reconciliation;
+pub mod reporting_gaps;
 pub mod watch_hub;
 
 use std::pin::Pin;
@@ -26,6 +27,7 @@ use onestop_domain::{today_in_vietnam, Violations};
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationService;
 use onestop_proto::aggregation::v1::*;
 use onestop_proto::catalogue::v1::{GetUnitSuccessorsRequest, ListCentersRequest};
+use onestop_proto::convert::timestamp_to_wire as to_wire;
 use onestop_server::auth::Principal;
 use onestop_server::client::CatalogueClient;
 use onestop_server::freshness::not_yet_included;
@@ -219,11 +221,18 @@ impl AggregationApi {
         loop {
             progress.mark_seen();
             let mut tx = self.reads.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-            let (intake_cursor, catalogue_cursor) = feeds::applied_cursors(&mut *tx).await?;
+            let applied = feeds::applied_cursors(&mut *tx).await?;
+            let (intake_cursor, catalogue_cursor) = (applied.intake, applied.catalogue);
             let intake_included =
                 wanted_intake.as_ref().is_none_or(|wanted| feeds::position(&intake_cursor).as_ref() >= Some(wanted));
             if intake_included && catalogue_cursor >= at_least.catalogue {
-                return Ok((tx, Freshness { intake_cursor, catalogue_cursor }));
+                let freshness = Freshness {
+                    intake_cursor,
+                    catalogue_cursor,
+                    intake_applied_at: applied.intake_applied_at.map(to_wire),
+                    catalogue_applied_at: applied.catalogue_applied_at.map(to_wire),
+                };
+                return Ok((tx, freshness));
             }
             tx.rollback().await?;
             let now = Instant::now();
@@ -341,6 +350,13 @@ impl AggregationService for AggregationApi {
         request: Request<ReconcileLateCountsRequest>,
     ) -> Result<Response<ReconcileLateCountsResponse>, Status> {
         Ok(Response::new(self.reconcile(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    async fn get_reporting_gaps(
+        &self,
+        request: Request<GetReportingGapsRequest>,
+    ) -> Result<Response<GetReportingGapsResponse>, Status> {
+        Ok(Response::new(self.reporting_gaps(&self.call(&request)?, request.into_inner()).await?))
     }
 
     async fn list_set_aside_changes(

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use onestop_server::serve::StopSignal;
 use prost::Message;
 use sqlx::PgPool;
@@ -49,16 +50,40 @@ pub async fn cursor(db: impl sqlx::PgExecutor<'_>, source: &str) -> Result<Strin
 
 /// How far intake's stream and the catalogue's have been applied, in one statement: (intake's cursor, the
 /// catalogue's), each empty or 0 before the first change.
-pub async fn applied_cursors(db: impl sqlx::PgExecutor<'_>) -> Result<(String, u64), sqlx::Error> {
-    let (intake, catalogue): (Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT (SELECT cursor FROM stream_cursor WHERE source = $1),
-                (SELECT cursor FROM stream_cursor WHERE source = $2)",
+pub async fn applied_cursors(db: impl sqlx::PgExecutor<'_>) -> Result<AppliedCursors, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        intake: Option<String>,
+        intake_applied_at: Option<DateTime<Utc>>,
+        catalogue: Option<String>,
+        catalogue_applied_at: Option<DateTime<Utc>>,
+    }
+    let row: Row = sqlx::query_as(
+        "SELECT i.cursor AS intake, i.applied_at AS intake_applied_at,
+                c.cursor AS catalogue, c.applied_at AS catalogue_applied_at
+         FROM (SELECT 1) AS one
+         LEFT JOIN stream_cursor i ON i.source = $1
+         LEFT JOIN stream_cursor c ON c.source = $2",
     )
     .bind(INTAKE)
     .bind(CATALOGUE)
     .fetch_one(db)
     .await?;
-    Ok((intake.unwrap_or_default(), catalogue.and_then(|c| c.parse().ok()).unwrap_or(0)))
+    Ok(AppliedCursors {
+        intake: row.intake.unwrap_or_default(),
+        intake_applied_at: row.intake_applied_at,
+        catalogue: row.catalogue.and_then(|c| c.parse().ok()).unwrap_or(0),
+        catalogue_applied_at: row.catalogue_applied_at,
+    })
+}
+
+/// How far each stream has been applied, and when its last applied change was.
+#[derive(Debug, Clone, Default)]
+pub struct AppliedCursors {
+    pub intake: String,
+    pub intake_applied_at: Option<DateTime<Utc>>,
+    pub catalogue: u64,
+    pub catalogue_applied_at: Option<DateTime<Utc>>,
 }
 
 /// Records that `source` has been applied up to `cursor`; part of the transaction that applied it.
