@@ -22,7 +22,7 @@ RUN set -eu; \
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-ARG BINARIES="--bin onestop-catalogue --bin onestop-intake --bin onestop-aggregation --bin onestop-token --bin onestop-health --bin onestop-demo"
+ARG BINARIES="--bin onestop-catalogue --bin onestop-intake --bin onestop-aggregation --bin onestop-token --bin onestop-health --bin onestop-demo --bin onestop-dashboard"
 COPY --from=skeleton /skeleton/ ./
 # Every dependency, against stub sources of our own crates.
 RUN cargo build --release --locked $BINARIES
@@ -41,5 +41,6 @@ COPY --from=build /src/target/release/onestop-catalogue \
                   /src/target/release/onestop-aggregation \
                   /src/target/release/onestop-token \
                   /src/target/release/onestop-health \
-                  /src/target/release/onestop-demo /usr/local/bin/
+                  /src/target/release/onestop-demo \
+                  /src/target/release/onestop-dashboard /usr/local/bin/
 USER onestop

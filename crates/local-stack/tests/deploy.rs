@@ -331,6 +331,7 @@ fn parser_of(binary: &str) -> clap::Command {
         "onestop-token" => <TokenCommand as clap::Subcommand>::augment_subcommands(clap::Command::new("onestop-token")),
         "onestop-demo" => DemoArgs::command(),
         "onestop-health" => ProbeArgs::command(),
+        "onestop-dashboard" => onestop_dashboard::Config::command(),
         other => panic!("docker-compose.yml runs {other}, which this test does not know yet: add it to parser_of"),
     }
 }
@@ -450,6 +451,22 @@ fn services_publish_the_ports_they_listen_on_and_reach_each_other_where_they_lis
     let metrics: Vec<u16> = services.iter().map(|name| settings[*name].metrics_addr.unwrap().port()).collect();
     assert_eq!(metrics, [9091, 9092, 9093]);
     assert_eq!(services.map(|name| listening[name]), [50051, 50052, 50053]);
+}
+
+#[test]
+fn the_dashboard_publishes_its_port_and_reaches_aggregation_where_it_listens() {
+    let compose = compose();
+    let settings = service_settings(&compose);
+    let containers = our_containers(&compose);
+    let dashboard = containers.iter().find(|c| c.command()[0] == "onestop-dashboard").expect("a dashboard container");
+    let line = as_command_line(dashboard.name, &dashboard.command(), &dashboard.environment());
+    let config = onestop_dashboard::Config::try_parse_from(&line).unwrap();
+    let listen = config.listen_addr.expect("LISTEN_ADDR");
+    assert!(listen.ip().is_unspecified(), "reachable from the host");
+    assert_eq!(dashboard.published_ports(), BTreeSet::from([listen.port()]));
+    let aggregation = settings["aggregation"].listen_addr.unwrap().port();
+    assert_eq!(config.aggregation_url, format!("http://aggregation:{aggregation}"));
+    assert!(config.auth_public_keys.contains("from-the-env-file"), "the issuer's public key, from .env");
 }
 
 #[test]
