@@ -156,6 +156,7 @@ async fn the_same_history_pushed_densely_and_sparsely_gives_the_same_answers() {
         periods.push((a.min(b), a.max(b)));
     }
     let day = |offset: i64| (first_day() + chrono::Duration::days(offset)).to_string();
+    let mut overdue_days_compared = 0;
     for (first, last) in periods {
         let period = Some(DayRange { from_day: day(first), to_day: day(last) });
         let mut wholes = Vec::new();
@@ -203,5 +204,17 @@ async fn the_same_history_pushed_densely_and_sparsely_gives_the_same_answers() {
         let overdue =
             |r: &ReconcileLateCountsResponse| r.centers.iter().map(|c| c.pending_overdue_in_cells).sum::<u64>();
         assert_eq!(overdue(&dense), overdue(&sparse), "overdue at the end of {first}..{last}");
+
+        // Day by day too: the overdue stock at each day's end, carried forward over the days without cells.
+        let by_day = |center: &str| ReconcileLateCountsRequest { by_day: true, ..reconcile(center) };
+        let dense = aggregation.reconcile_late_counts(by_day(DENSE)).await.unwrap().into_inner();
+        let sparse = aggregation.reconcile_late_counts(by_day(SPARSE)).await.unwrap().into_inner();
+        let overdue_by_day = |r: &ReconcileLateCountsResponse| {
+            r.centers[0].days.iter().map(|d| (d.day.clone(), d.pending_overdue_in_cells)).collect::<Vec<_>>()
+        };
+        assert_eq!(overdue_by_day(&dense), overdue_by_day(&sparse), "overdue by day, {first}..{last}");
+        overdue_days_compared += overdue_by_day(&dense).iter().filter(|(_, overdue)| *overdue > 0).count();
     }
+    // No case record backs the cells' overdue stock, so every day it is not zero disagrees and is listed.
+    assert!(overdue_days_compared > 0, "the periods had overdue days to compare");
 }

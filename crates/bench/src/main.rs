@@ -8,6 +8,7 @@
 //! cluster from the local PostgreSQL binaries. The services run as child processes of this binary.
 
 mod catch_up;
+mod dashboard;
 mod load;
 mod national;
 mod pushers;
@@ -40,6 +41,9 @@ enum Command {
         #[arg(long)]
         nation: bool,
     },
+    /// The dashboard's pages for the demonstration province: server time per page against the plain SQL query of
+    /// the same month, and optionally screenshots for docs/.
+    Dashboard(dashboard::Args),
     /// Runs one service from the environment, as its own binary would (the suite starts these).
     #[command(hide = true)]
     Serve {
@@ -53,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::Suite(args) => suite::run(args).await,
         Command::Pushers(args) => pushers::run(args).await,
+        Command::Dashboard(args) => dashboard::run(args).await,
         Command::Indicators { database_url, repetitions, nation } => {
             suite::indicators_only(&database_url, repetitions, nation).await
         }

@@ -123,15 +123,23 @@ pub async fn indicators(
     let centers = &answer.center_codes;
     let (plain_sql, units) = repeat(repetitions, || {
         let pool = pool.clone();
-        async move {
-            let rows: Vec<sqlx::postgres::PgRow> =
-                sqlx::query(PLAIN_SQL).bind(first).bind(last).bind(centers).fetch_all(&pool).await?;
-            Ok(rows.len())
-        }
+        async move { plain_sql_by_commune(&pool, first, last, centers).await }
     })
     .await?;
     anyhow::ensure!(units == communes + 1, "plain SQL found {units} units, aggregation {communes} communes + 1");
     Ok(IndicatorTimings { communes, cell_indicators, all_indicators, plain_sql })
+}
+
+/// The plain query of the indicators' question over `[first, last]` for `centers`, by commune: the baseline.
+pub async fn plain_sql_by_commune(
+    pool: &sqlx::PgPool,
+    first: NaiveDate,
+    last: NaiveDate,
+    centers: &[String],
+) -> anyhow::Result<usize> {
+    let rows: Vec<sqlx::postgres::PgRow> =
+        sqlx::query(PLAIN_SQL).bind(first).bind(last).bind(centers).fetch_all(pool).await?;
+    Ok(rows.len())
 }
 
 /// Push-to-visible: `pushes` times, one cell of `probe_cells` changed and pushed, then its center's day read

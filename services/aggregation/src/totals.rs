@@ -199,7 +199,11 @@ pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveD
 /// with no procedure: the center's stock changes over the months before the day's and over the days of its month
 /// up to it (a month's last day takes its whole month). Reads a center's months and at most one month of its
 /// days, however many procedures it has.
-async fn center_stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveDate]) -> ServiceResult<Vec<Stock>> {
+pub async fn center_stocks_on(
+    db: &mut PgConnection,
+    centers: &[String],
+    days: &[NaiveDate],
+) -> ServiceResult<Vec<Stock>> {
     Ok(sqlx::query_as(
         "SELECT s.center_code, '' AS procedure_code, d.day, '' AS sector_code, '' AS agency_code, false AS full_online,
                 sum(s.in_time)::bigint AS pending_in_time, sum(s.overdue)::bigint AS pending_overdue

@@ -436,7 +436,7 @@ impl AggregationApi {
         .await?;
         // Overdue at the end of the period: stocks carry forward from each pair's latest cell.
         let mut overdue: HashMap<String, i64> = HashMap::new();
-        for stock in crate::totals::stocks_on(&mut snapshot, &centers, &[last]).await? {
+        for stock in crate::totals::center_stocks_on(&mut snapshot, &centers, &[last]).await? {
             *overdue.entry(stock.center_code).or_default() += stock.pending_overdue;
         }
         let mut cells: HashMap<String, (i64, i64)> = HashMap::new();

@@ -8,7 +8,7 @@ use onestop_proto::aggregation::v1::DayReconciliation;
 use onestop_server::ServiceResult;
 use sqlx::PgConnection;
 
-use crate::totals::stocks_on;
+use crate::totals::center_stocks_on;
 
 /// Most case codes listed for one side of one day; the counts are always whole.
 const MAX_CODES_PER_DAY: usize = 1_000;
@@ -74,37 +74,34 @@ pub async fn disagreeing_days(
     for (center, day, resolved_late) in late {
         counts.entry((center, day)).or_default().resolved_late_in_cells = resolved_late;
     }
-    let mut stock: HashMap<(String, String), i64> = HashMap::new();
+    // The overdue stock at each day's end, per center: the stock carried into the period, plus each day's change
+    // of the center's carried stock (`center_stock_change`), so a day costs a row per center, not per procedure.
+    let mut overdue_now: HashMap<String, i64> = HashMap::new();
     if let Some(before) = first.pred_opt() {
-        for s in stocks_on(db, centers, &[before]).await? {
-            stock.insert((s.center_code, s.procedure_code), s.pending_overdue);
+        for s in center_stocks_on(db, centers, &[before]).await? {
+            overdue_now.insert(s.center_code, s.pending_overdue);
         }
     }
-    let cells: Vec<(String, String, NaiveDate, i64)> = sqlx::query_as(
-        "SELECT center_code, procedure_code, day, pending_overdue FROM cell
-         WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3 ORDER BY day",
+    let changes: Vec<(String, NaiveDate, i64)> = sqlx::query_as(
+        "SELECT center_code, day, overdue FROM center_stock_change
+         WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3 AND overdue <> 0",
     )
     .bind(centers)
     .bind(first)
     .bind(last)
     .fetch_all(&mut *db)
     .await?;
-    let mut by_day: BTreeMap<NaiveDate, Vec<(String, String, i64)>> = BTreeMap::new();
-    for (center, procedure, day, overdue) in cells {
-        by_day.entry(day).or_default().push((center, procedure, overdue));
+    let mut by_day: BTreeMap<NaiveDate, Vec<(String, i64)>> = BTreeMap::new();
+    for (center, day, overdue) in changes {
+        by_day.entry(day).or_default().push((center, overdue));
     }
     for day in &days {
-        for (center, procedure, overdue) in by_day.remove(day).unwrap_or_default() {
-            stock.insert((center, procedure), overdue);
+        for (center, change) in by_day.remove(day).unwrap_or_default() {
+            *overdue_now.entry(center).or_default() += change;
         }
-        let mut per_center: HashMap<&str, i64> = HashMap::new();
-        for ((center, _), overdue) in &stock {
-            *per_center.entry(center).or_default() += overdue;
-        }
-        for center in centers {
-            let overdue = per_center.get(center.as_str()).copied().unwrap_or(0);
-            if overdue != 0 {
-                counts.entry((center.clone(), *day)).or_default().pending_overdue_in_cells = overdue;
+        for (center, overdue) in &overdue_now {
+            if *overdue != 0 {
+                counts.entry((center.clone(), *day)).or_default().pending_overdue_in_cells = *overdue;
             }
         }
     }
