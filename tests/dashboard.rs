@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use calamine::{Reader, Xlsx};
 use chrono::{Datelike, Days, TimeZone, Utc};
 use onestop_auth::{claims, Role, SCOPE_READ};
+use onestop_dashboard::format::count;
 use onestop_dashboard::pages::{fraction_text, value_text};
 use onestop_local::dashboard::{office_token, Dashboard};
 use onestop_proto::aggregation::v1::*;
@@ -96,10 +97,15 @@ impl Setup {
         http::get(self.dashboard.addr, path, &[("cookie", cookie)]).await.unwrap()
     }
 
+    /// Aggregation, called as the province's office.
+    fn office_aggregation(&self) -> client::AggregationClient {
+        let credentials = Credentials::token(self.office_token());
+        client::aggregation(&self.system.stack.aggregation_url(), None, &credentials).unwrap()
+    }
+
     /// GetIndicators for March as the province's office.
     async fn indicators(&self, breakdown: Breakdown) -> GetIndicatorsResponse {
-        let credentials = Credentials::token(self.office_token());
-        let mut aggregation = client::aggregation(&self.system.stack.aggregation_url(), None, &credentials).unwrap();
+        let mut aggregation = self.office_aggregation();
         let request = GetIndicatorsRequest {
             unit_code: PROVINCE.into(),
             reporting_period: Some(march()),
@@ -174,6 +180,18 @@ async fn an_office_reads_its_province_and_only_its_province() {
         assert!(answer.header("content-security-policy").is_some());
     }
 
+    // Form 06 on screen: 13 column headings, and the total row of GetForm06.
+    let html = setup.get(&format!("/form06?{MARCH}"), &cookie).await.text();
+    let request =
+        GetForm06Request { unit_code: PROVINCE.into(), reporting_period: Some(march()), ..Default::default() };
+    let form = setup.office_aggregation().get_form06(request).await.unwrap().into_inner();
+    let head = &html[html.find("<thead>").unwrap()..html.find("</thead>").unwrap()];
+    assert_eq!(head.matches("<th scope=\"col\">").count(), 13, "{head}");
+    let total = &html[html.find("<tr class=\"total\">").unwrap()..];
+    let total = &total[..total.find("</tr>").unwrap()];
+    let printed: Vec<String> = form.total.unwrap().columns.iter().map(|v| format!("<td>{}</td>", count(*v))).collect();
+    assert!(total.contains(&printed.concat()), "{total}");
+
     // Form 06's files.
     let xlsx = setup.get(&format!("/form06.xlsx?{MARCH}"), &cookie).await;
     assert_eq!(xlsx.status, 200);
@@ -195,6 +213,20 @@ async fn an_office_reads_its_province_and_only_its_province() {
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     let after = setup.get("/", &cookie).await;
     assert_eq!((after.status, after.header("location")), (303, Some("/sign-in")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_national_reader_sees_the_nation_by_province() {
+    let Some(setup) = Setup::start().await else { return };
+    let national = setup.system.stack.keys().operator_token();
+    let cookie = setup.sign_in(national.expose()).await;
+    let overview = setup.get(&format!("/?{MARCH}"), &cookie).await;
+    assert_eq!(overview.status, 200, "{}", overview.text());
+    assert!(overview.text().contains("Cả nước"));
+    let units = setup.get(&format!("/units?{MARCH}"), &cookie).await.text();
+    assert!(units.contains(&format!("<tr data-unit=\"{PROVINCE}\">")), "the provinces are the nation's units");
+    // And any province on asking for it.
+    assert_eq!(setup.get(&format!("/?{MARCH}&unit={OTHER_PROVINCE}"), &cookie).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use crate::format::{count, escape, percent};
 
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 220.0;
-const LEFT: f64 = 48.0;
+const LEFT: f64 = 56.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
@@ -56,7 +56,8 @@ impl Series<'_> {
     /// Ratios (0 to 1) as a line, with a gap where there is no value.
     pub fn line_of_ratios(&self, values: &[Option<f64>]) -> String {
         let y = |v: f64| TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - v.clamp(0.0, 1.0));
-        let grid: Vec<(f64, String)> = [0.0, 0.25, 0.5, 0.75, 1.0].iter().map(|v| (y(*v), percent(*v))).collect();
+        let grid: Vec<(f64, String)> =
+            [0.0, 0.25, 0.5, 0.75, 1.0].iter().map(|v| (y(*v), format!("{} %", (v * 100.0).round()))).collect();
         let (mut path, mut dots, mut pen_down) = (String::new(), String::new(), false);
         for (i, value) in values.iter().enumerate() {
             match value {

@@ -19,9 +19,10 @@ pub async fn page(ctx: &Ctx<'_>) -> PageResult {
     let form = ctx.app.backend.aggregation().get_form06(ctx.call(request(ctx))).await?.into_inner();
     ctx.app.unit_names.remember(&ctx.unit, &form.reporting_unit_name);
     let definition = form.form.clone().unwrap_or_default();
-    let mut head = String::from("<tr><th scope=\"col\">(1) STT</th><th scope=\"col\">(2) Lĩnh vực</th>");
+    // The headings of all 13 columns, (1) and (2) included.
+    let mut head = String::from("<tr>");
     for (i, heading) in form.headings.iter().enumerate() {
-        head += &format!("<th scope=\"col\">({}) {}</th>", i + 3, escape(heading));
+        head += &format!("<th scope=\"col\">({}) {}</th>", i + 1, escape(heading));
     }
     head += "</tr>";
     let row = |r: &Form06Row, class: &str| {

@@ -169,11 +169,16 @@ fn cases_table(id: &str, title: &str, cases: &[MonitoredCase], open: bool) -> St
         })
         .collect();
     let empty = if cases.is_empty() { "<p class=\"muted\">Không có hồ sơ nào.</p>" } else { "" };
+    // A full page lists the first cases only; the cards above give every list's whole count.
+    let shown = if cases.len() as u32 >= PAGE {
+        format!("{} hồ sơ đầu tiên; tổng số ở ô phía trên", cases.len())
+    } else {
+        format!("{} hồ sơ", cases.len())
+    };
     format!(
-        "<h3 id=\"{id}-title\">{} <span class=\"count\" data-list=\"{id}\">({})</span></h3>{empty}{}",
+        "<h3 id=\"{id}-title\">{} <span class=\"count\" data-list=\"{id}\">({shown})</span></h3>{empty}{}",
         escape(title),
-        cases.len(),
-        if cases.is_empty() { String::new() } else { scrolling_table(title, &head, &rows, id) }
+        if cases.is_empty() { String::new() } else { scrolling_table(title, &head, &rows, &format!("cases {id}")) }
     )
 }
 

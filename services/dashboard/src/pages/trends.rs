@@ -75,10 +75,10 @@ pub async fn page(ctx: &Ctx<'_>) -> PageResult {
     ))
 }
 
-/// "2026-03" as "T3/2026".
+/// "2026-03" as "T3" (the year is the page's).
 fn month_label(key: &str) -> String {
     match key.split_once('-') {
-        Some((year, month)) => format!("T{}/{year}", month.trim_start_matches('0')),
+        Some((_, month)) => format!("T{}", month.trim_start_matches('0')),
         None => key.to_owned(),
     }
 }
