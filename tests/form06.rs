@@ -365,3 +365,106 @@ async fn a_new_form_version_prints_the_next_export_and_is_named_by_it() {
     assert_eq!(listed.definitions.len(), 2, "every reader sees the forms");
     system.stack.shutdown().await.unwrap();
 }
+
+/// Form 06 of whole calendar months comes from the roll-ups by sector; of any other days, from every cell. With
+/// all the cells inside March, March and the days from 28 February to 1 April have the same form, so each
+/// computation checks the other: here after a procedure moved to another sector in mid-March (its rows move with
+/// its latest sector, its days before the move stay in the old one) and another was abolished (its stock after
+/// that belongs to no sector), and again after corrections pushed once both decisions were known.
+#[tokio::test]
+async fn whole_months_from_the_sector_roll_ups_equal_the_form_from_every_cell() {
+    use onestop_proto::catalogue::v1::{
+        DecisionAction, DecisionItem, OnlineLevel, Procedure, PublicationDecision, PublishDecisionRequest,
+    };
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let procedures = [FULL_PROCEDURE, PARTIAL_PROCEDURE, OFFLINE_PROCEDURE];
+    let cells = random_cells(60, &[COMMUNE_CENTER, PROVINCIAL_CENTER], &procedures, "2026-03-02", 28);
+    let mut intake = system.stack.intake_client();
+    let push = PushCellsRequest { sender: "egov".into(), cells: cells.clone(), ..Default::default() };
+    let intake_cursor = intake.push_cells(push).await.unwrap().into_inner().cursor;
+
+    let mut catalogue = system.stack.catalogue_client();
+    let decision = |number: &str, effective: &str, item: DecisionItem| PublicationDecision {
+        number: number.into(),
+        signed_on: "2026-03-01".into(),
+        issuer: "Chủ tịch UBND tỉnh".into(),
+        effective_from: effective.into(),
+        items: vec![item],
+        ..Default::default()
+    };
+    let moved = Procedure {
+        sector_code: "CHUNGTHUC".into(),
+        ..procedure(FULL_PROCEDURE, "Đăng ký khai sinh", OnlineLevel::Full)
+    };
+    let amend = DecisionItem { action: DecisionAction::Amended as i32, procedure: Some(moved), ..Default::default() };
+    catalogue
+        .publish_decision(PublishDecisionRequest { decision: Some(decision("130/QĐ-UBND", "2026-03-15", amend)) })
+        .await
+        .unwrap();
+    let abolished = procedure(OFFLINE_PROCEDURE, "Chứng thực bản sao", OnlineLevel::None);
+    let abolish =
+        DecisionItem { action: DecisionAction::Abolished as i32, procedure: Some(abolished), ..Default::default() };
+    let catalogue_cursor = catalogue
+        .publish_decision(PublishDecisionRequest { decision: Some(decision("131/QĐ-UBND", "2026-03-20", abolish)) })
+        .await
+        .unwrap()
+        .into_inner()
+        .cursor;
+
+    let mut aggregation = system.stack.aggregation_client();
+    let both_ways = |intake_cursor: String| {
+        let mut aggregation = aggregation.clone();
+        async move {
+            let whole = GetForm06Request {
+                unit_code: PROVINCE.into(),
+                reporting_period: Some(ReportingPeriod {
+                    kind: PeriodKind::Month as i32,
+                    year: 2026,
+                    number: 3,
+                    cut_off: CutOffRule::Calendar as i32,
+                    month_starts_on: 0,
+                }),
+                min_intake_cursor: intake_cursor.clone(),
+                min_catalogue_cursor: catalogue_cursor,
+                ..Default::default()
+            };
+            let days = GetForm06Request {
+                reporting_period: None,
+                period: Some(DayRange { from_day: "2026-02-28".into(), to_day: "2026-04-01".into() }),
+                ..whole.clone()
+            };
+            let whole = aggregation.get_form06(whole).await.unwrap().into_inner();
+            let days = aggregation.get_form06(days).await.unwrap().into_inner();
+            (whole, days)
+        }
+    };
+    let (whole, days) = both_ways(intake_cursor).await;
+    assert_eq!(whole.total, days.total);
+    assert_eq!(whole.sections, days.sections);
+    let sectors: Vec<&str> =
+        whole.sections.iter().flat_map(|s| s.rows.iter().map(|r| r.sector_code.as_str())).collect();
+    for sector in ["HOTICH", "CHUNGTHUC", ""] {
+        assert!(sectors.contains(&sector), "a row of sector {sector:?}: {sectors:?}");
+    }
+    assert!(whole.total.as_ref().unwrap().columns.iter().any(|v| *v > 0));
+
+    // Corrections after both decisions: the moved procedure's cells now count under its new latest sector.
+    let corrected: Vec<_> = cells
+        .iter()
+        .filter(|c| c.procedure_code != OFFLINE_PROCEDURE && c.day.as_str() >= "2026-03-10")
+        .map(|c| {
+            let mut c = c.clone();
+            let m = c.measures.as_mut().unwrap();
+            m.received_online += 3;
+            m.pending_in_time += 2;
+            c
+        })
+        .collect();
+    let push = PushCellsRequest { sender: "egov".into(), cells: corrected, ..Default::default() };
+    let intake_cursor = intake.push_cells(push).await.unwrap().into_inner().cursor;
+    let (whole_after, days_after) = both_ways(intake_cursor).await;
+    assert_eq!(whole_after.total, days_after.total);
+    assert_eq!(whole_after.sections, days_after.sections);
+    assert_ne!(whole_after.total, whole.total, "the corrections changed the form");
+    aggregation.get_form06(report(march())).await.unwrap();
+}

@@ -6,6 +6,7 @@
 //! - [`feeds`]: the two change streams, applied exactly once;
 //! - [`scope`]: whose cells an answer covers (units, merges, centers);
 //! - [`totals`]: the facts of a scope and period, whole and by group;
+//! - [`sectors`]: the roll-ups by sector that form 06 of whole months reads;
 //! - [`definitions`]: the versioned indicator definitions this service stores;
 //! - [`forms`]: the versioned definitions of the official forms (title, headings, signatures);
 //! - [`export`]: form 06 as CSV and XLSX;
@@ -21,6 +22,7 @@ pub mod forms;
 pub mod measure_sql;
 pub mod names;
 pub mod scope;
+pub mod sectors;
 pub mod totals;
 
 use std::future::Future;

@@ -195,6 +195,34 @@ pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveD
     .await?)
 }
 
+/// Like [`stocks_on`] for one day, for the pairs of `procedures` only.
+pub async fn stocks_of_procedures_on(
+    db: &mut PgConnection,
+    centers: &[String],
+    procedures: &[&str],
+    day: NaiveDate,
+) -> ServiceResult<Vec<Stock>> {
+    Ok(sqlx::query_as(
+        "SELECT p.center_code, p.procedure_code, $3::date AS day, coalesce(v.sector_code, '') AS sector_code,
+                coalesce(v.implementing_agency_code, '') AS agency_code,
+                coalesce(v.online_level = 3, false) AS full_online, s.pending_in_time, s.pending_overdue
+         FROM cell_pair p
+         CROSS JOIN LATERAL (
+             SELECT c.pending_in_time, c.pending_overdue FROM cell c
+             WHERE c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= $3
+             ORDER BY c.day DESC LIMIT 1) AS s
+         LEFT JOIN procedure_version v ON v.code = p.procedure_code AND v.valid_from <= $3
+                                      AND (v.valid_to IS NULL OR $3 < v.valid_to)
+         WHERE p.center_code = ANY($1) AND p.procedure_code = ANY($2)
+           AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0)",
+    )
+    .bind(centers)
+    .bind(procedures)
+    .bind(day)
+    .fetch_all(&mut *db)
+    .await?)
+}
+
 /// The pending stocks of every center of `centers` on each of `days`, as [`stocks_on`] summed per center and day,
 /// with no procedure: the center's stock changes over the months before the day's and over the days of its month
 /// up to it (a month's last day takes its whole month). Reads a center's months and at most one month of its

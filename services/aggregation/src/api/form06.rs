@@ -2,17 +2,17 @@
 //! receiving center's unit, each row checked against the form's identities, printed by the version of the form's
 //! definition in force for the period (or the one asked for), which the answer names.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use onestop_domain::form06::Form06Counts;
-use onestop_domain::{Needs, Violations};
+use onestop_domain::{Measure, Needs, PeriodTotals, Violations};
 use onestop_proto::aggregation::v1::*;
 use onestop_server::{ServiceError, ServiceResult};
 
 use super::{period, target, AggregationApi, AtLeast, Call, ResponseStream};
 use crate::scope::level_name;
 use crate::totals::{Computation, Group, Split};
-use crate::{export, forms};
+use crate::{export, forms, sectors};
 
 /// How the form labels each level's rows.
 fn level_label(level: i16) -> &'static str {
@@ -34,6 +34,17 @@ fn row(number: u32, label: &str, sector_code: &str, counts: &Form06Counts) -> Fo
     }
 }
 
+/// Adds `more` to `row`: flows, stocks and the stock carried over are all sums over the row's centers.
+fn add_totals(row: &mut PeriodTotals, more: &PeriodTotals) -> ServiceResult<()> {
+    let overflow = |_| onestop_server::ServiceError::Internal(anyhow::anyhow!("a form 06 row overflows u64"));
+    for measure in Measure::ALL {
+        let sum = row.measures.get(measure).checked_add(more.measures.get(measure)).ok_or(()).map_err(overflow)?;
+        row.measures.set(measure, sum);
+    }
+    row.carried_over = row.carried_over.checked_add(more.carried_over).ok_or(()).map_err(overflow)?;
+    Ok(())
+}
+
 impl AggregationApi {
     pub(super) async fn form06(&self, call: &Call, request: GetForm06Request) -> ServiceResult<GetForm06Response> {
         let mut v = Violations::new();
@@ -50,48 +61,28 @@ impl AggregationApi {
             )
             .await?;
         let level_of = scope.center_levels();
-        // The (level, sector) rows that have cells, in level then sector order.
-        let present: Vec<(String, String)> = sqlx::query_as(&format!(
-            "WITH {present}
-             SELECT DISTINCT c.center_code, coalesce(v.sector_code, '') FROM present c
-             LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
-                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)",
-            present = *crate::totals::PRESENT
-        ))
-        .bind(scope.center_codes())
-        .bind(first_day)
-        .bind(last_day)
-        .fetch_all(&mut *snapshot)
-        .await?;
-        let keys: BTreeSet<(i16, String)> =
-            present.into_iter().map(|(center, sector)| (level_of[&center], sector)).collect();
         let names: HashMap<String, String> =
             sqlx::query_as("SELECT code, name FROM sector").fetch_all(&mut *snapshot).await?.into_iter().collect();
-
-        let whole = Group::whole(first_day, last_day, scope.unit.level);
-        let mut groups = vec![whole.clone()];
-        groups.extend(keys.iter().map(|(level, sector)| Group {
-            key: sector.clone(),
-            level: *level,
-            sector: Some(sector.clone()),
-            ..whole.clone()
-        }));
-        let index = keys.iter().cloned().enumerate().map(|(i, k)| (k, i + 1)).collect();
-        let computation = Computation {
-            only_agency: None,
-            scope: &scope,
-            groups,
-            split: Split::LevelSector { level_of, index },
-            needs: Needs::default(),
-            today: (self.clock)(),
+        // Whole calendar months read the roll-ups by sector; any other days, every cell.
+        let (rows, total) = if sectors::whole_calendar_months(first_day, last_day) {
+            let by_center = sectors::form06_rows(&mut snapshot, &scope.center_codes(), first_day, last_day).await?;
+            let mut rows: BTreeMap<(i16, String), PeriodTotals> = BTreeMap::new();
+            let mut total = Form06Counts::default();
+            for ((center, sector), totals) in by_center {
+                let row = rows.entry((level_of[&center], sector)).or_default();
+                add_totals(row, &totals)?;
+                total.add(&Form06Counts::from_totals(&totals)?)?;
+            }
+            (rows.into_iter().collect::<Vec<_>>(), total)
+        } else {
+            self.form06_from_cells(&mut snapshot, &scope, level_of, first_day, last_day).await?
         };
-        let (facts, _) = computation.run(&mut snapshot).await?;
         let form = forms::for_report(&mut snapshot, forms::FORM_06, last_day, request.form_version).await?;
         snapshot.commit().await?;
 
         // Sections in level order, each with its rows and their sum.
         let mut sections: Vec<(i16, Vec<Form06Row>, Form06Counts)> = Vec::new();
-        for ((level, sector), facts) in keys.iter().zip(&facts[1..]) {
+        for ((level, sector), totals) in &rows {
             if sections.last().is_none_or(|(l, _, _)| l != level) {
                 sections.push((*level, vec![], Form06Counts::default()));
             }
@@ -101,7 +92,7 @@ impl AggregationApi {
                 None if sector.is_empty() => "Chưa xác định lĩnh vực".to_owned(),
                 None => sector.clone(),
             };
-            let counts = Form06Counts::from_totals(&facts.cells)?;
+            let counts = Form06Counts::from_totals(totals)?;
             sum.add(&counts)?;
             rows.push(row(rows.len() as u32 + 1, &label, sector, &counts));
         }
@@ -113,7 +104,6 @@ impl AggregationApi {
                 rows,
             })
             .collect();
-        let total = Form06Counts::from_totals(&facts[0].cells)?;
         Ok(GetForm06Response {
             reporting_unit_code: match &target {
                 crate::scope::Target::Unit(code) | crate::scope::Target::Center(code) => code.clone(),
@@ -129,6 +119,53 @@ impl AggregationApi {
             freshness: Some(freshness),
             form: Some(form),
         })
+    }
+
+    /// Form 06's rows computed from every cell of the period and every (center, procedure)'s stock: for periods
+    /// that are not whole calendar months. Returns the rows in (level, sector) order and the total.
+    async fn form06_from_cells(
+        &self,
+        snapshot: &mut sqlx::PgConnection,
+        scope: &crate::scope::Scope,
+        level_of: HashMap<String, i16>,
+        first_day: chrono::NaiveDate,
+        last_day: chrono::NaiveDate,
+    ) -> ServiceResult<(Vec<((i16, String), PeriodTotals)>, Form06Counts)> {
+        // The (level, sector) rows that have cells, in level then sector order.
+        let present: Vec<(String, String)> = sqlx::query_as(&format!(
+            "WITH {present}
+             SELECT DISTINCT c.center_code, coalesce(v.sector_code, '') FROM present c
+             LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)",
+            present = *crate::totals::PRESENT
+        ))
+        .bind(scope.center_codes())
+        .bind(first_day)
+        .bind(last_day)
+        .fetch_all(&mut *snapshot)
+        .await?;
+        let keys: BTreeSet<(i16, String)> =
+            present.into_iter().map(|(center, sector)| (level_of[&center], sector)).collect();
+        let whole = Group::whole(first_day, last_day, scope.unit.level);
+        let mut groups = vec![whole.clone()];
+        groups.extend(keys.iter().map(|(level, sector)| Group {
+            key: sector.clone(),
+            level: *level,
+            sector: Some(sector.clone()),
+            ..whole.clone()
+        }));
+        let index = keys.iter().cloned().enumerate().map(|(i, k)| (k, i + 1)).collect();
+        let computation = Computation {
+            only_agency: None,
+            scope,
+            groups,
+            split: Split::LevelSector { level_of, index },
+            needs: Needs::default(),
+            today: (self.clock)(),
+        };
+        let (facts, _) = computation.run(snapshot).await?;
+        let total = Form06Counts::from_totals(&facts[0].cells)?;
+        Ok((keys.into_iter().zip(facts[1..].iter().map(|f| f.cells)).collect(), total))
     }
 
     pub(super) async fn export_form06_file(

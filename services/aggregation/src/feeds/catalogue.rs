@@ -283,6 +283,16 @@ async fn store_center_list(tx: &mut sqlx::PgConnection, list: &SetCenterProcedur
 
 async fn apply_decision(tx: &mut sqlx::PgConnection, decision: &PublicationDecision) -> anyhow::Result<()> {
     let day: NaiveDate = decision.effective_from.parse()?;
+    // The latest sector of every procedure the decision names, before it: the roll-ups by sector count each
+    // procedure under its latest, so those it changes move.
+    let named: Vec<&str> = decision
+        .items
+        .iter()
+        .filter_map(|item| item.procedure.as_ref().map(|p| [p.code.as_str(), item.replaces_code.as_str()]))
+        .flatten()
+        .filter(|code| !code.is_empty())
+        .collect();
+    let sectors_before = crate::sectors::latest_sectors(&mut *tx, &named).await?;
     let mut touched: Vec<String> = Vec::new();
     for item in &decision.items {
         let Some(procedure) = &item.procedure else { continue };
@@ -303,6 +313,16 @@ async fn apply_decision(tx: &mut sqlx::PgConnection, decision: &PublicationDecis
         touched.push(procedure.code.clone());
     }
     recompute_full_online(tx, &touched, day).await?;
+    let sectors_after = crate::sectors::latest_sectors(&mut *tx, &named).await?;
+    let mut moves: Vec<(String, String, String)> = sectors_after
+        .into_iter()
+        .filter_map(|(code, after)| {
+            let before = sectors_before.get(&code).cloned().unwrap_or_default();
+            (before != after).then_some((code, before, after))
+        })
+        .collect();
+    moves.sort();
+    crate::sectors::move_procedures(tx, &moves).await?;
     Ok(())
 }
 

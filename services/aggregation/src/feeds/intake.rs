@@ -24,7 +24,7 @@ use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, n
 use super::{month_sets, stock_changes};
 use crate::apology_notices;
 use crate::case_record::{self, CaseRow};
-use crate::measure_sql;
+use crate::{measure_sql, sectors};
 
 /// Most changes applied in one transaction.
 const BATCH: usize = 2000;
@@ -252,12 +252,19 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     distinct_procedures.sort_unstable();
     distinct_procedures.dedup();
     let full_online = full_online_periods(&mut *tx, &distinct_procedures).await?;
+    let sector_of = sectors::latest_sectors(&mut *tx, &distinct_procedures).await?;
+    let mut by_sector = sectors::SectorRows::new();
     let (mut by_day, mut by_month, mut full_by_day, mut full_by_month) =
         (RollupRows::new(), RollupRows::new(), RollupRows::new(), RollupRows::new());
     for ((center, day, procedure), delta) in &cells.deltas {
         let month = day.with_day(1).expect("day 1 exists");
         add_into(&mut by_day, (center, *day), delta);
         add_into(&mut by_month, (center, month), delta);
+        let sector = sector_of.get(procedure.as_str()).cloned().unwrap_or_default();
+        let sums = by_sector.entry((center.clone(), sector, month)).or_insert([0; 11]);
+        for (sum, d) in sums.iter_mut().zip(delta) {
+            *sum += d;
+        }
         let is_full_online = full_online
             .get(procedure)
             .is_some_and(|periods| periods.iter().any(|(from, to)| from <= day && to.is_none_or(|to| *day < to)));
@@ -274,6 +281,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     ] {
         add_to_rollup(&mut *tx, table, rows).await?;
     }
+    sectors::add_flows(&mut *tx, &by_sector).await?;
     let before = stock_changes::before(&mut *tx, cells.latest.keys()).await?;
     let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::SET_EXCLUDED);
     let text = format!(
@@ -312,7 +320,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         .collect();
     month_sets::record_online(&mut *tx, &changed).await?;
     let stocks = cells.latest.iter().map(|(key, (_, m))| (key.clone(), stock_changes::stock_of(m))).collect();
-    stock_changes::record(&mut *tx, before, &stocks).await?;
+    stock_changes::record(&mut *tx, before, &stocks, &sector_of).await?;
     sqlx::query(
         "INSERT INTO center_day_report (center_code, day, first_pushed_at)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::timestamptz[])

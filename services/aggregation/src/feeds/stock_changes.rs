@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate};
 use onestop_domain::Measure;
 
+use crate::sectors::SectorStockRows;
+
 type Pair = (String, String);
 
 /// The pending stock of one cell: (in time, overdue).
@@ -158,6 +160,7 @@ pub async fn record(
     tx: &mut sqlx::PgConnection,
     before: Before,
     appended: &BTreeMap<(String, NaiveDate, String), Stock>,
+    sector_of: &HashMap<String, String>,
 ) -> Result<(), sqlx::Error> {
     let Before { appended: appended_before, rewritten: rewritten_before } = before;
     let mut after: HashMap<Pair, Window> = HashMap::new();
@@ -178,25 +181,33 @@ pub async fn record(
         after.insert(pair, window);
     }
 
-    // (center, day) → change of the center's stock that day, after less before.
+    // (center, day) → change of the center's stock that day, after less before; and the same per center,
+    // procedure's latest sector and month (see `crate::sectors`).
     let mut changes: BTreeMap<(String, NaiveDate), Stock> = BTreeMap::new();
-    let mut add = |center: &str, day: NaiveDate, change: Stock, sign: i64| {
-        let entry = changes.entry((center.to_owned(), day)).or_default();
+    let mut by_sector: SectorStockRows = BTreeMap::new();
+    let mut add = |(center, procedure): &Pair, day: NaiveDate, change: Stock, sign: i64| {
+        let entry = changes.entry((center.clone(), day)).or_default();
+        entry.0 += sign * change.0;
+        entry.1 += sign * change.1;
+        let sector = sector_of.get(procedure).cloned().unwrap_or_default();
+        let month = day.with_day(1).expect("day 1 exists");
+        let entry = by_sector.entry((center.clone(), sector, month)).or_default();
         entry.0 += sign * change.0;
         entry.1 += sign * change.1;
     };
-    for ((center, _), window) in appended_before.iter().chain(&rewritten_before) {
+    for (pair, window) in appended_before.iter().chain(&rewritten_before) {
         for (day, change) in window.changes() {
-            add(center, day, change, -1);
+            add(pair, day, change, -1);
         }
     }
-    for ((center, _), window) in &after {
+    for (pair, window) in &after {
         for (day, change) in window.changes() {
-            add(center, day, change, 1);
+            add(pair, day, change, 1);
         }
     }
     changes.retain(|_, change| *change != (0, 0));
     store_changes(tx, &changes).await?;
+    crate::sectors::add_stock_changes(tx, &by_sector).await?;
     store_latest(tx, &after).await
 }
 

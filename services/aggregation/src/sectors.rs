@@ -1,0 +1,308 @@
+//! Roll-ups by sector, for form 06: flows (`center_sector_month`) and carried-stock changes
+//! (`center_sector_month_stock_change`) per center, sector and calendar month.
+//!
+//! A procedure counts under its *latest* sector (its newest version's; '' when the copy has no version of it), so
+//! that a cell's row never depends on the day: the intake feed adds to it, and the catalogue feed moves a
+//! procedure's rows when a decision changes its latest sector ([`move_procedures`]). Form 06 groups by the sector
+//! of each cell's day (and of each stock's day), so [`form06_rows`] corrects, from their own cells and stocks, the
+//! few procedures whose sector on some day of the period differs from their latest: an older version's, or none.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, NaiveDate};
+use onestop_domain::{Measure, Measures, PeriodTotals};
+use onestop_server::ServiceResult;
+use sqlx::PgConnection;
+
+use crate::measure_sql;
+
+/// A row's key: (center, sector, month).
+pub type SectorMonth = (String, String, NaiveDate);
+
+/// (center, sector, month) → the eleven measures' change.
+pub type SectorRows = BTreeMap<SectorMonth, [i64; 11]>;
+
+/// (center, sector, month) → the carried stock's change (in time, overdue).
+pub type SectorStockRows = BTreeMap<SectorMonth, (i64, i64)>;
+
+/// The latest sector of each of `procedures` by aggregation's copy ('' when it has no version).
+pub async fn latest_sectors(
+    db: &mut PgConnection,
+    procedures: &[&str],
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (code) code, sector_code FROM procedure_version WHERE code = ANY($1)
+         ORDER BY code, valid_from DESC",
+    )
+    .bind(procedures)
+    .fetch_all(&mut *db)
+    .await?;
+    let mut sectors: HashMap<String, String> = rows.into_iter().collect();
+    for procedure in procedures {
+        sectors.entry((*procedure).to_owned()).or_default();
+    }
+    Ok(sectors)
+}
+
+/// Adds `rows` to the flows by sector.
+pub async fn add_flows(db: &mut PgConnection, rows: &SectorRows) -> Result<(), sqlx::Error> {
+    let rows: Vec<(&SectorMonth, &[i64; 11])> = rows.iter().filter(|(_, m)| **m != [0; 11]).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ADD_EXCLUDED);
+    let text = format!(
+        "INSERT INTO center_sector_month AS r (center_code, sector_code, month, {columns})
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], {arrays})
+         ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates}",
+        arrays = measure_sql::bigint_array_parameters(4),
+    );
+    let mut query = sqlx::query(&text)
+        .bind(rows.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>());
+    for slot in 0..11 {
+        query = query.bind(rows.iter().map(|(_, m)| m[slot]).collect::<Vec<i64>>());
+    }
+    query.execute(&mut *db).await?;
+    Ok(())
+}
+
+/// Adds `rows` to the carried-stock changes by sector.
+pub async fn add_stock_changes(db: &mut PgConnection, rows: &SectorStockRows) -> Result<(), sqlx::Error> {
+    let rows: Vec<(&SectorMonth, &(i64, i64))> = rows.iter().filter(|(_, s)| **s != (0, 0)).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO center_sector_month_stock_change AS r (center_code, sector_code, month, in_time, overdue)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[])
+         ON CONFLICT (center_code, month, sector_code) DO UPDATE
+         SET in_time = r.in_time + EXCLUDED.in_time, overdue = r.overdue + EXCLUDED.overdue",
+    )
+    .bind(rows.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, s)| s.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, s)| s.1).collect::<Vec<_>>())
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+/// Moves every row of each procedure from its old latest sector to its new one: `moves` holds (procedure, old,
+/// new). Its cells are summed again from `cell`, and its pairs' stock changes recomputed from them, once under
+/// the old sector (taken away) and once under the new (added).
+pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, String)]) -> Result<(), sqlx::Error> {
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let codes: Vec<&str> = moves.iter().map(|m| m.0.as_str()).collect();
+    let olds: Vec<&str> = moves.iter().map(|m| m.1.as_str()).collect();
+    let news: Vec<&str> = moves.iter().map(|m| m.2.as_str()).collect();
+    let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ADD_EXCLUDED);
+    let signed_sums =
+        Measure::ALL.iter().map(|m| format!("s.sign * sum(c.{})", m.name())).collect::<Vec<_>>().join(", ");
+    let sides =
+        "SELECT code, old AS sector, -1 AS sign FROM UNNEST($1::text[], $2::text[], $3::text[]) AS m(code, old, new)
+                 UNION ALL
+                 SELECT code, new, 1 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS m(code, old, new)";
+    sqlx::query(&format!(
+        "INSERT INTO center_sector_month AS r (center_code, sector_code, month, {columns})
+         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date, {signed_sums}
+         FROM ({sides}) AS s JOIN cell c ON c.procedure_code = s.code
+         GROUP BY c.center_code, s.sector, date_trunc('month', c.day), s.sign
+         ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates}"
+    ))
+    .bind(&codes)
+    .bind(&olds)
+    .bind(&news)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO center_sector_month_stock_change AS r (center_code, sector_code, month, in_time, overdue)
+         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date,
+                s.sign * sum(c.pending_in_time - c.previous_in_time), s.sign * sum(c.pending_overdue - c.previous_overdue)
+         FROM ({sides}) AS s
+         JOIN (SELECT center_code, procedure_code, day, pending_in_time, pending_overdue,
+                      coalesce(lag(pending_in_time) OVER pair, 0) AS previous_in_time,
+                      coalesce(lag(pending_overdue) OVER pair, 0) AS previous_overdue
+               FROM cell WHERE procedure_code = ANY($1)
+               WINDOW pair AS (PARTITION BY center_code, procedure_code ORDER BY day)) AS c ON c.procedure_code = s.code
+         GROUP BY c.center_code, s.sector, date_trunc('month', c.day), s.sign
+         ON CONFLICT (center_code, month, sector_code) DO UPDATE
+         SET in_time = r.in_time + EXCLUDED.in_time, overdue = r.overdue + EXCLUDED.overdue"
+    ))
+    .bind(&codes)
+    .bind(&olds)
+    .bind(&news)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+/// Whether `[first, last]` is whole calendar months, which the roll-ups answer.
+pub fn whole_calendar_months(first: NaiveDate, last: NaiveDate) -> bool {
+    first.day() == 1 && last.succ_opt().is_some_and(|next| next.day() == 1) && first <= last
+}
+
+/// A (center, sector) row of form 06 before it is placed in its level: the period's totals.
+pub type CenterSectorTotals = HashMap<(String, String), PeriodTotals>;
+
+/// Form 06's facts per (center, sector) over `[first, last]`, whole calendar months: flows summed per month,
+/// stocks at the end of `last` and of the day before `first` from the stock changes, each corrected for the
+/// procedures whose sector on a day of the period (or on a stock's day) is not their latest. Every (center,
+/// sector) that has something to say is present, as in the cell-by-cell computation: a cell with a non-zero
+/// measure in `[first - 1, last]`, or a non-zero stock on either day.
+pub async fn form06_rows(
+    db: &mut PgConnection,
+    centers: &[String],
+    first: NaiveDate,
+    last: NaiveDate,
+) -> ServiceResult<CenterSectorTotals> {
+    let before = first.pred_opt().expect("a day before a period of 1900 on");
+    let mut rows: CenterSectorTotals = HashMap::new();
+    let mut present: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+
+    // Flows, by latest sector.
+    let flows: Vec<(String, String, Vec<i64>)> = sqlx::query_as(&format!(
+        "SELECT center_code, sector_code, {sums} FROM center_sector_month
+         WHERE center_code = ANY($1) AND month BETWEEN $2 AND $3 GROUP BY 1, 2",
+        sums = *measure_sql::SUMS_ARRAY
+    ))
+    .bind(centers)
+    .bind(first)
+    .bind(last)
+    .fetch_all(&mut *db)
+    .await?;
+    let mut flow_sums: HashMap<(String, String), [i64; 11]> = HashMap::new();
+    for (center, sector, values) in flows {
+        let sums = flow_sums.entry((center, sector)).or_insert([0; 11]);
+        for (sum, v) in sums.iter_mut().zip(values) {
+            *sum += v;
+        }
+    }
+    // The procedures whose sector on some day of `[first - 1, last]` may not be their latest (conservatively: any
+    // with more than one version, or days before their first version or after their last ends; correcting one
+    // whose sector is in fact its latest changes nothing).
+    let shifted: Vec<(String, String)> = sqlx::query_as(
+        "SELECT code, latest FROM (
+             SELECT code, (array_agg(sector_code ORDER BY valid_from DESC))[1] AS latest,
+                    array_agg(sector_code) FILTER (WHERE valid_from <= $2 AND (valid_to IS NULL OR valid_to > $1)) AS overlapping,
+                    count(*) AS versions, min(valid_from) AS first_from, bool_and(valid_to IS NOT NULL) AS all_closed, max(valid_to) AS last_to
+             FROM procedure_version GROUP BY code) AS v
+         WHERE versions > 1 OR first_from > $1 OR (all_closed AND last_to <= $2)
+            OR EXISTS (SELECT 1 FROM unnest(overlapping) AS o(sector) WHERE o.sector <> latest)",
+    )
+    .bind(before)
+    .bind(last)
+    .fetch_all(&mut *db)
+    .await?;
+    let latest_of: HashMap<&str, &str> = shifted.iter().map(|(c, s)| (c.as_str(), s.as_str())).collect();
+    let shifted_codes: Vec<&str> = shifted.iter().map(|(c, _)| c.as_str()).collect();
+    if !shifted_codes.is_empty() {
+        // Their cells of the period: taken from their latest sector, put under the sector of their day.
+        let cells: Vec<(String, String, String, Vec<i64>)> = sqlx::query_as(&format!(
+            "SELECT c.center_code, c.procedure_code, coalesce(v.sector_code, ''), {array}
+             FROM cell c
+             LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
+             WHERE c.center_code = ANY($1) AND c.procedure_code = ANY($2) AND c.day BETWEEN $3 AND $4",
+            array = *measure_sql::ARRAY
+        ))
+        .bind(centers)
+        .bind(&shifted_codes)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&mut *db)
+        .await?;
+        for (center, procedure, sector, values) in cells {
+            let latest = latest_of[procedure.as_str()].to_owned();
+            if latest == sector {
+                continue;
+            }
+            let from = flow_sums.entry((center.clone(), latest)).or_insert([0; 11]);
+            for (sum, v) in from.iter_mut().zip(&values) {
+                *sum -= v;
+            }
+            let to = flow_sums.entry((center, sector)).or_insert([0; 11]);
+            for (sum, v) in to.iter_mut().zip(&values) {
+                *sum += v;
+            }
+        }
+    }
+    for (key, sums) in &flow_sums {
+        if sums.iter().any(|v| *v != 0) {
+            present.insert(key.clone());
+        }
+        let mut measures = [0u64; 11];
+        for (slot, (m, v)) in measures.iter_mut().zip(Measure::ALL.iter().zip(sums)) {
+            // Stocks come from the stock changes below; a month's sum of daily stocks means nothing here.
+            *slot = if m.is_stock() { 0 } else { (*v).max(0) as u64 };
+        }
+        rows.entry(key.clone()).or_default().measures = Measures::from_values(measures);
+    }
+
+    // The day before: a cell with a non-zero measure on it makes its row present, as a period's edge does.
+    let edge: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT DISTINCT c.center_code, coalesce(v.sector_code, '') FROM cell c
+         LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
+                                      AND (v.valid_to IS NULL OR c.day < v.valid_to)
+         WHERE c.center_code = ANY($1) AND c.day = $2 AND ({total}) > 0",
+        total = *measure_sql::TOTAL
+    ))
+    .bind(centers)
+    .bind(before)
+    .fetch_all(&mut *db)
+    .await?;
+    for key in edge {
+        rows.entry(key.clone()).or_default();
+        present.insert(key);
+    }
+
+    // Stocks at the end of the day before and of the last day: the months' changes up to each, by latest sector,
+    // then the shifted procedures' pairs moved to the sector of that day.
+    for (day, is_last) in [(before, false), (last, true)] {
+        let stocks: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT center_code, sector_code, sum(in_time)::bigint, sum(overdue)::bigint
+             FROM center_sector_month_stock_change WHERE center_code = ANY($1) AND month <= $2 GROUP BY 1, 2",
+        )
+        .bind(centers)
+        .bind(day)
+        .fetch_all(&mut *db)
+        .await?;
+        let mut by_key: HashMap<(String, String), (i64, i64)> =
+            stocks.into_iter().map(|(c, s, i, o)| ((c, s), (i, o))).collect();
+        if !shifted_codes.is_empty() {
+            let pairs = crate::totals::stocks_of_procedures_on(db, centers, &shifted_codes, day).await?;
+            for s in pairs {
+                let latest = latest_of[s.procedure_code.as_str()].to_owned();
+                if latest == s.sector_code {
+                    continue;
+                }
+                let from = by_key.entry((s.center_code.clone(), latest)).or_default();
+                from.0 -= s.pending_in_time;
+                from.1 -= s.pending_overdue;
+                let to = by_key.entry((s.center_code, s.sector_code)).or_default();
+                to.0 += s.pending_in_time;
+                to.1 += s.pending_overdue;
+            }
+        }
+        for (key, (in_time, overdue)) in by_key {
+            if (in_time, overdue) == (0, 0) {
+                continue;
+            }
+            present.insert(key.clone());
+            let totals = rows.entry(key).or_default();
+            let (in_time, overdue) = (in_time.max(0) as u64, overdue.max(0) as u64);
+            if is_last {
+                totals.measures.set(Measure::PendingInTime, in_time);
+                totals.measures.set(Measure::PendingOverdue, overdue);
+            } else {
+                totals.carried_over = in_time + overdue;
+            }
+        }
+    }
+    rows.retain(|key, _| present.contains(key));
+    Ok(rows)
+}
