@@ -182,17 +182,22 @@ pub async fn form06_rows(
             *sum += v;
         }
     }
-    // The procedures whose sector on some day of `[first - 1, last]` may not be their latest (conservatively: any
-    // with more than one version, or days before their first version or after their last ends; correcting one
-    // whose sector is in fact its latest changes nothing).
+    // The procedures whose sector on some day of `[first - 1, last]` is not their latest: a version overlapping
+    // those days has another sector, or some of the days have no version (before the first overlapping one, in a
+    // gap, after the last ends, or none overlaps at all).
     let shifted: Vec<(String, String)> = sqlx::query_as(
-        "SELECT code, latest FROM (
-             SELECT code, (array_agg(sector_code ORDER BY valid_from DESC))[1] AS latest,
-                    array_agg(sector_code) FILTER (WHERE valid_from <= $2 AND (valid_to IS NULL OR valid_to > $1)) AS overlapping,
-                    count(*) AS versions, min(valid_from) AS first_from, bool_and(valid_to IS NOT NULL) AS all_closed, max(valid_to) AS last_to
-             FROM procedure_version GROUP BY code) AS v
-         WHERE versions > 1 OR first_from > $1 OR (all_closed AND last_to <= $2)
-            OR EXISTS (SELECT 1 FROM unnest(overlapping) AS o(sector) WHERE o.sector <> latest)",
+        "WITH v AS (
+             SELECT code, sector_code, valid_from, valid_to,
+                    first_value(sector_code) OVER (PARTITION BY code ORDER BY valid_from DESC) AS latest,
+                    lead(valid_from) OVER (PARTITION BY code ORDER BY valid_from) AS next_from,
+                    valid_from <= $2 AND (valid_to IS NULL OR valid_to > $1) AS overlapping
+             FROM procedure_version)
+         SELECT code, max(latest) FROM v GROUP BY code
+         HAVING NOT bool_or(overlapping)
+             OR bool_or(overlapping AND sector_code <> latest)
+             OR min(valid_from) FILTER (WHERE overlapping) > $1
+             OR bool_or(overlapping AND valid_to IS NOT NULL AND valid_to <= $2
+                        AND (next_from IS NULL OR next_from > valid_to))",
     )
     .bind(before)
     .bind(last)

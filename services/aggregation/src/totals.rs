@@ -195,7 +195,8 @@ pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveD
     .await?)
 }
 
-/// Like [`stocks_on`] for one day, for the pairs of `procedures` only.
+/// Like [`stocks_on`] for one day, for the pairs of `procedures` only. A pair whose latest cell is on or before
+/// the day holds that cell's stock (`cell_pair` keeps it), so only the others are looked up in `cell`.
 pub async fn stocks_of_procedures_on(
     db: &mut PgConnection,
     centers: &[String],
@@ -208,9 +209,12 @@ pub async fn stocks_of_procedures_on(
                 coalesce(v.online_level = 3, false) AS full_online, s.pending_in_time, s.pending_overdue
          FROM cell_pair p
          CROSS JOIN LATERAL (
-             SELECT c.pending_in_time, c.pending_overdue FROM cell c
-             WHERE c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= $3
-             ORDER BY c.day DESC LIMIT 1) AS s
+             SELECT p.last_in_time AS pending_in_time, p.last_overdue AS pending_overdue WHERE p.last_day <= $3
+             UNION ALL
+             (SELECT c.pending_in_time, c.pending_overdue FROM cell c
+              WHERE (p.last_day IS NULL OR p.last_day > $3)
+                AND c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= $3
+              ORDER BY c.day DESC LIMIT 1)) AS s
          LEFT JOIN procedure_version v ON v.code = p.procedure_code AND v.valid_from <= $3
                                       AND (v.valid_to IS NULL OR $3 < v.valid_to)
          WHERE p.center_code = ANY($1) AND p.procedure_code = ANY($2)
