@@ -3,6 +3,10 @@
 -- (center, procedure)'s stock. A procedure counts under its latest sector (its newest version's; '' when it has
 -- none): where its sector on a day differs (an older version's, or no version that day), the answer corrects it
 -- from that procedure's own cells. The catalogue feed moves a procedure's rows when its latest sector changes.
+-- One row per center, sector and month, flows and stock changes together, so that the intake feed writes one row
+-- where it writes one. The stock columns are each pair's stock on its cell days less its previous cell's, as in
+-- center_month_stock_change; the flow columns sum the cells (their pending columns sum daily stocks and are not
+-- read).
 CREATE TABLE center_sector_month (
     center_code text NOT NULL,
     sector_code text NOT NULL,
@@ -18,16 +22,8 @@ CREATE TABLE center_sector_month (
     apology_notices_issued   bigint NOT NULL,
     pending_in_time          bigint NOT NULL,
     pending_overdue          bigint NOT NULL,
-    PRIMARY KEY (center_code, month, sector_code)
-);
-
--- Like center_month_stock_change, by sector: each pair's stock on its cell days less its previous cell's.
-CREATE TABLE center_sector_month_stock_change (
-    center_code text NOT NULL,
-    sector_code text NOT NULL,
-    month       date NOT NULL,
-    in_time     bigint NOT NULL,
-    overdue     bigint NOT NULL,
+    stock_in_time_change     bigint NOT NULL,
+    stock_overdue_change     bigint NOT NULL,
     PRIMARY KEY (center_code, month, sector_code)
 );
 
@@ -38,16 +34,10 @@ INSERT INTO center_sector_month
 SELECT c.center_code, coalesce(l.sector_code, ''), date_trunc('month', c.day)::date,
        sum(c.received_direct), sum(c.received_online), sum(c.received_postal), sum(c.resolved_early),
        sum(c.resolved_on_time), sum(c.resolved_late), sum(c.withdrawn_or_returned), sum(c.results_returned_by_post),
-       sum(c.apology_notices_issued), sum(c.pending_in_time), sum(c.pending_overdue)
-FROM cell c LEFT JOIN latest_sector l ON l.code = c.procedure_code
-GROUP BY 1, 2, 3;
-
-INSERT INTO center_sector_month_stock_change
-SELECT c.center_code, coalesce(l.sector_code, ''), date_trunc('month', c.day)::date,
+       sum(c.apology_notices_issued), sum(c.pending_in_time), sum(c.pending_overdue),
        sum(c.pending_in_time - c.previous_in_time), sum(c.pending_overdue - c.previous_overdue)
-FROM (SELECT center_code, procedure_code, day, pending_in_time, pending_overdue,
-             coalesce(lag(pending_in_time) OVER pair, 0) AS previous_in_time,
-             coalesce(lag(pending_overdue) OVER pair, 0) AS previous_overdue
+FROM (SELECT *, coalesce(lag(pending_in_time) OVER pair, 0) AS previous_in_time,
+                coalesce(lag(pending_overdue) OVER pair, 0) AS previous_overdue
       FROM cell WINDOW pair AS (PARTITION BY center_code, procedure_code ORDER BY day)) AS c
 LEFT JOIN latest_sector l ON l.code = c.procedure_code
 GROUP BY 1, 2, 3;

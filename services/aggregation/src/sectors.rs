@@ -1,5 +1,5 @@
-//! Roll-ups by sector, for form 06: flows (`center_sector_month`) and carried-stock changes
-//! (`center_sector_month_stock_change`) per center, sector and calendar month.
+//! Roll-ups by sector, for form 06: flows and carried-stock changes per center, sector and calendar month
+//! (`center_sector_month`).
 //!
 //! A procedure counts under its *latest* sector (its newest version's; '' when the copy has no version of it), so
 //! that a cell's row never depends on the day: the intake feed adds to it, and the catalogue feed moves a
@@ -19,11 +19,15 @@ use crate::measure_sql;
 /// A row's key: (center, sector, month).
 pub type SectorMonth = (String, String, NaiveDate);
 
-/// (center, sector, month) → the eleven measures' change.
-pub type SectorRows = BTreeMap<SectorMonth, [i64; 11]>;
+/// What a batch changes in one row: the eleven measures' sums, and the carried stock (in time, overdue).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SectorChange {
+    pub flows: [i64; 11],
+    pub stock: (i64, i64),
+}
 
-/// (center, sector, month) → the carried stock's change (in time, overdue).
-pub type SectorStockRows = BTreeMap<SectorMonth, (i64, i64)>;
+/// (center, sector, month) → its change.
+pub type SectorRows = BTreeMap<SectorMonth, SectorChange>;
 
 /// The latest sector of each of `procedures` by aggregation's copy ('' when it has no version).
 pub async fn latest_sectors(
@@ -44,17 +48,21 @@ pub async fn latest_sectors(
     Ok(sectors)
 }
 
-/// Adds `rows` to the flows by sector.
-pub async fn add_flows(db: &mut PgConnection, rows: &SectorRows) -> Result<(), sqlx::Error> {
-    let rows: Vec<(&SectorMonth, &[i64; 11])> = rows.iter().filter(|(_, m)| **m != [0; 11]).collect();
+/// Adds `rows` to the roll-up, in one statement.
+pub async fn add(db: &mut PgConnection, rows: &SectorRows) -> Result<(), sqlx::Error> {
+    let rows: Vec<(&SectorMonth, &SectorChange)> =
+        rows.iter().filter(|(_, c)| **c != SectorChange::default()).collect();
     if rows.is_empty() {
         return Ok(());
     }
     let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ADD_EXCLUDED);
     let text = format!(
-        "INSERT INTO center_sector_month AS r (center_code, sector_code, month, {columns})
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], {arrays})
-         ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates}",
+        "INSERT INTO center_sector_month AS r
+             (center_code, sector_code, month, {columns}, stock_in_time_change, stock_overdue_change)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], {arrays}, $15::bigint[], $16::bigint[])
+         ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates},
+             stock_in_time_change = r.stock_in_time_change + EXCLUDED.stock_in_time_change,
+             stock_overdue_change = r.stock_overdue_change + EXCLUDED.stock_overdue_change",
         arrays = measure_sql::bigint_array_parameters(4),
     );
     let mut query = sqlx::query(&text)
@@ -62,31 +70,13 @@ pub async fn add_flows(db: &mut PgConnection, rows: &SectorRows) -> Result<(), s
         .bind(rows.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>());
     for slot in 0..11 {
-        query = query.bind(rows.iter().map(|(_, m)| m[slot]).collect::<Vec<i64>>());
+        query = query.bind(rows.iter().map(|(_, c)| c.flows[slot]).collect::<Vec<i64>>());
     }
-    query.execute(&mut *db).await?;
-    Ok(())
-}
-
-/// Adds `rows` to the carried-stock changes by sector.
-pub async fn add_stock_changes(db: &mut PgConnection, rows: &SectorStockRows) -> Result<(), sqlx::Error> {
-    let rows: Vec<(&SectorMonth, &(i64, i64))> = rows.iter().filter(|(_, s)| **s != (0, 0)).collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO center_sector_month_stock_change AS r (center_code, sector_code, month, in_time, overdue)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[])
-         ON CONFLICT (center_code, month, sector_code) DO UPDATE
-         SET in_time = r.in_time + EXCLUDED.in_time, overdue = r.overdue + EXCLUDED.overdue",
-    )
-    .bind(rows.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(_, s)| s.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(_, s)| s.1).collect::<Vec<_>>())
-    .execute(&mut *db)
-    .await?;
+    query
+        .bind(rows.iter().map(|(_, c)| c.stock.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, c)| c.stock.1).collect::<Vec<_>>())
+        .execute(&mut *db)
+        .await?;
     Ok(())
 }
 
@@ -107,12 +97,22 @@ pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, St
         "SELECT code, old AS sector, -1 AS sign FROM UNNEST($1::text[], $2::text[], $3::text[]) AS m(code, old, new)
                  UNION ALL
                  SELECT code, new, 1 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS m(code, old, new)";
+    let zeros = Measure::ALL.iter().map(|_| "0").collect::<Vec<_>>().join(", ");
+    let upsert = format!(
+        "INSERT INTO center_sector_month AS r
+             (center_code, sector_code, month, {columns}, stock_in_time_change, stock_overdue_change)"
+    );
+    let on_conflict = format!(
+        "ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates},
+             stock_in_time_change = r.stock_in_time_change + EXCLUDED.stock_in_time_change,
+             stock_overdue_change = r.stock_overdue_change + EXCLUDED.stock_overdue_change"
+    );
     sqlx::query(&format!(
-        "INSERT INTO center_sector_month AS r (center_code, sector_code, month, {columns})
-         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date, {signed_sums}
+        "{upsert}
+         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date, {signed_sums}, 0, 0
          FROM ({sides}) AS s JOIN cell c ON c.procedure_code = s.code
          GROUP BY c.center_code, s.sector, date_trunc('month', c.day), s.sign
-         ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates}"
+         {on_conflict}"
     ))
     .bind(&codes)
     .bind(&olds)
@@ -120,8 +120,8 @@ pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, St
     .execute(&mut *db)
     .await?;
     sqlx::query(&format!(
-        "INSERT INTO center_sector_month_stock_change AS r (center_code, sector_code, month, in_time, overdue)
-         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date,
+        "{upsert}
+         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date, {zeros},
                 s.sign * sum(c.pending_in_time - c.previous_in_time), s.sign * sum(c.pending_overdue - c.previous_overdue)
          FROM ({sides}) AS s
          JOIN (SELECT center_code, procedure_code, day, pending_in_time, pending_overdue,
@@ -130,8 +130,7 @@ pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, St
                FROM cell WHERE procedure_code = ANY($1)
                WINDOW pair AS (PARTITION BY center_code, procedure_code ORDER BY day)) AS c ON c.procedure_code = s.code
          GROUP BY c.center_code, s.sector, date_trunc('month', c.day), s.sign
-         ON CONFLICT (center_code, month, sector_code) DO UPDATE
-         SET in_time = r.in_time + EXCLUDED.in_time, overdue = r.overdue + EXCLUDED.overdue"
+         {on_conflict}"
     ))
     .bind(&codes)
     .bind(&olds)
@@ -269,8 +268,8 @@ pub async fn form06_rows(
     // then the shifted procedures' pairs moved to the sector of that day.
     for (day, is_last) in [(before, false), (last, true)] {
         let stocks: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT center_code, sector_code, sum(in_time)::bigint, sum(overdue)::bigint
-             FROM center_sector_month_stock_change WHERE center_code = ANY($1) AND month <= $2 GROUP BY 1, 2",
+            "SELECT center_code, sector_code, sum(stock_in_time_change)::bigint, sum(stock_overdue_change)::bigint
+             FROM center_sector_month WHERE center_code = ANY($1) AND month <= $2 GROUP BY 1, 2",
         )
         .bind(centers)
         .bind(day)

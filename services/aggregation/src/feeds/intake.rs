@@ -261,7 +261,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         add_into(&mut by_day, (center, *day), delta);
         add_into(&mut by_month, (center, month), delta);
         let sector = sector_of.get(procedure.as_str()).cloned().unwrap_or_default();
-        let sums = by_sector.entry((center.clone(), sector, month)).or_insert([0; 11]);
+        let sums = &mut by_sector.entry((center.clone(), sector, month)).or_default().flows;
         for (sum, d) in sums.iter_mut().zip(delta) {
             *sum += d;
         }
@@ -281,7 +281,6 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     ] {
         add_to_rollup(&mut *tx, table, rows).await?;
     }
-    sectors::add_flows(&mut *tx, &by_sector).await?;
     let before = stock_changes::before(&mut *tx, cells.latest.keys()).await?;
     let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::SET_EXCLUDED);
     let text = format!(
@@ -320,7 +319,8 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         .collect();
     month_sets::record_online(&mut *tx, &changed).await?;
     let stocks = cells.latest.iter().map(|(key, (_, m))| (key.clone(), stock_changes::stock_of(m))).collect();
-    stock_changes::record(&mut *tx, before, &stocks, &sector_of).await?;
+    stock_changes::record(&mut *tx, before, &stocks, &sector_of, &mut by_sector).await?;
+    sectors::add(&mut *tx, &by_sector).await?;
     sqlx::query(
         "INSERT INTO center_day_report (center_code, day, first_pushed_at)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::timestamptz[])

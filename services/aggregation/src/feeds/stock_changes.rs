@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate};
 use onestop_domain::Measure;
 
-use crate::sectors::SectorStockRows;
+use crate::sectors::SectorRows;
 
 type Pair = (String, String);
 
@@ -161,6 +161,7 @@ pub async fn record(
     before: Before,
     appended: &BTreeMap<(String, NaiveDate, String), Stock>,
     sector_of: &HashMap<String, String>,
+    by_sector: &mut SectorRows,
 ) -> Result<(), sqlx::Error> {
     let Before { appended: appended_before, rewritten: rewritten_before } = before;
     let mut after: HashMap<Pair, Window> = HashMap::new();
@@ -182,16 +183,15 @@ pub async fn record(
     }
 
     // (center, day) → change of the center's stock that day, after less before; and the same per center,
-    // procedure's latest sector and month (see `crate::sectors`).
+    // procedure's latest sector and month into `by_sector` (see `crate::sectors`), which the caller writes.
     let mut changes: BTreeMap<(String, NaiveDate), Stock> = BTreeMap::new();
-    let mut by_sector: SectorStockRows = BTreeMap::new();
     let mut add = |(center, procedure): &Pair, day: NaiveDate, change: Stock, sign: i64| {
         let entry = changes.entry((center.clone(), day)).or_default();
         entry.0 += sign * change.0;
         entry.1 += sign * change.1;
         let sector = sector_of.get(procedure).cloned().unwrap_or_default();
         let month = day.with_day(1).expect("day 1 exists");
-        let entry = by_sector.entry((center.clone(), sector, month)).or_default();
+        let entry = &mut by_sector.entry((center.clone(), sector, month)).or_default().stock;
         entry.0 += sign * change.0;
         entry.1 += sign * change.1;
     };
@@ -207,7 +207,6 @@ pub async fn record(
     }
     changes.retain(|_, change| *change != (0, 0));
     store_changes(tx, &changes).await?;
-    crate::sectors::add_stock_changes(tx, &by_sector).await?;
     store_latest(tx, &after).await
 }
 
