@@ -366,13 +366,14 @@ async fn a_new_form_version_prints_the_next_export_and_is_named_by_it() {
     system.stack.shutdown().await.unwrap();
 }
 
-/// Form 06 of whole calendar months comes from the roll-ups by sector; of any other days, from every cell. With
-/// all the cells inside March, March and the days from 28 February to 1 April have the same form, so each
-/// computation checks the other: here after a procedure moved to another sector in mid-March (its rows move with
+/// Form 06 of whole half-months (calendar months, Decree 09's months) comes from the roll-ups by sector; of any
+/// other days, from every cell. With all the cells inside March, March and the days from 28 February to 1 April
+/// have the same form, and so have Decree 09's April and 15 March to 15 April, so each computation checks the
+/// other: here after a procedure moved to another sector in mid-March (its rows move with
 /// its latest sector, its days before the move stay in the old one) and another was abolished (its stock after
 /// that belongs to no sector), and again after corrections pushed once both decisions were known.
 #[tokio::test]
-async fn whole_months_from_the_sector_roll_ups_equal_the_form_from_every_cell() {
+async fn whole_half_months_from_the_sector_roll_ups_equal_the_form_from_every_cell() {
     use onestop_proto::catalogue::v1::{
         DecisionAction, DecisionItem, OnlineLevel, Procedure, PublicationDecision, PublishDecisionRequest,
     };
@@ -412,41 +413,56 @@ async fn whole_months_from_the_sector_roll_ups_equal_the_form_from_every_cell() 
         .cursor;
 
     let mut aggregation = system.stack.aggregation_client();
+    // Each form of whole half-months, and the same from every cell: March (calendar) against 28 February to
+    // 1 April, and April under Decree 09/2019 (15 March to 14 April) against 15 March to 15 April.
     let both_ways = |intake_cursor: String| {
         let mut aggregation = aggregation.clone();
         async move {
-            let whole = GetForm06Request {
+            let month = |number: u32, cut_off: CutOffRule| GetForm06Request {
                 unit_code: PROVINCE.into(),
                 reporting_period: Some(ReportingPeriod {
                     kind: PeriodKind::Month as i32,
                     year: 2026,
-                    number: 3,
-                    cut_off: CutOffRule::Calendar as i32,
+                    number,
+                    cut_off: cut_off as i32,
                     month_starts_on: 0,
                 }),
                 min_intake_cursor: intake_cursor.clone(),
                 min_catalogue_cursor: catalogue_cursor,
                 ..Default::default()
             };
-            let days = GetForm06Request {
+            let days = |from: &str, to: &str| GetForm06Request {
                 reporting_period: None,
-                period: Some(DayRange { from_day: "2026-02-28".into(), to_day: "2026-04-01".into() }),
-                ..whole.clone()
+                period: Some(DayRange { from_day: from.into(), to_day: to.into() }),
+                ..month(3, CutOffRule::Calendar)
             };
-            let whole = aggregation.get_form06(whole).await.unwrap().into_inner();
-            let days = aggregation.get_form06(days).await.unwrap().into_inner();
-            (whole, days)
+            let mut pairs = Vec::new();
+            for (whole, days) in [
+                (month(3, CutOffRule::Calendar), days("2026-02-28", "2026-04-01")),
+                (month(4, CutOffRule::Decree09), days("2026-03-15", "2026-04-15")),
+            ] {
+                let whole = aggregation.get_form06(whole).await.unwrap().into_inner();
+                let days = aggregation.get_form06(days).await.unwrap().into_inner();
+                pairs.push((whole, days));
+            }
+            pairs
         }
     };
-    let (whole, days) = both_ways(intake_cursor).await;
-    assert_eq!(whole.total, days.total);
-    assert_eq!(whole.sections, days.sections);
+    let pairs = both_ways(intake_cursor).await;
+    for (whole, days) in &pairs {
+        assert_eq!(whole.total, days.total);
+        assert_eq!(whole.sections, days.sections);
+        assert!(whole.total.as_ref().unwrap().columns.iter().any(|v| *v > 0));
+    }
+    let (whole, _) = &pairs[0];
     let sectors: Vec<&str> =
         whole.sections.iter().flat_map(|s| s.rows.iter().map(|r| r.sector_code.as_str())).collect();
     for sector in ["HOTICH", "CHUNGTHUC", ""] {
         assert!(sectors.contains(&sector), "a row of sector {sector:?}: {sectors:?}");
     }
-    assert!(whole.total.as_ref().unwrap().columns.iter().any(|v| *v > 0));
+    let (decree, _) = &pairs[1];
+    assert_eq!(decree.days.as_ref().unwrap().from_day, "2026-03-15");
+    assert!(decree.total.as_ref().unwrap().columns[3] > 0, "stock carried over from 14 March");
 
     // Corrections after both decisions: the moved procedure's cells now count under its new latest sector.
     let corrected: Vec<_> = cells
@@ -462,9 +478,11 @@ async fn whole_months_from_the_sector_roll_ups_equal_the_form_from_every_cell() 
         .collect();
     let push = PushCellsRequest { sender: "egov".into(), cells: corrected, ..Default::default() };
     let intake_cursor = intake.push_cells(push).await.unwrap().into_inner().cursor;
-    let (whole_after, days_after) = both_ways(intake_cursor).await;
-    assert_eq!(whole_after.total, days_after.total);
-    assert_eq!(whole_after.sections, days_after.sections);
-    assert_ne!(whole_after.total, whole.total, "the corrections changed the form");
+    let after = both_ways(intake_cursor).await;
+    for (whole, days) in &after {
+        assert_eq!(whole.total, days.total);
+        assert_eq!(whole.sections, days.sections);
+    }
+    assert_ne!(after[0].0.total, pairs[0].0.total, "the corrections changed the form");
     aggregation.get_form06(report(march())).await.unwrap();
 }

@@ -1,5 +1,6 @@
-//! Roll-ups by sector, for form 06: flows and carried-stock changes per center, sector and calendar month
-//! (`center_sector_month`).
+//! Roll-ups by sector, for form 06: flows and carried-stock changes per center, sector and half-month
+//! (`center_sector_half_month`: the 1st to the 14th, the 15th to the month's end), so that whole calendar months
+//! and the months of Decree 09/2019 (the 15th to the 14th) are both made of whole rows.
 //!
 //! A procedure counts under its *latest* sector (its newest version's; '' when the copy has no version of it), so
 //! that a cell's row never depends on the day: the intake feed adds to it, and the catalogue feed moves a
@@ -16,8 +17,17 @@ use sqlx::PgConnection;
 
 use crate::measure_sql;
 
-/// A row's key: (center, sector, month).
+/// A row's key: (center, sector, the half-month's first day).
 pub type SectorMonth = (String, String, NaiveDate);
+
+/// The first day of the half-month of `day`: the 1st, or the 15th.
+pub fn half_month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(if day.day() >= 15 { 15 } else { 1 }).expect("the 1st and the 15th exist")
+}
+
+/// The SQL of [`half_month_of`] for the column `day`.
+const HALF_MONTH_OF_DAY: &str =
+    "(date_trunc('month', c.day) + CASE WHEN extract(day FROM c.day) >= 15 THEN interval '14 days' ELSE interval '0 days' END)::date";
 
 /// What a batch changes in one row: the eleven measures' sums, and the carried stock (in time, overdue).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,7 +36,7 @@ pub struct SectorChange {
     pub stock: (i64, i64),
 }
 
-/// (center, sector, month) → its change.
+/// (center, sector, half-month) → its change.
 pub type SectorRows = BTreeMap<SectorMonth, SectorChange>;
 
 /// The latest sector of each of `procedures` by aggregation's copy ('' when it has no version).
@@ -57,10 +67,10 @@ pub async fn add(db: &mut PgConnection, rows: &SectorRows) -> Result<(), sqlx::E
     }
     let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::ADD_EXCLUDED);
     let text = format!(
-        "INSERT INTO center_sector_month AS r
-             (center_code, sector_code, month, {columns}, stock_in_time_change, stock_overdue_change)
+        "INSERT INTO center_sector_half_month AS r
+             (center_code, sector_code, half_month, {columns}, stock_in_time_change, stock_overdue_change)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], {arrays}, $15::bigint[], $16::bigint[])
-         ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates},
+         ON CONFLICT (center_code, half_month, sector_code) DO UPDATE SET {updates},
              stock_in_time_change = r.stock_in_time_change + EXCLUDED.stock_in_time_change,
              stock_overdue_change = r.stock_overdue_change + EXCLUDED.stock_overdue_change",
         arrays = measure_sql::bigint_array_parameters(4),
@@ -99,19 +109,19 @@ pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, St
                  SELECT code, new, 1 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS m(code, old, new)";
     let zeros = Measure::ALL.iter().map(|_| "0").collect::<Vec<_>>().join(", ");
     let upsert = format!(
-        "INSERT INTO center_sector_month AS r
-             (center_code, sector_code, month, {columns}, stock_in_time_change, stock_overdue_change)"
+        "INSERT INTO center_sector_half_month AS r
+             (center_code, sector_code, half_month, {columns}, stock_in_time_change, stock_overdue_change)"
     );
     let on_conflict = format!(
-        "ON CONFLICT (center_code, month, sector_code) DO UPDATE SET {updates},
+        "ON CONFLICT (center_code, half_month, sector_code) DO UPDATE SET {updates},
              stock_in_time_change = r.stock_in_time_change + EXCLUDED.stock_in_time_change,
              stock_overdue_change = r.stock_overdue_change + EXCLUDED.stock_overdue_change"
     );
     sqlx::query(&format!(
         "{upsert}
-         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date, {signed_sums}, 0, 0
+         SELECT c.center_code, s.sector, {HALF_MONTH_OF_DAY}, {signed_sums}, 0, 0
          FROM ({sides}) AS s JOIN cell c ON c.procedure_code = s.code
-         GROUP BY c.center_code, s.sector, date_trunc('month', c.day), s.sign
+         GROUP BY c.center_code, s.sector, 3, s.sign
          {on_conflict}"
     ))
     .bind(&codes)
@@ -121,7 +131,7 @@ pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, St
     .await?;
     sqlx::query(&format!(
         "{upsert}
-         SELECT c.center_code, s.sector, date_trunc('month', c.day)::date, {zeros},
+         SELECT c.center_code, s.sector, {HALF_MONTH_OF_DAY}, {zeros},
                 s.sign * sum(c.pending_in_time - c.previous_in_time), s.sign * sum(c.pending_overdue - c.previous_overdue)
          FROM ({sides}) AS s
          JOIN (SELECT center_code, procedure_code, day, pending_in_time, pending_overdue,
@@ -129,7 +139,7 @@ pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, St
                       coalesce(lag(pending_overdue) OVER pair, 0) AS previous_overdue
                FROM cell WHERE procedure_code = ANY($1)
                WINDOW pair AS (PARTITION BY center_code, procedure_code ORDER BY day)) AS c ON c.procedure_code = s.code
-         GROUP BY c.center_code, s.sector, date_trunc('month', c.day), s.sign
+         GROUP BY c.center_code, s.sector, 3, s.sign
          {on_conflict}"
     ))
     .bind(&codes)
@@ -140,15 +150,17 @@ pub async fn move_procedures(db: &mut PgConnection, moves: &[(String, String, St
     Ok(())
 }
 
-/// Whether `[first, last]` is whole calendar months, which the roll-ups answer.
-pub fn whole_calendar_months(first: NaiveDate, last: NaiveDate) -> bool {
-    first.day() == 1 && last.succ_opt().is_some_and(|next| next.day() == 1) && first <= last
+/// Whether `[first, last]` is made of whole half-months, which the roll-ups answer: calendar months, and the
+/// months of Decree 09/2019.
+pub fn whole_half_months(first: NaiveDate, last: NaiveDate) -> bool {
+    let starts_half = |day: NaiveDate| day.day() == 1 || day.day() == 15;
+    first <= last && starts_half(first) && last.succ_opt().is_some_and(starts_half)
 }
 
 /// A (center, sector) row of form 06 before it is placed in its level: the period's totals.
 pub type CenterSectorTotals = HashMap<(String, String), PeriodTotals>;
 
-/// Form 06's facts per (center, sector) over `[first, last]`, whole calendar months: flows summed per month,
+/// Form 06's facts per (center, sector) over `[first, last]`, whole half-months: flows summed per half-month,
 /// stocks at the end of `last` and of the day before `first` from the stock changes, each corrected for the
 /// procedures whose sector on a day of the period (or on a stock's day) is not their latest. Every (center,
 /// sector) that has something to say is present, as in the cell-by-cell computation: a cell with a non-zero
@@ -165,8 +177,8 @@ pub async fn form06_rows(
 
     // Flows, by latest sector.
     let flows: Vec<(String, String, Vec<i64>)> = sqlx::query_as(&format!(
-        "SELECT center_code, sector_code, {sums} FROM center_sector_month
-         WHERE center_code = ANY($1) AND month BETWEEN $2 AND $3 GROUP BY 1, 2",
+        "SELECT center_code, sector_code, {sums} FROM center_sector_half_month
+         WHERE center_code = ANY($1) AND half_month BETWEEN $2 AND $3 GROUP BY 1, 2",
         sums = *measure_sql::SUMS_ARRAY
     ))
     .bind(centers)
@@ -241,7 +253,7 @@ pub async fn form06_rows(
         }
         let mut measures = [0u64; 11];
         for (slot, (m, v)) in measures.iter_mut().zip(Measure::ALL.iter().zip(sums)) {
-            // Stocks come from the stock changes below; a month's sum of daily stocks means nothing here.
+            // Stocks come from the stock changes below; a half-month's sum of daily stocks means nothing here.
             *slot = if m.is_stock() { 0 } else { (*v).max(0) as u64 };
         }
         rows.entry(key.clone()).or_default().measures = Measures::from_values(measures);
@@ -264,12 +276,13 @@ pub async fn form06_rows(
         present.insert(key);
     }
 
-    // Stocks at the end of the day before and of the last day: the months' changes up to each, by latest sector,
+    // Stocks at the end of the day before and of the last day (each the end of a half-month): the half-months'
+    // changes up to each, by latest sector,
     // then the shifted procedures' pairs moved to the sector of that day.
     for (day, is_last) in [(before, false), (last, true)] {
         let stocks: Vec<(String, String, i64, i64)> = sqlx::query_as(
             "SELECT center_code, sector_code, sum(stock_in_time_change)::bigint, sum(stock_overdue_change)::bigint
-             FROM center_sector_month WHERE center_code = ANY($1) AND month <= $2 GROUP BY 1, 2",
+             FROM center_sector_half_month WHERE center_code = ANY($1) AND half_month <= $2 GROUP BY 1, 2",
         )
         .bind(centers)
         .bind(day)

@@ -63,8 +63,9 @@ impl AggregationApi {
         let level_of = scope.center_levels();
         let names: HashMap<String, String> =
             sqlx::query_as("SELECT code, name FROM sector").fetch_all(&mut *snapshot).await?.into_iter().collect();
-        // Whole calendar months read the roll-ups by sector; any other days, every cell.
-        let (rows, total) = if sectors::whole_calendar_months(first_day, last_day) {
+        // Whole half-months (calendar months, the months of Decree 09/2019) read the roll-ups by sector; any
+        // other days, every cell.
+        let (rows, total) = if sectors::whole_half_months(first_day, last_day) {
             let by_center = sectors::form06_rows(&mut snapshot, &scope.center_codes(), first_day, last_day).await?;
             let mut rows: BTreeMap<(i16, String), PeriodTotals> = BTreeMap::new();
             let mut total = Form06Counts::default();
@@ -122,7 +123,7 @@ impl AggregationApi {
     }
 
     /// Form 06's rows computed from every cell of the period and every (center, procedure)'s stock: for periods
-    /// that are not whole calendar months. Returns the rows in (level, sector) order and the total.
+    /// that are not whole half-months. Returns the rows in (level, sector) order and the total.
     async fn form06_from_cells(
         &self,
         snapshot: &mut sqlx::PgConnection,

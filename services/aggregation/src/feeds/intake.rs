@@ -261,7 +261,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         add_into(&mut by_day, (center, *day), delta);
         add_into(&mut by_month, (center, month), delta);
         let sector = sector_of.get(procedure.as_str()).cloned().unwrap_or_default();
-        let sums = &mut by_sector.entry((center.clone(), sector, month)).or_default().flows;
+        let sums = &mut by_sector.entry((center.clone(), sector, sectors::half_month_of(*day))).or_default().flows;
         for (sum, d) in sums.iter_mut().zip(delta) {
             *sum += d;
         }

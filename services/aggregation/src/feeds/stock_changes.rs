@@ -183,15 +183,15 @@ pub async fn record(
     }
 
     // (center, day) → change of the center's stock that day, after less before; and the same per center,
-    // procedure's latest sector and month into `by_sector` (see `crate::sectors`), which the caller writes.
+    // procedure's latest sector and half-month into `by_sector` (see `crate::sectors`), which the caller writes.
     let mut changes: BTreeMap<(String, NaiveDate), Stock> = BTreeMap::new();
     let mut add = |(center, procedure): &Pair, day: NaiveDate, change: Stock, sign: i64| {
         let entry = changes.entry((center.clone(), day)).or_default();
         entry.0 += sign * change.0;
         entry.1 += sign * change.1;
         let sector = sector_of.get(procedure).cloned().unwrap_or_default();
-        let month = day.with_day(1).expect("day 1 exists");
-        let entry = &mut by_sector.entry((center.clone(), sector, month)).or_default().stock;
+        let entry =
+            &mut by_sector.entry((center.clone(), sector, crate::sectors::half_month_of(day))).or_default().stock;
         entry.0 += sign * change.0;
         entry.1 += sign * change.1;
     };
