@@ -211,9 +211,20 @@ pub enum Stored {
     Stale,
 }
 
-fn literal(measures: &Measures) -> String {
-    let values: Vec<String> = measures.values().iter().map(|v| v.to_string()).collect();
-    format!("{{{}}}", values.join(","))
+/// The measures of `rows`, as eleven columns (one array per measure, in storage order), to bind as `bigint[]`
+/// parameters: PostgreSQL reads them as numbers, with no text to parse.
+fn measure_columns<'a>(rows: impl Iterator<Item = &'a Measures> + Clone) -> Vec<Vec<i64>> {
+    (0..11).map(|slot| rows.clone().map(|m| m.values()[slot] as i64).collect()).collect()
+}
+
+/// `$first::bigint[], …`: eleven array parameters from `$first` on.
+fn measure_parameters(first: usize) -> String {
+    (first..first + 11).map(|i| format!("${i}::bigint[]")).collect::<Vec<_>>().join(", ")
+}
+
+/// `m1, …, m11`: the names the eleven unnested measure columns get.
+fn measure_names(prefix: &str) -> String {
+    (1..=11).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>().join(", ")
 }
 
 const MEASURE_COLUMNS: &str = "received_direct, received_online, received_postal, resolved_early, \
@@ -303,24 +314,26 @@ pub async fn store(
         if absent.is_empty() {
             break;
         }
-        let inserted: Vec<(String, NaiveDate, String)> = sqlx::query_as(&format!(
+        let text = format!(
             "INSERT INTO daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
-             SELECT center_code, procedure_code, day, m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9], m[10],
-                    m[11], computed_at, $6
-             FROM (SELECT center_code, procedure_code, day, m::bigint[] AS m, computed_at
-                   FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::timestamptz[])
-                        AS t(center_code, procedure_code, day, m, computed_at)) AS given
+             SELECT center_code, procedure_code, day, {names}, computed_at, $5
+             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::timestamptz[], {parameters})
+                  AS t(center_code, procedure_code, day, computed_at, {names})
              ON CONFLICT (center_code, day, procedure_code) DO NOTHING
-             RETURNING center_code, day, procedure_code"
-        ))
-        .bind(absent.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
-        .bind(absent.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
-        .bind(absent.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
-        .bind(absent.iter().map(|&i| literal(&cells[i].measures)).collect::<Vec<_>>())
-        .bind(absent.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
-        .bind(sender)
-        .fetch_all(&mut **tx)
-        .await?;
+             RETURNING center_code, day, procedure_code",
+            names = measure_names("m"),
+            parameters = measure_parameters(6),
+        );
+        let mut insert = sqlx::query_as(&text)
+            .bind(absent.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
+            .bind(absent.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
+            .bind(absent.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
+            .bind(absent.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
+            .bind(sender);
+        for column in measure_columns(absent.iter().map(|&i| &cells[i].measures)) {
+            insert = insert.bind(column);
+        }
+        let inserted: Vec<(String, NaiveDate, String)> = insert.fetch_all(&mut **tx).await?;
         for key in inserted {
             let i = position[&key];
             outcomes[i] = Some(Stored::Accepted);
@@ -337,46 +350,62 @@ pub async fn store(
 
     if !updates.is_empty() || !touches.is_empty() {
         let rows: Vec<usize> = updates.iter().chain(&touches).copied().collect();
-        sqlx::query(
+        let text = format!(
             "UPDATE daily_cell c SET
-                 received_direct = u.m[1], received_online = u.m[2], received_postal = u.m[3],
-                 resolved_early = u.m[4], resolved_on_time = u.m[5], resolved_late = u.m[6],
-                 withdrawn_or_returned = u.m[7], results_returned_by_post = u.m[8],
-                 apology_notices_issued = u.m[9], pending_in_time = u.m[10], pending_overdue = u.m[11],
-                 computed_at = u.computed_at, sender = $6, updated_at = now()
-             FROM (SELECT center_code, day, procedure_code, m::bigint[] AS m, computed_at
-                   FROM UNNEST($1::text[], $2::date[], $3::text[], $4::text[], $5::timestamptz[])
-                        AS t(center_code, day, procedure_code, m, computed_at)) AS u
+                 received_direct = u.m1, received_online = u.m2, received_postal = u.m3,
+                 resolved_early = u.m4, resolved_on_time = u.m5, resolved_late = u.m6,
+                 withdrawn_or_returned = u.m7, results_returned_by_post = u.m8,
+                 apology_notices_issued = u.m9, pending_in_time = u.m10, pending_overdue = u.m11,
+                 computed_at = u.computed_at, sender = $5, updated_at = now()
+             FROM UNNEST($1::text[], $2::date[], $3::text[], $4::timestamptz[], {parameters})
+                  AS u(center_code, day, procedure_code, computed_at, {names})
              WHERE c.center_code = u.center_code AND c.day = u.day AND c.procedure_code = u.procedure_code",
-        )
-        .bind(rows.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
-        .bind(rows.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|&i| literal(&cells[i].measures)).collect::<Vec<_>>())
-        .bind(rows.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
-        .bind(sender)
-        .execute(&mut **tx)
-        .await?;
+            names = measure_names("m"),
+            parameters = measure_parameters(6),
+        );
+        let mut update = sqlx::query(&text)
+            .bind(rows.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
+            .bind(rows.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
+            .bind(sender);
+        for column in measure_columns(rows.iter().map(|&i| &cells[i].measures)) {
+            update = update.bind(column);
+        }
+        update.execute(&mut **tx).await?;
     }
 
     if !changes.is_empty() {
         changes.sort_by_key(|(i, _)| keys[*i].clone());
-        sqlx::query(
+        // A new cell has no old value: its old columns are bound as zeros and stored as NULL.
+        let none = Measures::default();
+        let text = format!(
             "INSERT INTO daily_cell_change (center_code, procedure_code, day, old_measures, new_measures, sender,
                                             computed_at)
-             SELECT center_code, procedure_code, day, old::bigint[], new::bigint[], $7, computed_at
-             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::timestamptz[])
-                  AS t(center_code, procedure_code, day, old, new, computed_at)",
-        )
-        .bind(changes.iter().map(|(i, _)| cells[*i].center_code.as_str()).collect::<Vec<_>>())
-        .bind(changes.iter().map(|(i, _)| cells[*i].procedure_code.as_str()).collect::<Vec<_>>())
-        .bind(changes.iter().map(|(i, _)| cells[*i].day).collect::<Vec<_>>())
-        .bind(changes.iter().map(|(_, old)| old.as_ref().map(literal)).collect::<Vec<_>>())
-        .bind(changes.iter().map(|(i, _)| literal(&cells[*i].measures)).collect::<Vec<_>>())
-        .bind(changes.iter().map(|(i, _)| cells[*i].computed_at).collect::<Vec<_>>())
-        .bind(sender)
-        .execute(&mut **tx)
-        .await?;
+             SELECT center_code, procedure_code, day, CASE WHEN had_old THEN ARRAY[{olds}] END, ARRAY[{news}], $6,
+                    computed_at
+             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::timestamptz[], $5::bool[], {old_parameters},
+                         {new_parameters})
+                  AS t(center_code, procedure_code, day, computed_at, had_old, {olds}, {news})",
+            olds = measure_names("o"),
+            news = measure_names("n"),
+            old_parameters = measure_parameters(7),
+            new_parameters = measure_parameters(18),
+        );
+        let mut insert = sqlx::query(&text)
+            .bind(changes.iter().map(|(i, _)| cells[*i].center_code.as_str()).collect::<Vec<_>>())
+            .bind(changes.iter().map(|(i, _)| cells[*i].procedure_code.as_str()).collect::<Vec<_>>())
+            .bind(changes.iter().map(|(i, _)| cells[*i].day).collect::<Vec<_>>())
+            .bind(changes.iter().map(|(i, _)| cells[*i].computed_at).collect::<Vec<_>>())
+            .bind(changes.iter().map(|(_, old)| old.is_some()).collect::<Vec<_>>())
+            .bind(sender);
+        for column in measure_columns(changes.iter().map(|(_, old)| old.as_ref().unwrap_or(&none))) {
+            insert = insert.bind(column);
+        }
+        for column in measure_columns(changes.iter().map(|(i, _)| &cells[*i].measures)) {
+            insert = insert.bind(column);
+        }
+        insert.execute(&mut **tx).await?;
 
         let mut days: Vec<(&str, NaiveDate)> =
             changes.iter().map(|(i, _)| (cells[*i].center_code.as_str(), cells[*i].day)).collect();
