@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{Datelike, Utc};
@@ -132,9 +132,8 @@ async fn screenshots(dashboard: &Dashboard, token: &str, period: &str, dir: &std
         ("/form06", "form06"),
     ] {
         browser.goto(&format!("{base}{path}?{period}")).await?;
-        let started = Instant::now();
         // Let the page settle (fonts) before the picture.
-        tokio::time::sleep(Duration::from_millis(300).saturating_sub(started.elapsed())).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let file = dir.join(format!("dashboard-{name}.png"));
         std::fs::write(&file, browser.screenshot().await?)?;
         println!("screenshot: {}", file.display());

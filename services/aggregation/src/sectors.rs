@@ -291,7 +291,7 @@ pub async fn form06_rows(
         let mut by_key: HashMap<(String, String), (i64, i64)> =
             stocks.into_iter().map(|(c, s, i, o)| ((c, s), (i, o))).collect();
         if !shifted_codes.is_empty() {
-            let pairs = crate::totals::stocks_of_procedures_on(db, centers, &shifted_codes, day).await?;
+            let pairs = crate::totals::stocks_on(db, centers, Some(&shifted_codes), &[day]).await?;
             for s in pairs {
                 let latest = latest_of[s.procedure_code.as_str()].to_owned();
                 if latest == s.sector_code {

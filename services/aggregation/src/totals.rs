@@ -171,10 +171,16 @@ pub struct Stock {
     pub pending_overdue: i64,
 }
 
-/// The non-zero pending stocks of every center and procedure of `centers` on each of `days`: each pair's latest
-/// cell on or before the day, found by the `cell_latest_stock` index, so a pair pushed only on days with activity
-/// holds its stock over the days between.
-pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveDate]) -> ServiceResult<Vec<Stock>> {
+/// The non-zero pending stocks of every center and procedure of `centers` (of `procedures` only, when given) on
+/// each of `days`: each pair's latest cell on or before the day, so a pair pushed only on days with activity holds
+/// its stock over the days between. A pair whose latest cell of all is on or before the day holds that cell's
+/// stock (`cell_pair` keeps it); only the others are looked up in `cell`, by the `cell_latest_stock` index.
+pub async fn stocks_on(
+    db: &mut PgConnection,
+    centers: &[String],
+    procedures: Option<&[&str]>,
+    days: &[NaiveDate],
+) -> ServiceResult<Vec<Stock>> {
     Ok(sqlx::query_as(
         "SELECT p.center_code, p.procedure_code, d.day, coalesce(v.sector_code, '') AS sector_code,
                 coalesce(v.implementing_agency_code, '') AS agency_code,
@@ -182,47 +188,20 @@ pub async fn stocks_on(db: &mut PgConnection, centers: &[String], days: &[NaiveD
          FROM cell_pair p
          CROSS JOIN UNNEST($2::date[]) AS d(day)
          CROSS JOIN LATERAL (
-             SELECT c.pending_in_time, c.pending_overdue FROM cell c
-             WHERE c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= d.day
-             ORDER BY c.day DESC LIMIT 1) AS s
-         LEFT JOIN procedure_version v ON v.code = p.procedure_code AND v.valid_from <= d.day
-                                      AND (v.valid_to IS NULL OR d.day < v.valid_to)
-         WHERE p.center_code = ANY($1) AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0)",
-    )
-    .bind(centers)
-    .bind(days)
-    .fetch_all(&mut *db)
-    .await?)
-}
-
-/// Like [`stocks_on`] for one day, for the pairs of `procedures` only. A pair whose latest cell is on or before
-/// the day holds that cell's stock (`cell_pair` keeps it), so only the others are looked up in `cell`.
-pub async fn stocks_of_procedures_on(
-    db: &mut PgConnection,
-    centers: &[String],
-    procedures: &[&str],
-    day: NaiveDate,
-) -> ServiceResult<Vec<Stock>> {
-    Ok(sqlx::query_as(
-        "SELECT p.center_code, p.procedure_code, $3::date AS day, coalesce(v.sector_code, '') AS sector_code,
-                coalesce(v.implementing_agency_code, '') AS agency_code,
-                coalesce(v.online_level = 3, false) AS full_online, s.pending_in_time, s.pending_overdue
-         FROM cell_pair p
-         CROSS JOIN LATERAL (
-             SELECT p.last_in_time AS pending_in_time, p.last_overdue AS pending_overdue WHERE p.last_day <= $3
+             SELECT p.last_in_time AS pending_in_time, p.last_overdue AS pending_overdue WHERE p.last_day <= d.day
              UNION ALL
              (SELECT c.pending_in_time, c.pending_overdue FROM cell c
-              WHERE (p.last_day IS NULL OR p.last_day > $3)
-                AND c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= $3
+              WHERE (p.last_day IS NULL OR p.last_day > d.day)
+                AND c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= d.day
               ORDER BY c.day DESC LIMIT 1)) AS s
-         LEFT JOIN procedure_version v ON v.code = p.procedure_code AND v.valid_from <= $3
-                                      AND (v.valid_to IS NULL OR $3 < v.valid_to)
-         WHERE p.center_code = ANY($1) AND p.procedure_code = ANY($2)
+         LEFT JOIN procedure_version v ON v.code = p.procedure_code AND v.valid_from <= d.day
+                                      AND (v.valid_to IS NULL OR d.day < v.valid_to)
+         WHERE p.center_code = ANY($1) AND ($3::text[] IS NULL OR p.procedure_code = ANY($3))
            AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0)",
     )
     .bind(centers)
+    .bind(days)
     .bind(procedures)
-    .bind(day)
     .fetch_all(&mut *db)
     .await?)
 }
@@ -567,7 +546,7 @@ impl Computation<'_> {
             // By the centers' names even for the nation: the day changes are found by center.
             center_stocks_on(db, centers, &days).await?
         } else {
-            stocks_on(db, centers, &days).await?
+            stocks_on(db, centers, None, &days).await?
         };
         for s in &stocks {
             if self.only_agency.as_ref().is_some_and(|only| *only != s.agency_code) {

@@ -1,10 +1,11 @@
 //! The frame of every page: the skip link, the navigation, the period chooser, the page's own content and how
 //! fresh its figures are.
 
-use onestop_proto::aggregation::v1::{Freshness, PeriodKind};
+use onestop_proto::aggregation::v1::Freshness;
 
 use crate::format::{escape, timestamp};
 use crate::pages::Ctx;
+use crate::period::KINDS;
 
 /// The pages, in the order of the navigation: path, and its name.
 pub const NAVIGATION: [(&str, &str); 7] = [
@@ -68,16 +69,7 @@ fn chooser(ctx: &Ctx, path: &str) -> String {
     let option = |value: &str, label: &str, selected: bool| {
         format!("<option value=\"{value}\"{}>{label}</option>", if selected { " selected" } else { "" })
     };
-    let kinds = [
-        ("month", "Tháng", PeriodKind::Month),
-        ("quarter", "Quý", PeriodKind::Quarter),
-        ("half", "6 tháng", PeriodKind::SixMonths),
-        ("nine", "9 tháng", PeriodKind::NineMonths),
-        ("year", "Năm", PeriodKind::Year),
-    ]
-    .iter()
-    .map(|(value, label, kind)| option(value, label, p.kind == *kind))
-    .collect::<String>();
+    let kinds = KINDS.iter().map(|(value, label, kind)| option(value, label, p.kind == *kind)).collect::<String>();
     let cuts = option("calendar", "Theo tháng dương lịch", !p.decree_09)
         + &option("decree09", "Chốt ngày 14 (Nghị định 09/2019)", p.decree_09);
     let number = if p.number > 0 { p.number.to_string() } else { String::new() };

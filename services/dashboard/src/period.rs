@@ -7,6 +7,15 @@ use onestop_proto::aggregation::v1::{CutOffRule, PeriodKind, ReportingPeriod};
 
 use crate::server::Query;
 
+/// The kinds of period: as the query names them, as the chooser labels them, and as the API knows them.
+pub const KINDS: [(&str, &str, PeriodKind); 5] = [
+    ("month", "Tháng", PeriodKind::Month),
+    ("quarter", "Quý", PeriodKind::Quarter),
+    ("half", "6 tháng", PeriodKind::SixMonths),
+    ("nine", "9 tháng", PeriodKind::NineMonths),
+    ("year", "Năm", PeriodKind::Year),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Choice {
     pub kind: PeriodKind,
@@ -25,13 +34,10 @@ impl Choice {
             other => return Err(format!("Quy tắc chốt số liệu không hợp lệ: {other}")),
         };
         let (this_year, this_month) = month_of(today, if decree_09 { DECREE_09 } else { CutOff::Calendar });
-        let kind = match query.get("kind").unwrap_or("month") {
-            "month" => PeriodKind::Month,
-            "quarter" => PeriodKind::Quarter,
-            "half" => PeriodKind::SixMonths,
-            "nine" => PeriodKind::NineMonths,
-            "year" => PeriodKind::Year,
-            other => return Err(format!("Loại kỳ báo cáo không hợp lệ: {other}")),
+        let named = query.get("kind").unwrap_or("month");
+        let kind = match KINDS.iter().find(|(name, _, _)| *name == named) {
+            Some((_, _, kind)) => *kind,
+            None => return Err(format!("Loại kỳ báo cáo không hợp lệ: {named}")),
         };
         let year = match query.get("year") {
             None | Some("") => this_year,
@@ -131,18 +137,20 @@ impl Choice {
         }
     }
 
+    /// The query parameters naming this period.
+    pub fn query_pairs(self) -> Vec<(&'static str, String)> {
+        let kind = KINDS.iter().find(|(_, _, kind)| *kind == self.kind).map_or("year", |(name, _, _)| name);
+        let mut pairs = vec![("kind", kind.to_owned()), ("year", self.year.to_string())];
+        if self.number > 0 {
+            pairs.push(("number", self.number.to_string()));
+        }
+        pairs.push(("cut", if self.decree_09 { "decree09" } else { "calendar" }.to_owned()));
+        pairs
+    }
+
     /// The query naming this period.
     pub fn query(self) -> String {
-        let kind = match self.kind {
-            PeriodKind::Month => "month",
-            PeriodKind::Quarter => "quarter",
-            PeriodKind::SixMonths => "half",
-            PeriodKind::NineMonths => "nine",
-            _ => "year",
-        };
-        let cut = if self.decree_09 { "decree09" } else { "calendar" };
-        let number = if self.number > 0 { format!("&number={}", self.number) } else { String::new() };
-        format!("kind={kind}&year={}{number}&cut={cut}", self.year)
+        self.query_pairs().iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("&")
     }
 }
 

@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use onestop_domain::form06::Form06Counts;
-use onestop_domain::{Measure, Needs, PeriodTotals, Violations};
+use onestop_domain::measures::add;
+use onestop_domain::{Needs, PeriodTotals, Violations};
 use onestop_proto::aggregation::v1::*;
 use onestop_server::{ServiceError, ServiceResult};
 
@@ -34,17 +35,6 @@ fn row(number: u32, label: &str, sector_code: &str, counts: &Form06Counts) -> Fo
     }
 }
 
-/// Adds `more` to `row`: flows, stocks and the stock carried over are all sums over the row's centers.
-fn add_totals(row: &mut PeriodTotals, more: &PeriodTotals) -> ServiceResult<()> {
-    let overflow = |_| onestop_server::ServiceError::Internal(anyhow::anyhow!("a form 06 row overflows u64"));
-    for measure in Measure::ALL {
-        let sum = row.measures.get(measure).checked_add(more.measures.get(measure)).ok_or(()).map_err(overflow)?;
-        row.measures.set(measure, sum);
-    }
-    row.carried_over = row.carried_over.checked_add(more.carried_over).ok_or(()).map_err(overflow)?;
-    Ok(())
-}
-
 impl AggregationApi {
     pub(super) async fn form06(&self, call: &Call, request: GetForm06Request) -> ServiceResult<GetForm06Response> {
         let mut v = Violations::new();
@@ -71,7 +61,8 @@ impl AggregationApi {
             let mut total = Form06Counts::default();
             for ((center, sector), totals) in by_center {
                 let row = rows.entry((level_of[&center], sector)).or_default();
-                add_totals(row, &totals)?;
+                row.measures.add(&totals.measures)?;
+                row.carried_over = add(row.carried_over, totals.carried_over)?;
                 total.add(&Form06Counts::from_totals(&totals)?)?;
             }
             (rows.into_iter().collect::<Vec<_>>(), total)

@@ -219,22 +219,31 @@ fn add_into<'a>(rows: &mut RollupRows<'a>, key: (&'a str, NaiveDate), delta: &[i
     }
 }
 
-/// The days from which, and before which, each of `procedures` is FULL online by aggregation's copy.
-async fn full_online_periods(
-    tx: &mut sqlx::PgConnection,
-    procedures: &[&str],
-) -> Result<HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>, sqlx::Error> {
-    let rows: Vec<(String, NaiveDate, Option<NaiveDate>)> = sqlx::query_as(
-        "SELECT code, valid_from, valid_to FROM procedure_version WHERE code = ANY($1) AND online_level = 3",
+/// What the roll-ups need of `procedures`' versions in aggregation's copy, read in one statement.
+struct VersionFacts {
+    /// The days from which, and before which, each is FULL online.
+    full_online: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>>,
+    /// Its latest sector (its newest version's), which the roll-ups by sector count it under.
+    latest_sector: HashMap<String, String>,
+}
+
+async fn version_facts(tx: &mut sqlx::PgConnection, procedures: &[&str]) -> Result<VersionFacts, sqlx::Error> {
+    let rows: Vec<(String, NaiveDate, Option<NaiveDate>, i16, String)> = sqlx::query_as(
+        "SELECT code, valid_from, valid_to, online_level, sector_code FROM procedure_version
+         WHERE code = ANY($1) ORDER BY code, valid_from",
     )
     .bind(procedures)
     .fetch_all(&mut *tx)
     .await?;
-    let mut periods: HashMap<String, Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
-    for (code, from, to) in rows {
-        periods.entry(code).or_default().push((from, to));
+    let mut facts = VersionFacts { full_online: HashMap::new(), latest_sector: HashMap::new() };
+    for (code, from, to, online_level, sector) in rows {
+        if online_level == 3 {
+            facts.full_online.entry(code.clone()).or_default().push((from, to));
+        }
+        // In order of `valid_from`: the last one written is the newest.
+        facts.latest_sector.insert(code, sector);
     }
-    Ok(periods)
+    Ok(facts)
 }
 
 async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result<(), sqlx::Error> {
@@ -251,8 +260,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     let mut distinct_procedures = procedures.clone();
     distinct_procedures.sort_unstable();
     distinct_procedures.dedup();
-    let full_online = full_online_periods(&mut *tx, &distinct_procedures).await?;
-    let sector_of = sectors::latest_sectors(&mut *tx, &distinct_procedures).await?;
+    let VersionFacts { full_online, latest_sector: sector_of } = version_facts(&mut *tx, &distinct_procedures).await?;
     let mut by_sector = sectors::SectorRows::new();
     let (mut by_day, mut by_month, mut full_by_day, mut full_by_month) =
         (RollupRows::new(), RollupRows::new(), RollupRows::new(), RollupRows::new());

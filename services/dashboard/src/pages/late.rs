@@ -122,10 +122,9 @@ pub async fn page(ctx: &mut Ctx<'_>) -> PageResult {
 }
 
 fn period_inputs(ctx: &Ctx) -> String {
-    let query = crate::server::Query::parse(&ctx.period.query());
-    ["kind", "year", "number", "cut"]
+    ctx.period
+        .query_pairs()
         .iter()
-        .filter_map(|name| query.get(name).map(|value| (name, value)))
         .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value)))
         .collect()
 }
