@@ -1287,6 +1287,69 @@ fn aggregation_cases() -> Vec<Case> {
         unary!("reporting gaps of a unit code with NUL", aggregation.get_reporting_gaps,
             GetReportingGapsRequest { unit_code: NUL.into(), period: march(), ..Default::default() }
                 => InvalidArgument, "unit_code"),
+        // Periodic reports.
+        unary!("report of a unit code with NUL", aggregation.submit_report,
+            SubmitReportRequest { unit_code: NUL.into(), reporting_period: Some(quarter(2026)), ..Default::default() }
+                => InvalidArgument, "unit_code"),
+        unary!("report of period kind 99", aggregation.submit_report,
+            SubmitReportRequest {
+                unit_code: PROVINCE.into(),
+                reporting_period: Some(agg::ReportingPeriod { kind: 99, ..quarter(2026) }),
+                ..Default::default()
+            } => InvalidArgument, "reporting_period.kind"),
+        unary!("report of the year -5000", aggregation.submit_report,
+            SubmitReportRequest { unit_code: PROVINCE.into(), reporting_period: Some(quarter(-5000)), ..Default::default() }
+                => InvalidArgument, "reporting_period.year"),
+        unary!("report without a period", aggregation.submit_report,
+            SubmitReportRequest { unit_code: PROVINCE.into(), ..Default::default() }
+                => InvalidArgument, "reporting_period"),
+        unary!("report with a note holding NUL", aggregation.submit_report,
+            SubmitReportRequest {
+                unit_code: PROVINCE.into(),
+                reporting_period: Some(quarter(2026)),
+                note: format!("ghi chú{NUL}"),
+                ..Default::default()
+            } => InvalidArgument, "note"),
+        unary!("review of report 2^64-1", aggregation.review_report,
+            ReviewReportRequest { report_id: u64::MAX, version: 1, decision: 1, reason: String::new() }
+                => InvalidArgument, "report_id"),
+        unary!("review with decision 99", aggregation.review_report,
+            ReviewReportRequest { report_id: 1, version: 1, decision: 99, reason: String::new() }
+                => InvalidArgument, "decision"),
+        unary!("review returned with a reason holding BEL", aggregation.review_report,
+            ReviewReportRequest { report_id: 1, version: 1, decision: 2, reason: format!("sai{BELL}") }
+                => InvalidArgument, "reason"),
+        unary!("review returned with a reason of ten megabytes", aggregation.review_report,
+            ReviewReportRequest { report_id: 1, version: 1, decision: 2, reason: "x".repeat(10 << 20) }
+                => InvalidArgument, "reason"),
+        unary!("report 0", aggregation.get_report,
+            GetReportRequest::default() => InvalidArgument, "report_id"),
+        unary!("report comparison listing 4 billion corrections", aggregation.compare_report,
+            CompareReportRequest { report_id: 1, version: 0, max_corrections: u32::MAX }
+                => InvalidArgument, "max_corrections"),
+        unary!("reports to a unit code with ESC", aggregation.list_reports,
+            ListReportsRequest { unit_code: ESCAPE.into(), reporting_period: Some(quarter(2026)), ..Default::default() }
+                => InvalidArgument, "unit_code"),
+        unary!("reports exported for period kind 99", aggregation.export_reports,
+            ExportReportsRequest {
+                unit_code: PROVINCE.into(),
+                reporting_period: Some(agg::ReportingPeriod { kind: 99, ..quarter(2026) }),
+            } => InvalidArgument, "reporting_period.kind"),
+        unary!("report deadlines of period kind 99", aggregation.set_report_deadlines,
+            SetReportDeadlinesRequest {
+                province_code: String::new(),
+                deadlines: vec![ReportDeadline { period_kind: 99, reporter_kind: 2, days_after_period_end: 2 }],
+            } => InvalidArgument, "deadlines[0].period_kind"),
+        unary!("report deadlines 2^32-1 days after the period", aggregation.set_report_deadlines,
+            SetReportDeadlinesRequest {
+                province_code: String::new(),
+                deadlines: vec![ReportDeadline { period_kind: 1, reporter_kind: 2, days_after_period_end: u32::MAX }],
+            } => InvalidArgument, "deadlines[0].days_after_period_end"),
+        unary!("report deadlines of a province code with NUL", aggregation.set_report_deadlines,
+            SetReportDeadlinesRequest {
+                province_code: NUL.into(),
+                deadlines: vec![ReportDeadline { period_kind: 1, reporter_kind: 2, days_after_period_end: 2 }],
+            } => InvalidArgument, "province_code"),
         // Set-aside changes.
         unary!("set-aside changes after a forged token of -5000", aggregation.list_set_aside_changes,
             set_aside_after(paging::encode(&["-5000-01-01T00:00:00Z", "intake", "1.0.1"]))

@@ -11,8 +11,14 @@ pub enum RoleArg {
     Software,
     Province,
     National,
+    /// A locality's people's committee (a commune): give --unit.
+    Unit,
+    /// A provincial department or agency: give --agency.
+    Agency,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing worth boxing it for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Prints a new private key (keep it secret) and its public key.
@@ -48,7 +54,13 @@ pub enum TokenCommand {
         /// For a provincial office: its province's unit code.
         #[arg(long)]
         province: Option<String>,
-        /// push, read, publish, define or follow (repeat for several).
+        /// For a locality: its unit code.
+        #[arg(long)]
+        unit: Option<String>,
+        /// For a department or agency: its agency code.
+        #[arg(long)]
+        agency: Option<String>,
+        /// push, read, publish, define, follow or report (repeat for several).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
         /// How long the token is valid, at most 400 days (services refuse longer-lived tokens).
@@ -145,7 +157,21 @@ pub fn run(command: TokenCommand) -> Result<String, String> {
             ))
         }
         TokenCommand::Env => Ok(environment_file(&today()).trim_end().to_owned()),
-        TokenCommand::Issue { key_file, key, sub, role, centers, province, scopes, days, audience, out, dashboard } => {
+        TokenCommand::Issue {
+            key_file,
+            key,
+            sub,
+            role,
+            centers,
+            province,
+            unit,
+            agency,
+            scopes,
+            days,
+            audience,
+            out,
+            dashboard,
+        } => {
             let text = match (key_file, key) {
                 (Some(path), _) => std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
                 (None, Some(key)) => key.expose().to_owned(),
@@ -156,6 +182,8 @@ pub fn run(command: TokenCommand) -> Result<String, String> {
                 RoleArg::Software => Role::Software,
                 RoleArg::Province => Role::Province,
                 RoleArg::National => Role::National,
+                RoleArg::Unit => Role::Unit,
+                RoleArg::Agency => Role::Agency,
             };
             if role == Role::Software && centers.is_empty() {
                 return Err("software pushes for centers: give --center".into());
@@ -163,13 +191,20 @@ pub fn run(command: TokenCommand) -> Result<String, String> {
             if role == Role::Province && province.is_none() {
                 return Err("a provincial office needs --province".into());
             }
+            if role == Role::Unit && unit.is_none() {
+                return Err("a locality needs --unit".into());
+            }
+            if role == Role::Agency && agency.is_none() {
+                return Err("a department or agency needs --agency".into());
+            }
             if !(1..=MAX_PRINCIPAL_DAYS).contains(&days) {
                 return Err(format!(
                     "--days {days}: from 1 to {MAX_PRINCIPAL_DAYS}; services refuse longer-lived tokens"
                 ));
             }
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let claims = Claims { centers, province, aud: audience, ..claims(&sub, role, &scopes, days * 86_400) };
+            let claims =
+                Claims { centers, province, unit, agency, aud: audience, ..claims(&sub, role, &scopes, days * 86_400) };
             let token = issuer.issue(&claims);
             if let Some(path) = out {
                 write_private(&path, &token)?;
@@ -197,6 +232,8 @@ mod tests {
             role: RoleArg::National,
             centers: vec![],
             province: None,
+            unit: None,
+            agency: None,
             scopes: vec!["read".into()],
             days,
             audience: audience.into(),
@@ -268,6 +305,8 @@ mod tests {
             role: RoleArg::National,
             centers: vec![],
             province: None,
+            unit: None,
+            agency: None,
             scopes: vec!["read".into()],
             days: 1,
             audience: AUDIENCE_ONESTOP.into(),
@@ -294,6 +333,8 @@ mod tests {
             role: RoleArg::Province,
             centers: vec![],
             province: Some("46".into()),
+            unit: None,
+            agency: None,
             scopes: vec!["read".into()],
             days: 1,
             audience: AUDIENCE_ONESTOP.into(),

@@ -31,6 +31,8 @@ pub const SCOPE_PUBLISH: &str = "publish";
 pub const SCOPE_DEFINE: &str = "define";
 /// Following another service's change stream.
 pub const SCOPE_FOLLOW: &str = "follow";
+/// Submitting one's own periodic reports, and approving or returning those of the units below.
+pub const SCOPE_REPORT: &str = "report";
 
 /// The only scopes a service's own key may grant: services read from and follow each other, nothing more.
 pub const SERVICE_SCOPES: [&str; 2] = [SCOPE_READ, SCOPE_FOLLOW];
@@ -92,10 +94,16 @@ pub enum Role {
     Software,
     /// A provincial office: reads the units of `province` and publishes its catalogue.
     Province,
-    /// Reads everything.
+    /// Reads everything, and approves provinces' periodic reports.
     National,
     /// A onestop service calling another.
     Service,
+    /// A locality's people's committee (a commune, or a district before 7/2025): reads the unit of `unit` and
+    /// the units under it, and submits that unit's periodic reports.
+    Unit,
+    /// A provincial department or agency: reads what the agency of `agency` implements and resolves, and submits
+    /// its periodic reports.
+    Agency,
 }
 
 /// The claims a token carries.
@@ -110,6 +118,12 @@ pub struct Claims {
     /// For a provincial office: its province's unit code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub province: Option<String>,
+    /// For a locality: its unit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// For a department or agency: its agency code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<String>,
     pub scopes: Vec<String>,
     /// Whom the token is for: [`AUDIENCE_ONESTOP`] (every service) for a principal, the service called for a
     /// service's own call. Missing reads as empty, which no service accepts.
@@ -127,6 +141,8 @@ pub struct Principal {
     pub role: Role,
     pub centers: BTreeSet<String>,
     pub province: Option<String>,
+    pub unit: Option<String>,
+    pub agency: Option<String>,
     pub scopes: BTreeSet<String>,
 }
 
@@ -148,6 +164,8 @@ impl From<Claims> for Principal {
             role: c.role,
             centers: c.centers.into_iter().collect(),
             province: c.province,
+            unit: c.unit,
+            agency: c.agency,
             scopes: c.scopes.into_iter().collect(),
         }
     }
@@ -386,8 +404,12 @@ fn within_key(kid: &str, signs: &Signs, claims: &Claims, audience: &str) -> Resu
             if let Some(scope) = claims.scopes.iter().find(|s| !SERVICE_SCOPES.contains(&s.as_str())) {
                 return beyond(format!("grants {service} only scopes {SERVICE_SCOPES:?}, not {scope:?}"));
             }
-            if !claims.centers.is_empty() || claims.province.is_some() {
-                return beyond(format!("signs {service}'s calls, which name no center or province"));
+            if !claims.centers.is_empty()
+                || claims.province.is_some()
+                || claims.unit.is_some()
+                || claims.agency.is_some()
+            {
+                return beyond(format!("signs {service}'s calls, which name no center, province, unit or agency"));
             }
             // Only the service called: a token one service received is no use at another.
             (MAX_SERVICE_LIFETIME, claims.aud == audience)
@@ -416,6 +438,8 @@ pub fn claims(sub: &str, role: Role, scopes: &[&str], seconds: i64) -> Claims {
         role,
         centers: vec![],
         province: None,
+        unit: None,
+        agency: None,
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         aud: AUDIENCE_ONESTOP.to_owned(),
         iat,

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub use onestop_auth::{Issuer, Principal, Role, Secret, Verifier};
-use onestop_auth::{SCOPE_DEFINE, SCOPE_FOLLOW, SCOPE_PUBLISH, SCOPE_PUSH, SCOPE_READ, SERVICE_SCOPES};
+use onestop_auth::{SCOPE_DEFINE, SCOPE_FOLLOW, SCOPE_PUBLISH, SCOPE_PUSH, SCOPE_READ, SCOPE_REPORT, SERVICE_SCOPES};
 use tonic::codegen::http;
 use tonic::server::NamedService;
 use tonic::Status;
@@ -358,7 +358,8 @@ pub fn client_tls(args: &crate::config::TlsArgs) -> anyhow::Result<Option<tonic:
 }
 
 /// Scopes a national operator holds: everything (for the local run, demos and tests).
-pub const OPERATOR_SCOPES: [&str; 5] = [SCOPE_READ, SCOPE_PUBLISH, SCOPE_DEFINE, SCOPE_PUSH, SCOPE_FOLLOW];
+pub const OPERATOR_SCOPES: [&str; 6] =
+    [SCOPE_READ, SCOPE_PUBLISH, SCOPE_DEFINE, SCOPE_PUSH, SCOPE_FOLLOW, SCOPE_REPORT];
 
 /// The keys of one whole system, for the local run, tests and benchmarks: an issuer key, held by whoever issues
 /// principals' tokens (the run command, a test) and never given to a service, and a key of its own for each

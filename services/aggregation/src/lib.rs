@@ -21,6 +21,7 @@ pub mod feeds;
 pub mod forms;
 pub mod measure_sql;
 pub mod names;
+pub mod reports;
 pub mod scope;
 pub mod sectors;
 pub mod totals;
@@ -28,7 +29,7 @@ pub mod totals;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use onestop_auth::{SCOPE_DEFINE, SCOPE_READ};
+use onestop_auth::{SCOPE_DEFINE, SCOPE_READ, SCOPE_REPORT};
 use onestop_proto::aggregation::v1::aggregation_service_server::AggregationServiceServer;
 use onestop_server::auth::{Credentials, Needs};
 use onestop_server::config::{DatabaseUrl, ServerArgs};
@@ -74,6 +75,7 @@ pub struct Config {
 fn policy(method: &str) -> Needs {
     match method {
         "DefineIndicator" | "DefineForm" => Needs::Scope(SCOPE_DEFINE),
+        "SubmitReport" | "ReviewReport" | "SetReportDeadlines" => Needs::Scope(SCOPE_REPORT),
         _ => Needs::Scope(SCOPE_READ),
     }
 }

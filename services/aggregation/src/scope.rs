@@ -290,38 +290,52 @@ impl ScopeCache {
 }
 
 /// Refuses a scope the principal may not read: a provincial office reads units in its province (and their
-/// centers), software only the centers it acts for; national readers and services read everything.
-pub async fn authorize(db: &mut sqlx::PgConnection, principal: &Principal, scope: &Scope) -> ServiceResult<()> {
-    let field = match scope.target {
-        Target::Unit(_) => "unit_code",
-        Target::Center(_) => "center_code",
+/// centers), a locality its unit and the units under it, software only the centers it acts for, a department or
+/// agency only its own answer (`only_agency`, over the centers of its unit); national readers and services read
+/// everything.
+pub async fn authorize(
+    db: &mut sqlx::PgConnection,
+    principal: &Principal,
+    scope: &Scope,
+    only_agency: Option<&str>,
+) -> ServiceResult<()> {
+    let field = match (scope.target.clone(), only_agency) {
+        (_, Some(_)) => "agency_code",
+        (Target::Unit(_), None) => "unit_code",
+        (Target::Center(_), None) => "center_code",
     };
     let allowed = match principal.role {
         Role::National | Role::Service => true,
         Role::Software => matches!(&scope.target, Target::Center(code) if principal.acts_for_center(code)),
-        Role::Province => match &principal.province {
-            None => false,
-            Some(_) if scope.unit.code == NATION => false,
-            Some(province) => {
-                let ancestors: Vec<String> = sqlx::query_scalar(
-                    "WITH RECURSIVE up (code, parent_code, depth) AS (
-                         SELECT code, parent_code, 0 FROM unit WHERE code = $1
-                         UNION ALL
-                         SELECT u.code, u.parent_code, up.depth + 1 FROM unit u JOIN up ON u.code = up.parent_code
-                         WHERE up.depth < 10
-                     )
-                     SELECT code FROM up",
-                )
-                .bind(&scope.unit.code)
-                .fetch_all(&mut *db)
-                .await?;
-                ancestors.contains(province)
+        Role::Agency => only_agency.is_some() && principal.agency.as_deref() == only_agency,
+        Role::Province | Role::Unit => {
+            let home = if principal.role == Role::Province { &principal.province } else { &principal.unit };
+            match home {
+                None => false,
+                Some(_) if scope.unit.code == NATION => false,
+                Some(home) => ancestors(db, &scope.unit.code).await?.contains(home),
             }
-        },
+        }
     };
     if allowed {
         Ok(())
     } else {
         Err(ServiceError::PermissionDenied(format!("{field}: {} may not read it", principal.subject)))
     }
+}
+
+/// A unit and every unit above it.
+pub async fn ancestors(db: &mut sqlx::PgConnection, unit: &str) -> ServiceResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE up (code, parent_code, depth) AS (
+             SELECT code, parent_code, 0 FROM unit WHERE code = $1
+             UNION ALL
+             SELECT u.code, u.parent_code, up.depth + 1 FROM unit u JOIN up ON u.code = up.parent_code
+             WHERE up.depth < 10
+         )
+         SELECT code FROM up",
+    )
+    .bind(unit)
+    .fetch_all(&mut *db)
+    .await?)
 }

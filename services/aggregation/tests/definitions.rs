@@ -16,6 +16,8 @@ fn national() -> onestop_server::auth::Principal {
         role: onestop_server::auth::Role::National,
         centers: Default::default(),
         province: None,
+        unit: None,
+        agency: None,
         scopes: Default::default(),
     }
 }

@@ -40,8 +40,8 @@ pub fn may_read(principal: &Principal, field: &str, centers: &[String]) -> Resul
             "{field}: {} may read only its own centers, named explicitly",
             principal.subject
         ))),
-        Role::Province => Err(Status::permission_denied(format!(
-            "{field}: a provincial office reads cells and cases through aggregation, which checks its province"
+        Role::Province | Role::Unit | Role::Agency => Err(Status::permission_denied(format!(
+            "{field}: an office reads cells and cases through aggregation, which checks what it may read"
         ))),
     }
 }

@@ -10,8 +10,10 @@ use onestop_domain::{Needs, PeriodTotals, Violations};
 use onestop_proto::aggregation::v1::*;
 use onestop_server::{ServiceError, ServiceResult};
 
+use chrono::NaiveDate;
+
 use super::{period, target, AggregationApi, AtLeast, Call, ResponseStream};
-use crate::scope::level_name;
+use crate::scope::{level_name, Scope, Target};
 use crate::totals::{Computation, Group, Split};
 use crate::{export, forms, sectors};
 
@@ -35,28 +37,66 @@ fn row(number: u32, label: &str, sector_code: &str, counts: &Form06Counts) -> Fo
     }
 }
 
+/// The unit an agency belongs to: its answers cover that unit's centers.
+pub(super) async fn agency_unit(pool: &sqlx::PgPool, agency: &str) -> ServiceResult<String> {
+    let unit: Option<String> =
+        sqlx::query_scalar("SELECT unit_code FROM agency WHERE code = $1").bind(agency).fetch_optional(pool).await?;
+    unit.ok_or_else(|| ServiceError::not_found("agency_code", format!("agency {agency}")))
+}
+
 impl AggregationApi {
     pub(super) async fn form06(&self, call: &Call, request: GetForm06Request) -> ServiceResult<GetForm06Response> {
         let mut v = Violations::new();
-        let target = target(&mut v, &request.unit_code, &request.center_code);
+        let only_agency = (!request.agency_code.is_empty()).then(|| request.agency_code.clone());
+        let target = match &only_agency {
+            None => target(&mut v, &request.unit_code, &request.center_code),
+            Some(agency) => {
+                if !request.unit_code.is_empty() || !request.center_code.is_empty() {
+                    v.add("agency_code", "give one of unit_code, center_code or agency_code");
+                }
+                v.code("agency_code", agency);
+                None
+            }
+        };
         let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
         v.into_result()?;
-        let (target, (first_day, last_day, _)) = (target.expect("validated"), period.expect("validated"));
-
+        let target = match (&only_agency, target) {
+            (Some(agency), _) => Target::Unit(agency_unit(&self.pool, agency).await?),
+            (None, target) => target.expect("validated"),
+        };
+        let (first_day, last_day, _) = period.expect("validated");
         let (mut snapshot, freshness, scope) = self
-            .scoped_snapshot(
+            .scoped_snapshot_for(
                 call,
                 &target,
+                only_agency.as_deref(),
                 AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
             )
             .await?;
+        let report = self
+            .form06_in(&mut snapshot, &scope, only_agency.as_deref(), (first_day, last_day), request.form_version)
+            .await?;
+        snapshot.commit().await?;
+        Ok(GetForm06Response { freshness: Some(freshness), ..report })
+    }
+
+    /// Form 06 of `scope` (only what `only_agency` implements, when given) over `days`, read in `snapshot`; the
+    /// answer's freshness is left to the caller.
+    pub(super) async fn form06_in(
+        &self,
+        snapshot: &mut sqlx::PgConnection,
+        scope: &Scope,
+        only_agency: Option<&str>,
+        (first_day, last_day): (NaiveDate, NaiveDate),
+        form_version: u32,
+    ) -> ServiceResult<GetForm06Response> {
         let level_of = scope.center_levels();
         let names: HashMap<String, String> =
             sqlx::query_as("SELECT code, name FROM sector").fetch_all(&mut *snapshot).await?.into_iter().collect();
         // Whole half-months (calendar months, the months of Decree 09/2019) read the roll-ups by sector; any
-        // other days, every cell.
-        let (rows, total) = if sectors::whole_half_months(first_day, last_day) {
-            let by_center = sectors::form06_rows(&mut snapshot, &scope.center_codes(), first_day, last_day).await?;
+        // other days, or an agency's share, every cell.
+        let (rows, total) = if only_agency.is_none() && sectors::whole_half_months(first_day, last_day) {
+            let by_center = sectors::form06_rows(&mut *snapshot, &scope.center_codes(), first_day, last_day).await?;
             let mut rows: BTreeMap<(i16, String), PeriodTotals> = BTreeMap::new();
             let mut total = Form06Counts::default();
             for ((center, sector), totals) in by_center {
@@ -67,10 +107,9 @@ impl AggregationApi {
             }
             (rows.into_iter().collect::<Vec<_>>(), total)
         } else {
-            self.form06_from_cells(&mut snapshot, &scope, level_of, first_day, last_day).await?
+            self.form06_from_cells(&mut *snapshot, scope, only_agency, level_of, first_day, last_day).await?
         };
-        let form = forms::for_report(&mut snapshot, forms::FORM_06, last_day, request.form_version).await?;
-        snapshot.commit().await?;
+        let form = forms::for_report(&mut *snapshot, forms::FORM_06, last_day, form_version).await?;
 
         // Sections in level order, each with its rows and their sum.
         let mut sections: Vec<(i16, Vec<Form06Row>, Form06Counts)> = Vec::new();
@@ -96,19 +135,25 @@ impl AggregationApi {
                 rows,
             })
             .collect();
+        let (reporting_unit_code, reporting_unit_name) = match (&scope.target, only_agency) {
+            (_, Some(agency)) => {
+                let name: Option<String> = sqlx::query_scalar("SELECT name FROM agency WHERE code = $1")
+                    .bind(agency)
+                    .fetch_optional(&mut *snapshot)
+                    .await?;
+                (agency.to_owned(), name.unwrap_or_default())
+            }
+            (Target::Unit(code), None) => (code.clone(), scope.unit.name.clone()),
+            (Target::Center(code), None) => (code.clone(), scope.centers[0].name.clone()),
+        };
         Ok(GetForm06Response {
-            reporting_unit_code: match &target {
-                crate::scope::Target::Unit(code) | crate::scope::Target::Center(code) => code.clone(),
-            },
-            reporting_unit_name: match &target {
-                crate::scope::Target::Unit(_) => scope.unit.name.clone(),
-                crate::scope::Target::Center(_) => scope.centers[0].name.clone(),
-            },
+            reporting_unit_code,
+            reporting_unit_name,
             days: Some(DayRange { from_day: first_day.to_string(), to_day: last_day.to_string() }),
             headings: form.columns.iter().map(|c| c.headings.join(" - ")).collect(),
             sections,
             total: Some(row(0, "Tổng cộng", "", &total)),
-            freshness: Some(freshness),
+            freshness: None,
             form: Some(form),
         })
     }
@@ -118,22 +163,25 @@ impl AggregationApi {
     async fn form06_from_cells(
         &self,
         snapshot: &mut sqlx::PgConnection,
-        scope: &crate::scope::Scope,
+        scope: &Scope,
+        only_agency: Option<&str>,
         level_of: HashMap<String, i16>,
         first_day: chrono::NaiveDate,
         last_day: chrono::NaiveDate,
     ) -> ServiceResult<(Vec<((i16, String), PeriodTotals)>, Form06Counts)> {
-        // The (level, sector) rows that have cells, in level then sector order.
+        // The (level, sector) rows that have cells (of the agency's procedures), in level then sector order.
         let present: Vec<(String, String)> = sqlx::query_as(&format!(
             "WITH {present}
              SELECT DISTINCT c.center_code, coalesce(v.sector_code, '') FROM present c
              LEFT JOIN procedure_version v ON v.code = c.procedure_code AND v.valid_from <= c.day
-                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)",
+                                          AND (v.valid_to IS NULL OR c.day < v.valid_to)
+             WHERE $4::text IS NULL OR v.implementing_agency_code = $4",
             present = *crate::totals::PRESENT
         ))
         .bind(scope.center_codes())
         .bind(first_day)
         .bind(last_day)
+        .bind(only_agency)
         .fetch_all(&mut *snapshot)
         .await?;
         let keys: BTreeSet<(i16, String)> =
@@ -148,7 +196,7 @@ impl AggregationApi {
         }));
         let index = keys.iter().cloned().enumerate().map(|(i, k)| (k, i + 1)).collect();
         let computation = Computation {
-            only_agency: None,
+            only_agency: only_agency.map(str::to_owned),
             scope,
             groups,
             split: Split::LevelSector { level_of, index },

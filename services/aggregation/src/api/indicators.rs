@@ -210,6 +210,15 @@ async fn breakdown_groups(
     })
 }
 
+/// What an indicators answer is asked: whose, which days, broken down how, which indicators (empty for all).
+pub(super) struct Question<'a> {
+    pub target: &'a Target,
+    pub only_agency: Option<String>,
+    pub days: (chrono::NaiveDate, chrono::NaiveDate, onestop_domain::period::CutOff),
+    pub breakdown: Breakdown,
+    pub indicator_ids: &'a [String],
+}
+
 impl AggregationApi {
     pub(super) async fn indicators(
         &self,
@@ -245,51 +254,70 @@ impl AggregationApi {
         }
         v.into_result()?;
         let target = match (&only_agency, target) {
-            (Some(agency), _) => {
-                let unit: Option<String> = sqlx::query_scalar("SELECT unit_code FROM agency WHERE code = $1")
-                    .bind(agency)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Target::Unit(unit.ok_or_else(|| ServiceError::not_found("agency_code", format!("agency {agency}")))?)
-            }
+            (Some(agency), _) => Target::Unit(super::form06::agency_unit(&self.pool, agency).await?),
             (None, target) => target.expect("validated"),
         };
         let (first_day, last_day, cut_off) = period.expect("validated");
 
         let (mut snapshot, freshness, scope) = self
-            .scoped_snapshot(
+            .scoped_snapshot_for(
                 call,
                 &target,
+                only_agency.as_deref(),
                 AtLeast { intake: &request.min_intake_cursor, catalogue: request.min_catalogue_cursor },
             )
             .await?;
-        let scopes = match scope.province(&mut snapshot).await? {
+        let question = Question {
+            target: &target,
+            only_agency,
+            days: (first_day, last_day, cut_off),
+            breakdown,
+            indicator_ids: &request.indicator_ids,
+        };
+        let answer = self.indicators_in(&mut snapshot, &scope, question).await?;
+        snapshot.commit().await?;
+        Ok(GetIndicatorsResponse { freshness: Some(freshness), ..answer })
+    }
+
+    /// The indicators `question` asks for, read in `snapshot` (the answer's freshness is left to the caller).
+    pub(super) async fn indicators_in(
+        &self,
+        snapshot: &mut sqlx::PgConnection,
+        scope: &Scope,
+        question: Question<'_>,
+    ) -> ServiceResult<GetIndicatorsResponse> {
+        let (first_day, last_day, cut_off) = question.days;
+        let scopes = match scope.province(&mut *snapshot).await? {
             Some(province) => definitions::Scopes::Province(province),
             None => definitions::Scopes::Nation,
         };
         // In the snapshot: a request never waits for a second connection while it holds one.
         let answering = definitions::latest(&mut *snapshot, &scopes).await?;
-        let wanted: Vec<IndicatorDefinition> = answering
-            .definitions
-            .into_iter()
-            .filter(|d| request.indicator_ids.is_empty() || request.indicator_ids.contains(&d.id))
-            .collect();
-        for (i, id) in request.indicator_ids.iter().enumerate() {
+        let ids = question.indicator_ids;
+        let wanted: Vec<IndicatorDefinition> =
+            answering.definitions.into_iter().filter(|d| ids.is_empty() || ids.contains(&d.id)).collect();
+        for (i, id) in ids.iter().enumerate() {
             if !wanted.iter().any(|d| &d.id == id) {
                 return Err(ServiceError::invalid(format!("indicator_ids[{i}]"), format!("no indicator {id:?} here")));
             }
         }
         let mut whole = Group::whole(first_day, last_day, scope.unit.level);
-        if let Target::Center(code) = &target {
+        if let Target::Center(code) = question.target {
             whole.center = Some(code.clone());
         }
-        let (breakdown_groups, split) = breakdown_groups(&mut snapshot, breakdown, &scope, &whole, cut_off).await?;
+        let (breakdown_groups, split) =
+            breakdown_groups(&mut *snapshot, question.breakdown, scope, &whole, cut_off).await?;
         let mut groups = vec![whole];
         groups.extend(breakdown_groups);
-        let computation =
-            Computation { scope: &scope, only_agency, groups, split, needs: Needs::of(&wanted), today: (self.clock)() };
-        let (facts, reporting_unavailable) = computation.run(&mut snapshot).await?;
-        snapshot.commit().await?;
+        let computation = Computation {
+            scope,
+            only_agency: question.only_agency,
+            groups,
+            split,
+            needs: Needs::of(&wanted),
+            today: (self.clock)(),
+        };
+        let (facts, reporting_unavailable) = computation.run(&mut *snapshot).await?;
 
         let mut results = computation.groups.iter().zip(&facts).map(|(group, facts)| IndicatorGroup {
             key: group.key.clone(),
@@ -300,7 +328,7 @@ impl AggregationApi {
         Ok(GetIndicatorsResponse {
             indicators: whole.indicators,
             center_codes: scope.center_codes(),
-            freshness: Some(freshness),
+            freshness: None,
             days: Some(DayRange { from_day: first_day.to_string(), to_day: last_day.to_string() }),
             groups: results.collect(),
             unit_name: scope.unit.name.clone(),

@@ -6,7 +6,8 @@
 //! - [`monitoring`]: late-case lists, counts, the watch, and reconciliation with the cells;
 //! - [`reconciliation`]: the days on which the cells and the case records disagree, and the records behind them;
 //! - [`watch_hub`]: one poller for all the late-case watches of one scope;
-//! - [`operations`]: the changes aggregation had to set aside, for operators.
+//! - [`operations`]: the changes aggregation had to set aside, for operators;
+//! - [`reports`]: periodic reports submitted, reviewed, compared with the figures now and sent up.
 
 pub mod form06;
 pub mod indicators;
@@ -15,6 +16,7 @@ pub mod operations;
 pub mod period;
 pub mod reconciliation;
 pub mod reporting_gaps;
+pub mod reports;
 pub mod watch_hub;
 
 use std::pin::Pin;
@@ -154,11 +156,23 @@ impl AggregationApi {
         target: &Target,
         at_least: AtLeast<'_>,
     ) -> ServiceResult<(Transaction<'static, Postgres>, Freshness, Arc<Scope>)> {
+        self.scoped_snapshot_for(call, target, None, at_least).await
+    }
+
+    /// [`AggregationApi::scoped_snapshot`] for an answer that counts only what `only_agency` implements or
+    /// resolves, which a department may read of its own.
+    async fn scoped_snapshot_for(
+        &self,
+        call: &Call,
+        target: &Target,
+        only_agency: Option<&str>,
+        at_least: AtLeast<'_>,
+    ) -> ServiceResult<(Transaction<'static, Postgres>, Freshness, Arc<Scope>)> {
         let principal = &call.principal;
         let (mut snapshot, freshness) = self.snapshot(call.deadline, at_least).await?;
         match self.scopes.resolve(&mut snapshot, target, freshness.catalogue_cursor).await {
             Ok(scope) => {
-                scope::authorize(&mut snapshot, principal, &scope).await?;
+                scope::authorize(&mut snapshot, principal, &scope, only_agency).await?;
                 return Ok((snapshot, freshness, scope));
             }
             Err(ServiceError::NotFound { field, what }) => {
@@ -173,7 +187,7 @@ impl AggregationApi {
             tokio::time::sleep(COPY_WAIT_STEP).await;
             let (mut snapshot, freshness) = self.snapshot(call.deadline, at_least).await?;
             if let Ok(scope) = self.scopes.resolve(&mut snapshot, target, freshness.catalogue_cursor).await {
-                scope::authorize(&mut snapshot, principal, &scope).await?;
+                scope::authorize(&mut snapshot, principal, &scope, only_agency).await?;
                 return Ok((snapshot, freshness, scope));
             }
         }
@@ -364,5 +378,53 @@ impl AggregationService for AggregationApi {
         request: Request<ListSetAsideChangesRequest>,
     ) -> Result<Response<ListSetAsideChangesResponse>, Status> {
         Ok(Response::new(self.set_aside_changes(&self.call(&request)?.principal, request.into_inner()).await?))
+    }
+
+    async fn submit_report(
+        &self,
+        request: Request<SubmitReportRequest>,
+    ) -> Result<Response<SubmitReportResponse>, Status> {
+        Ok(Response::new(self.submit_report(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    async fn review_report(
+        &self,
+        request: Request<ReviewReportRequest>,
+    ) -> Result<Response<ReviewReportResponse>, Status> {
+        Ok(Response::new(self.review_report(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    async fn get_report(&self, request: Request<GetReportRequest>) -> Result<Response<GetReportResponse>, Status> {
+        Ok(Response::new(self.get_report(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    async fn compare_report(
+        &self,
+        request: Request<CompareReportRequest>,
+    ) -> Result<Response<CompareReportResponse>, Status> {
+        Ok(Response::new(self.compare_report(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<ListReportsRequest>,
+    ) -> Result<Response<ListReportsResponse>, Status> {
+        Ok(Response::new(self.list_reports(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    type ExportReportsStream = ResponseStream<ExportReportsResponse>;
+
+    async fn export_reports(
+        &self,
+        request: Request<ExportReportsRequest>,
+    ) -> Result<Response<Self::ExportReportsStream>, Status> {
+        Ok(Response::new(self.export_reports(&self.call(&request)?, request.into_inner()).await?))
+    }
+
+    async fn set_report_deadlines(
+        &self,
+        request: Request<SetReportDeadlinesRequest>,
+    ) -> Result<Response<SetReportDeadlinesResponse>, Status> {
+        Ok(Response::new(self.set_report_deadlines(&self.call(&request)?, request.into_inner()).await?))
     }
 }

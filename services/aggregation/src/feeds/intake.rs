@@ -24,6 +24,7 @@ use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, n
 use super::{month_sets, stock_changes};
 use crate::apology_notices;
 use crate::case_record::{self, CaseRow};
+use crate::reports::corrections::{self, AppliedCellChange};
 use crate::{measure_sql, sectors};
 
 /// Most changes applied in one transaction.
@@ -139,6 +140,7 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
     let mut cells = CellChanges::default();
     let mut cases: BTreeMap<String, CaseRow> = BTreeMap::new();
     let mut notices: BTreeMap<String, Vec<apology_notices::NoticeRow>> = BTreeMap::new();
+    let mut applied_cells = Vec::new();
     for change in fresh {
         match &change.change {
             Some(Change::Cell(cell)) => {
@@ -159,7 +161,18 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
                 if change_id >= latest.0 {
                     *latest = (change_id, new);
                 }
-                if let Some(at) = change.changed_at.and_then(timestamp_from_wire) {
+                let changed_at = change.changed_at.and_then(timestamp_from_wire);
+                applied_cells.push(AppliedCellChange {
+                    center: &cell.center_code,
+                    day: key.1,
+                    procedure: &cell.procedure_code,
+                    cursor: &change.cursor,
+                    changed_at,
+                    sender: &cell.sender,
+                    old,
+                    new,
+                });
+                if let Some(at) = changed_at {
                     let first = cells.first_pushed.entry((key.0, key.1)).or_insert(at);
                     *first = (*first).min(at);
                 }
@@ -174,6 +187,7 @@ pub async fn apply(pool: &PgPool, batch: &[WatchChangesResponse]) -> anyhow::Res
         }
     }
     store_cells(&mut tx, &cells).await?;
+    corrections::keep(&mut tx, &applied_cells).await?;
     if !cases.is_empty() {
         let codes: Vec<String> = cases.keys().cloned().collect();
         case_record::store(&mut tx, cases.into_values().collect()).await?;

@@ -104,6 +104,14 @@ async fn lock_rollups(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Holds both feeds back until the end of `tx` (after letting the batch in progress finish): what `tx` reads
+/// next is the figures at one cursor of each stream, and every change applied after it commits sees what it
+/// wrote. A report's submission holds them while it computes and stores its figures.
+pub async fn hold_back(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)").bind(ROLLUP_LOCK).execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// Runs `follow_once` until `stop`, resuming after any failure.
 pub async fn keep_following<F, Fut>(name: &'static str, mut stop: StopSignal, follow_once: F)
 where
