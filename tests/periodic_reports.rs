@@ -362,6 +362,10 @@ async fn reports_are_frozen_reviewed_compared_and_sent_up() {
     assert_eq!((returned.status, returned.reviewed_by.as_str()), (ReportStatus::Returned as i32, "office-46"));
     let twice = province.review_report(review(&submitted, ReviewDecision::Approve, "")).await.unwrap_err();
     assert_eq!(twice.code(), Code::FailedPrecondition);
+    let listed = province.list_reports(list.clone()).await.unwrap().into_inner();
+    let commune_status = listed.reporters.iter().find(|r| r.reporter_code == COMMUNE).unwrap();
+    assert_eq!(commune_status.status, ReportStatus::Returned as i32);
+    assert_eq!(commune_status.return_reason, "Số liệu ngày 01/10 đã được đính chính");
 
     // Submitted again: version 2 carries the corrections, version 1 is kept as it was.
     let second = commune.submit_report(submit(COMMUNE, "", &correction)).await.unwrap().into_inner().report.unwrap();

@@ -4,6 +4,9 @@
 //! Rights follow the principals: a commune (`unit`), a department (`agency`) and a province submit their own
 //! reports; the province approves or returns its communes' and departments', the nation the provinces'. A report
 //! is read by its reporter and its reviewers.
+//!
+//! Reports are read from the primary, where they are written, so that one is found the moment its submission
+//! returns; a comparison's current figures come from the reading pool like every other answer.
 
 use std::collections::BTreeMap;
 
@@ -515,7 +518,7 @@ impl AggregationApi {
     }
 
     pub(super) async fn get_report(&self, call: &Call, request: GetReportRequest) -> ServiceResult<GetReportResponse> {
-        let mut snapshot = self.reads.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let mut snapshot = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         let (report, versions) = self.readable_report(&mut snapshot, &call.principal, request.report_id).await?;
         let version = Self::chosen(&versions, request.version)?;
         let answer =
@@ -541,7 +544,7 @@ impl AggregationApi {
         }
         let limit = if request.max_corrections == 0 { DEFAULT_CORRECTIONS } else { request.max_corrections };
         // The report first, then the current figures in a snapshot of their own (never two connections at once).
-        let mut db = self.reads.acquire().await?;
+        let mut db = self.pool.acquire().await?;
         let (report, versions) = self.readable_report(&mut db, &call.principal, request.report_id).await?;
         let version = Self::chosen(&versions, request.version)?.clone();
         let submitted = self.version_answer(&mut db, &report, &version, &versions[0], false).await?;
@@ -553,8 +556,11 @@ impl AggregationApi {
             ),
             _ => (Target::Unit(report.reporter_code.clone()), None),
         };
+        // Now is at least the report's own cursor (a streaming replica may be behind the primary it was stored on).
+        let frozen = submitted.freshness.clone().unwrap_or_default();
+        let at_least = AtLeast { intake: &frozen.intake_cursor, catalogue: frozen.catalogue_cursor };
         let (mut snapshot, current, scope) =
-            self.scoped_snapshot_for(call, &target, only_agency.as_deref(), AtLeast::default()).await?;
+            self.scoped_snapshot_for(call, &target, only_agency.as_deref(), at_least).await?;
         let days = (report.first_day, report.last_day);
         let form06 = self.form06_in(&mut snapshot, &scope, only_agency.as_deref(), days, 0).await?;
         let cut_off = period::resolve(&mut Violations::new(), None, Some(&report.key().wire()))
@@ -634,7 +640,7 @@ impl AggregationApi {
     ) -> ServiceResult<ListReportsResponse> {
         let (province, key, last_day) =
             Self::list_question(call, &request.unit_code, request.reporting_period.as_ref())?;
-        let mut snapshot = self.reads.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let mut snapshot = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         Self::checked_province(&mut snapshot, province.as_deref()).await?;
         let today = (self.clock)();
         let standing = standing(&mut snapshot, province.as_deref(), key, last_day, today).await?;
@@ -671,7 +677,7 @@ impl AggregationApi {
     ) -> ServiceResult<ResponseStream<ExportReportsResponse>> {
         let (province, key, last_day) =
             Self::list_question(call, &request.unit_code, request.reporting_period.as_ref())?;
-        let mut snapshot = self.reads.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let mut snapshot = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         Self::checked_province(&mut snapshot, province.as_deref()).await?;
         let standing = standing(&mut snapshot, province.as_deref(), key, last_day, (self.clock)()).await?;
         let mut entries = Vec::new();
