@@ -174,7 +174,7 @@ async fn an_office_reads_its_province_and_only_its_province() {
     assert!(html.contains("aria-sort=\"ascending\""));
 
     // Every other page answers for the province.
-    for path in ["/trends", "/late", "/late/live", "/reporting", "/reconciliation", "/form06"] {
+    for path in ["/trends", "/late", "/late/live", "/reporting", "/reconciliation", "/form06", "/reports"] {
         let answer = setup.get(&format!("{path}?{MARCH}"), &cookie).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.text());
         assert!(answer.header("content-security-policy").is_some());
@@ -200,6 +200,38 @@ async fn an_office_reads_its_province_and_only_its_province() {
     assert!(!workbook.sheet_names().is_empty());
     let csv = setup.get(&format!("/form06.csv?{MARCH}"), &cookie).await;
     assert_eq!((csv.status, csv.header("content-type")), (200, Some("text/csv; charset=utf-8")));
+
+    // Periodic reports: the commune has submitted March, the department has not; the commune's file comes as it
+    // was submitted, and every report in one ZIP.
+    let commune = onestop_auth::Claims {
+        unit: Some(COMMUNE.into()),
+        ..claims("ubnd-19753", Role::Unit, &[SCOPE_READ, onestop_auth::SCOPE_REPORT], 600)
+    };
+    let commune = Credentials::token(setup.system.stack.keys().issuer.issue(&commune));
+    let mut as_commune = client::aggregation(&setup.system.stack.aggregation_url(), None, &commune).unwrap();
+    let submit =
+        SubmitReportRequest { unit_code: COMMUNE.into(), reporting_period: Some(march()), ..Default::default() };
+    let submitted = as_commune.submit_report(submit).await.unwrap().into_inner().report.unwrap();
+    let html = setup.get(&format!("/reports?{MARCH}"), &cookie).await.text();
+    let row = |code: &str| {
+        let start = html.find(&format!("<tr data-reporter=\"{code}\">")).unwrap_or_else(|| panic!("no row {code}"));
+        html[start..start + html[start..].find("</tr>").unwrap()].to_owned()
+    };
+    assert!(row(COMMUNE).contains("Đã gửi, chờ duyệt"), "{}", row(COMMUNE));
+    assert!(row("STP-46").contains("Chưa gửi") && row("STP-46").contains("Muộn"), "{}", row("STP-46"));
+    let link = row(COMMUNE);
+    let link = &link[link.find("href=\"").unwrap() + 6..];
+    let link = link[..link.find('"').unwrap()].replace("&amp;", "&");
+    let xlsx = setup.get(&link, &cookie).await;
+    assert_eq!(xlsx.status, 200, "{link}");
+    let digest: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&xlsx.body).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    assert_eq!(digest, submitted.xlsx.unwrap().sha256, "the file as submitted");
+    let zip = setup.get(&format!("/reports.zip?{MARCH}"), &cookie).await;
+    assert_eq!((zip.status, zip.header("content-type")), (200, Some("application/zip")));
+    assert!(zip.body.starts_with(b"PK"));
 
     // Another province: refused with a plain page.
     let refused = setup.get(&format!("/?{MARCH}&unit={OTHER_PROVINCE}"), &cookie).await;
@@ -412,7 +444,7 @@ async fn in_a_real_browser() {
 
     // At phone width no page is wider than the screen: wide tables scroll inside their frame.
     browser.set_window(390, 844).await.unwrap();
-    for path in ["/", "/units", "/trends", "/late", "/reporting", "/reconciliation", "/form06"] {
+    for path in ["/", "/units", "/trends", "/late", "/reporting", "/reconciliation", "/form06", "/reports"] {
         browser.goto(&format!("{base}{path}?{MARCH}")).await.unwrap();
         let overflow = browser
             .execute("return document.documentElement.scrollWidth - window.innerWidth;", json!([]))

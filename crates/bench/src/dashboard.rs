@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 /// The pages timed: path, the period's cut-off rule, and what it shows.
-const PAGES: [(&str, &str, &str); 11] = [
+const PAGES: [(&str, &str, &str); 12] = [
     ("/", "calendar", "overview: 13 indicators, and the month before"),
     ("/units", "calendar", "by commune: 13 indicators × 151 units, and the ranking"),
     ("/trends", "calendar", "the year by month: 4 indicators"),
@@ -44,6 +44,7 @@ const PAGES: [(&str, &str, &str); 11] = [
     ("/form06", "decree09", "form 06, the month of Decree 09/2019 (15th to 14th)"),
     ("/form06.xlsx", "calendar", "form 06 as XLSX"),
     ("/form06.csv", "calendar", "form 06 as CSV"),
+    ("/reports", "calendar", "periodic reports: who has submitted, 151 units and departments"),
 ];
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

@@ -8,7 +8,7 @@ use crate::pages::Ctx;
 use crate::period::KINDS;
 
 /// The pages, in the order of the navigation: path, and its name.
-pub const NAVIGATION: [(&str, &str); 7] = [
+pub const NAVIGATION: [(&str, &str); 8] = [
     ("/", "Tổng quan"),
     ("/units", "Theo đơn vị"),
     ("/trends", "Diễn biến theo tháng"),
@@ -16,6 +16,7 @@ pub const NAVIGATION: [(&str, &str); 7] = [
     ("/reporting", "Tình hình báo cáo"),
     ("/reconciliation", "Đối soát"),
     ("/form06", "Biểu 06"),
+    ("/reports", "Báo cáo định kỳ"),
 ];
 
 /// A whole page of `ctx`'s session at `path`.

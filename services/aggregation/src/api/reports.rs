@@ -744,6 +744,7 @@ impl AggregationApi {
                 }
             }
         }
+        v.into_result()?;
         let allowed = match call.principal.role {
             Role::National => true,
             Role::Province => {
@@ -757,7 +758,6 @@ impl AggregationApi {
                 call.principal.subject
             )));
         }
-        v.into_result()?;
         let mut tx = self.pool.begin().await?;
         Self::checked_province(&mut tx, (!request.province_code.is_empty()).then_some(&*request.province_code))
             .await

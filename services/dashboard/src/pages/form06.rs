@@ -1,15 +1,10 @@
 //! Form 06 (Biểu 06/VPCP/KSTT) for the period on screen, as printed, with its XLSX and CSV files for download.
 
-use onestop_proto::aggregation::v1::{ExportForm06Request, FileFormat, Form06Row, GetForm06Request};
-use tokio_stream::StreamExt;
-
-use super::{scrolling_table, Ctx, PageError, PageResult};
+use super::{scrolling_table, streamed_file, Ctx, PageResult};
 use crate::format::{count, escape};
 use crate::layout;
-use crate::server::{download as file, html};
-
-/// The largest file passed on (form 06 of a province is tens of kilobytes).
-const MAX_FILE_BYTES: usize = 16 << 20;
+use crate::server::html;
+use onestop_proto::aggregation::v1::{ExportForm06Request, FileFormat, Form06Row, GetForm06Request};
 
 fn request(ctx: &Ctx) -> GetForm06Request {
     GetForm06Request { unit_code: ctx.unit.clone(), reporting_period: Some(ctx.period.to_wire()), ..Default::default() }
@@ -77,17 +72,6 @@ pub async fn page(ctx: &Ctx<'_>) -> PageResult {
 
 pub async fn download(ctx: &Ctx<'_>, format: FileFormat) -> PageResult {
     let export = ExportForm06Request { report: Some(request(ctx)), format: format as i32 };
-    let mut stream = ctx.app.backend.aggregation().export_form06(ctx.call(export)).await?.into_inner();
-    let (mut name, mut content_type, mut bytes) = (String::new(), String::new(), Vec::new());
-    while let Some(piece) = stream.next().await {
-        let piece = piece?;
-        if name.is_empty() {
-            (name, content_type) = (piece.file_name, piece.content_type);
-        }
-        if bytes.len() + piece.chunk.len() > MAX_FILE_BYTES {
-            return Err(PageError::Unavailable("Tệp quá lớn để tải qua trang này.".into()));
-        }
-        bytes.extend_from_slice(&piece.chunk);
-    }
-    Ok(file(&content_type, &name, bytes))
+    let stream = ctx.app.backend.aggregation().export_form06(ctx.call(export)).await?.into_inner();
+    streamed_file(stream, |piece| (piece.file_name, piece.content_type, piece.chunk)).await
 }

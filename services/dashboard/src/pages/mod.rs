@@ -6,6 +6,7 @@ mod late;
 mod overview;
 mod reconciliation;
 mod reporting;
+mod reports;
 mod trends;
 mod units;
 
@@ -155,6 +156,9 @@ pub async fn dispatch(app: &App, session: &Session, path: &str, query: Query) ->
         "/form06" => form06::page(&ctx).await,
         "/form06.xlsx" => form06::download(&ctx, onestop_proto::aggregation::v1::FileFormat::Xlsx).await,
         "/form06.csv" => form06::download(&ctx, onestop_proto::aggregation::v1::FileFormat::Csv).await,
+        "/reports" => reports::page(&ctx).await,
+        "/reports/file" => reports::download(&ctx).await,
+        "/reports.zip" => reports::download_all(&ctx).await,
         _ => Err(PageError::NotFound("Không có trang này.".into())),
     };
     result.unwrap_or_else(PageError::answer)
@@ -208,6 +212,31 @@ pub fn label(r: &IndicatorResult) -> &str {
     } else {
         &r.label_vi
     }
+}
+
+/// The largest file passed on (form 06 of a province is tens of kilobytes, its reports for a period under a
+/// megabyte).
+const MAX_FILE_BYTES: usize = 64 << 20;
+
+/// A file aggregation streams in pieces, as a download: `parts` gives each piece's file name and content type
+/// (set on the first) and its bytes.
+pub async fn streamed_file<T, S>(mut stream: S, parts: impl Fn(T) -> (String, String, Vec<u8>)) -> PageResult
+where
+    S: tokio_stream::Stream<Item = Result<T, tonic::Status>> + Unpin,
+{
+    use tokio_stream::StreamExt;
+    let (mut name, mut content_type, mut bytes) = (String::new(), String::new(), Vec::new());
+    while let Some(piece) = stream.next().await {
+        let (piece_name, piece_type, chunk) = parts(piece?);
+        if name.is_empty() {
+            (name, content_type) = (piece_name, piece_type);
+        }
+        if bytes.len() + chunk.len() > MAX_FILE_BYTES {
+            return Err(PageError::Unavailable("Tệp quá lớn để tải qua trang này.".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(crate::server::download(&content_type, &name, bytes))
 }
 
 /// A table that scrolls sideways on a narrow screen, reachable by keyboard.
