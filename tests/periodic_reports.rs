@@ -157,19 +157,16 @@ async fn reports_are_frozen_reviewed_compared_and_sent_up() {
     let Principals { mut commune, mut other_commune, mut department, mut province, mut nation } = principals(&system);
 
     // The province gives its communes a year to report October; its departments keep the default (the 16th).
-    let deadlines = province
-        .set_report_deadlines(SetReportDeadlinesRequest {
-            province_code: PROVINCE.into(),
-            deadlines: vec![ReportDeadline {
-                period_kind: PeriodKind::Month as i32,
-                reporter_kind: ReporterKind::Locality as i32,
-                days_after_period_end: 366,
-            }],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .deadlines;
+    let a_year_for = |reporter: ReporterKind| SetReportDeadlinesRequest {
+        province_code: PROVINCE.into(),
+        deadlines: vec![ReportDeadline {
+            period_kind: PeriodKind::Month as i32,
+            reporter_kind: reporter as i32,
+            days_after_period_end: 366,
+        }],
+    };
+    let deadlines =
+        province.set_report_deadlines(a_year_for(ReporterKind::Locality)).await.unwrap().into_inner().deadlines;
     let days_for = |kind: ReporterKind| {
         deadlines
             .iter()
@@ -179,17 +176,7 @@ async fn reports_are_frozen_reviewed_compared_and_sent_up() {
     };
     assert_eq!((days_for(ReporterKind::Locality), days_for(ReporterKind::Agency)), (366, 2));
     assert_eq!(days_for(ReporterKind::Province), 6, "Decree 09/2019's default for provinces: the 20th");
-    let refused = province
-        .set_report_deadlines(SetReportDeadlinesRequest {
-            province_code: PROVINCE.into(),
-            deadlines: vec![ReportDeadline {
-                period_kind: PeriodKind::Month as i32,
-                reporter_kind: ReporterKind::Province as i32,
-                days_after_period_end: 366,
-            }],
-        })
-        .await
-        .unwrap_err();
+    let refused = province.set_report_deadlines(a_year_for(ReporterKind::Province)).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "a province does not set its own deadline");
 
     // Before anyone reports, the province sees who has not.

@@ -12,7 +12,7 @@ use onestop_server::{ServiceError, ServiceResult};
 
 use chrono::NaiveDate;
 
-use super::{period, target, AggregationApi, AtLeast, Call, ResponseStream};
+use super::{named, period, AggregationApi, AtLeast, Call, ResponseStream};
 use crate::scope::{level_name, Scope, Target};
 use crate::totals::{Computation, Group, Split};
 use crate::{export, forms, sectors};
@@ -37,33 +37,13 @@ fn row(number: u32, label: &str, sector_code: &str, counts: &Form06Counts) -> Fo
     }
 }
 
-/// The unit an agency belongs to: its answers cover that unit's centers.
-pub(super) async fn agency_unit(pool: &sqlx::PgPool, agency: &str) -> ServiceResult<String> {
-    let unit: Option<String> =
-        sqlx::query_scalar("SELECT unit_code FROM agency WHERE code = $1").bind(agency).fetch_optional(pool).await?;
-    unit.ok_or_else(|| ServiceError::not_found("agency_code", format!("agency {agency}")))
-}
-
 impl AggregationApi {
     pub(super) async fn form06(&self, call: &Call, request: GetForm06Request) -> ServiceResult<GetForm06Response> {
         let mut v = Violations::new();
-        let only_agency = (!request.agency_code.is_empty()).then(|| request.agency_code.clone());
-        let target = match &only_agency {
-            None => target(&mut v, &request.unit_code, &request.center_code),
-            Some(agency) => {
-                if !request.unit_code.is_empty() || !request.center_code.is_empty() {
-                    v.add("agency_code", "give one of unit_code, center_code or agency_code");
-                }
-                v.code("agency_code", agency);
-                None
-            }
-        };
+        let named = named(&mut v, &request.unit_code, &request.center_code, &request.agency_code);
         let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
         v.into_result()?;
-        let target = match (&only_agency, target) {
-            (Some(agency), _) => Target::Unit(agency_unit(&self.pool, agency).await?),
-            (None, target) => target.expect("validated"),
-        };
+        let (target, only_agency) = named.expect("validated").resolve(&self.pool).await?;
         let (first_day, last_day, _) = period.expect("validated");
         let (mut snapshot, freshness, scope) = self
             .scoped_snapshot_for(

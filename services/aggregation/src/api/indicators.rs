@@ -6,7 +6,7 @@ use onestop_domain::{IndicatorDefinition, Needs, Violations};
 use onestop_proto::aggregation::v1::*;
 use onestop_server::{ServiceError, ServiceResult};
 
-use super::{period, target, AggregationApi, AtLeast, Call};
+use super::{named, period, AggregationApi, AtLeast, Call, Named};
 use crate::definitions;
 use crate::scope::{level_name, Scope, Target};
 use crate::totals::{Computation, Group, Split};
@@ -226,21 +226,10 @@ impl AggregationApi {
         request: GetIndicatorsRequest,
     ) -> ServiceResult<GetIndicatorsResponse> {
         let mut v = Violations::new();
-        // An agency's answer covers the centers of its unit, counting only what the agency implements or resolves.
-        let only_agency = (!request.agency_code.is_empty()).then(|| request.agency_code.clone());
-        let target = match &only_agency {
-            None => target(&mut v, &request.unit_code, &request.center_code),
-            Some(agency) => {
-                if !request.unit_code.is_empty() || !request.center_code.is_empty() {
-                    v.add("agency_code", "give one of unit_code, center_code or agency_code");
-                }
-                v.code("agency_code", agency);
-                None
-            }
-        };
+        let named = named(&mut v, &request.unit_code, &request.center_code, &request.agency_code);
         let period = period::resolve(&mut v, request.period.as_ref(), request.reporting_period.as_ref());
         let breakdown = v.known("breakdown", request.breakdown).unwrap_or(Breakdown::Unspecified);
-        if breakdown == Breakdown::ChildUnit && matches!(target, Some(Target::Center(_))) {
+        if breakdown == Breakdown::ChildUnit && matches!(named, Some(Named::Target(Target::Center(_)))) {
             v.add("breakdown", "a center has no child units");
         }
         // Ids are checked against every scope here; the definitions that answer are those of the scope's province.
@@ -253,10 +242,7 @@ impl AggregationApi {
             }
         }
         v.into_result()?;
-        let target = match (&only_agency, target) {
-            (Some(agency), _) => Target::Unit(super::form06::agency_unit(&self.pool, agency).await?),
-            (None, target) => target.expect("validated"),
-        };
+        let (target, only_agency) = named.expect("validated").resolve(&self.pool).await?;
         let (first_day, last_day, cut_off) = period.expect("validated");
 
         let (mut snapshot, freshness, scope) = self

@@ -279,6 +279,41 @@ fn target(v: &mut Violations, unit_code: &str, center_code: &str) -> Option<Targ
     }
 }
 
+/// What an answer is asked for: a unit or center, or an agency, whose answer covers the centers of its unit and
+/// counts only what it implements or resolves.
+enum Named {
+    Target(Target),
+    Agency(String),
+}
+
+/// The unit, center or agency a request names; `agency_code` excludes the other two.
+fn named(v: &mut Violations, unit_code: &str, center_code: &str, agency_code: &str) -> Option<Named> {
+    if agency_code.is_empty() {
+        return target(v, unit_code, center_code).map(Named::Target);
+    }
+    if !unit_code.is_empty() || !center_code.is_empty() {
+        v.add("agency_code", "give one of unit_code, center_code or agency_code");
+    }
+    v.code("agency_code", agency_code).then(|| Named::Agency(agency_code.to_owned()))
+}
+
+/// The unit an agency belongs to: its answers cover that unit's centers.
+async fn agency_unit(pool: &PgPool, agency: &str) -> ServiceResult<String> {
+    let unit: Option<String> =
+        sqlx::query_scalar("SELECT unit_code FROM agency WHERE code = $1").bind(agency).fetch_optional(pool).await?;
+    unit.ok_or_else(|| ServiceError::not_found("agency_code", format!("agency {agency}")))
+}
+
+impl Named {
+    /// The target whose centers the answer covers, and the agency whose share alone counts.
+    async fn resolve(self, pool: &PgPool) -> ServiceResult<(Target, Option<String>)> {
+        match self {
+            Named::Target(target) => Ok((target, None)),
+            Named::Agency(agency) => Ok((Target::Unit(agency_unit(pool, &agency).await?), Some(agency))),
+        }
+    }
+}
+
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]

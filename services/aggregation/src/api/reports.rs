@@ -551,7 +551,7 @@ impl AggregationApi {
         drop(db);
         let (target, only_agency) = match report.kind() {
             ReporterKind::Agency => (
-                Target::Unit(super::form06::agency_unit(&self.pool, &report.reporter_code).await?),
+                Target::Unit(super::agency_unit(&self.pool, &report.reporter_code).await?),
                 Some(report.reporter_code.clone()),
             ),
             _ => (Target::Unit(report.reporter_code.clone()), None),
