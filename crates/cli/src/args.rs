@@ -314,10 +314,83 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         within: u32,
     },
+    /// Periodic reports: submit, review, list who has reported, compare with the figures now, export them all.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
     /// Makes signing keys and issues tokens.
     Token {
         #[command(subcommand)]
         command: onestop_auth::command::TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Submits the report of a unit (a commune, the province) or a department for a period that has ended, with
+    /// the token of that unit or department.
+    Submit {
+        /// The unit reporting, such as 19753 or 46.
+        #[arg(long, conflicts_with = "agency")]
+        unit: Option<String>,
+        /// Or the department or agency reporting, such as STP-46.
+        #[arg(long)]
+        agency: Option<String>,
+        #[command(flatten)]
+        period: Period,
+        /// A note kept with the report.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Approves the version awaiting review, or returns it with a reason (the province for its communes and
+    /// departments, the nation for a province).
+    Review {
+        /// The report's number, as `submit` and `list` print it.
+        #[arg(long)]
+        report: u64,
+        /// The version reviewed: the latest.
+        #[arg(long)]
+        version: u32,
+        /// Approve it.
+        #[arg(long, conflicts_with = "return_with", required_unless_present = "return_with")]
+        approve: bool,
+        /// Return it, with this reason.
+        #[arg(long = "return")]
+        return_with: Option<String>,
+    },
+    /// Who reports to a province (its communes, its departments and itself), or with --unit VN the provinces, and
+    /// where each report stands.
+    List {
+        /// The province, or VN.
+        #[arg(long)]
+        unit: String,
+        #[command(flatten)]
+        period: Period,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// A submitted version against the figures now: the form 06 cells and indicators that moved, and the pushes
+    /// behind them.
+    Compare {
+        /// The report's number.
+        #[arg(long)]
+        report: u64,
+        /// The version; the latest when absent.
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+    },
+    /// Every report to a province (or with --unit VN every province's) for a period, as one ZIP: a status table
+    /// and each report's files as submitted.
+    Export {
+        /// The province, or VN.
+        #[arg(long)]
+        unit: String,
+        #[command(flatten)]
+        period: Period,
+        /// The ZIP file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -635,3 +635,72 @@ async fn a_service_that_is_not_running_is_named_in_one_sentence() {
         );
     }
 }
+
+/// A commune submits its March report, the province lists who has reported and returns it, the commune submits
+/// again, a comparison finds nothing moved, and the province's reports come as one ZIP.
+#[tokio::test]
+async fn periodic_reports_from_the_command_line() {
+    let Some(database) = onestop_testkit::database().await else { return };
+    let keys = SystemKeys::generate();
+    let token_of = |claims: onestop_auth::Claims| keys.issuer.issue(&claims);
+    let scopes = [onestop_auth::SCOPE_READ, onestop_auth::SCOPE_REPORT];
+    let commune = token_of(onestop_auth::Claims {
+        unit: Some(COMMUNE.into()),
+        ..onestop_auth::claims("ubnd-19753", onestop_auth::Role::Unit, &scopes, 600)
+    });
+    let office = token_of(onestop_auth::Claims {
+        province: Some(PROVINCE.into()),
+        ..onestop_auth::claims("office-46", onestop_auth::Role::Province, &scopes, 600)
+    });
+    let stack = Stack::start_with_keys(ServerArgs::for_database(database.url()), keys, Addresses::any_free_port())
+        .await
+        .unwrap();
+    let mut catalogue = stack.catalogue_client();
+    catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
+    catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
+    let march = ["--period", "month:2026:3"];
+
+    let submitted =
+        succeeded(&onestop(&stack, &commune, &[&["reports", "submit", "--unit", COMMUNE][..], &march].concat()).await);
+    assert!(submitted.starts_with("report 1 version 1 of locality 19753: submitted"), "{submitted}");
+    assert!(submitted.contains("sha256 ") && submitted.contains("due 2026-04-02, submitted late"), "{submitted}");
+    let listed =
+        succeeded(&onestop(&stack, &office, &[&["reports", "list", "--unit", PROVINCE][..], &march].concat()).await);
+    let commune_line = listed.lines().find(|l| l.starts_with(COMMUNE)).unwrap_or_else(|| panic!("{listed}"));
+    assert!(commune_line.contains("submitted") && commune_line.contains("late"), "{listed}");
+    assert!(listed.lines().any(|l| l.starts_with(PROVINCE) && l.contains("not submitted")), "{listed}");
+
+    let returned = succeeded(
+        &onestop(
+            &stack,
+            &office,
+            &["reports", "review", "--report", "1", "--version", "1", "--return", "Thiếu ngày 31/3"],
+        )
+        .await,
+    );
+    assert!(returned.contains("returned (Thiếu ngày 31/3)"), "{returned}");
+    let again =
+        succeeded(&onestop(&stack, &commune, &[&["reports", "submit", "--unit", COMMUNE][..], &march].concat()).await);
+    assert!(again.starts_with("report 1 version 2"), "{again}");
+    let compared = succeeded(&onestop(&stack, &office, &["reports", "compare", "--report", "1"]).await);
+    assert!(
+        compared.contains("no figure changed since submission") && compared.contains("0 corrections"),
+        "{compared}"
+    );
+
+    let zip = std::env::temp_dir().join(format!("onestop-cli-reports-{}.zip", std::process::id()));
+    let zip_name = zip.display().to_string();
+    succeeded(
+        &onestop(
+            &stack,
+            &office,
+            &[&["reports", "export", "--unit", PROVINCE, "--out", &zip_name][..], &march].concat(),
+        )
+        .await,
+    );
+    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK"));
+    let _ = std::fs::remove_file(&zip);
+    let refused = onestop(&stack, &office, &[&["reports", "submit", "--unit", COMMUNE][..], &march].concat()).await;
+    assert!(text(&refused.stderr).contains("PermissionDenied"), "{}", text(&refused.stderr));
+    stack.shutdown().await.unwrap();
+}

@@ -6,6 +6,7 @@ mod indicators;
 mod late;
 mod push;
 mod rank;
+mod reports;
 
 use anyhow::Context;
 use onestop_server::auth::Credentials;
@@ -36,6 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Form06 { scope, out } => form06::run(&services, scope, out).await,
         Command::Late { command } => late::run(&services, command).await,
         Command::WatchLate { place, within } => late::watch(&services, place, *within).await,
+        Command::Reports { command } => reports::run(&services, command).await,
         Command::Token { .. } => unreachable!("handled above"),
     }
 }
