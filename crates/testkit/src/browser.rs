@@ -30,10 +30,13 @@ impl Browser {
             return Ok(None);
         }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        // A process group of its own, so that ending it ends the Chromium processes it started too (they would
+        // otherwise outlive a test that panics, or a session that does not close).
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .context("starting chromedriver")?;
@@ -142,10 +145,25 @@ impl Browser {
         Ok(base64::engine::general_purpose::STANDARD.decode(data.as_str().context("no screenshot")?)?)
     }
 
-    /// Ends the session and ChromeDriver.
-    pub async fn quit(mut self) -> anyhow::Result<()> {
+    /// Ends the session, then ChromeDriver and every Chromium process it started.
+    pub async fn quit(self) -> anyhow::Result<()> {
         let _ = self.command("DELETE", &self.path(""), Value::Null).await;
-        let _ = self.driver.kill().await;
         Ok(())
+    }
+
+    /// Kills the process group ChromeDriver leads: it and the browser's processes.
+    fn kill_all(&self) {
+        if let Some(group) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.kill_all();
     }
 }
