@@ -459,3 +459,63 @@ async fn reports_are_frozen_reviewed_compared_and_sent_up() {
     assert_eq!(sha256(&inside), commune_xlsx.sha256);
     system.stack.shutdown().await.unwrap();
 }
+
+/// A report submitted while pushes keep arriving loses none of them: every change after its cursor is either in
+/// its figures or among its corrections, so submitted + corrections = the figures now, measure by measure.
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_during_a_submission_are_in_the_figures_or_among_the_corrections() {
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    let Principals { mut commune, .. } = principals(&system);
+    push(&system, "egov-46", vec![cell(COMMUNE_CENTER, FULL_PROCEDURE, "2026-09-20", 1, 0)]).await;
+    // Forty pushes, each correcting up to ten days before and adding one, while the commune submits.
+    let pusher = {
+        let mut intake = system.stack.intake_client();
+        tokio::spawn(async move {
+            let mut cursor = String::new();
+            for round in 1..=40i64 {
+                let cells = (0..=round.min(10))
+                    .map(|d| cell(COMMUNE_CENTER, FULL_PROCEDURE, &format!("2026-09-{:02}", 20 + d % 11), round, d % 3))
+                    .collect();
+                let request = PushCellsRequest { sender: format!("egov-{round}"), cells, ..Default::default() };
+                cursor = intake.push_cells(request).await.unwrap().into_inner().cursor;
+            }
+            cursor
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let submitted = commune.submit_report(submit(COMMUNE, "", "")).await.unwrap().into_inner().report.unwrap();
+    let last = pusher.await.unwrap();
+    let now = commune
+        .get_form06(GetForm06Request {
+            unit_code: COMMUNE.into(),
+            reporting_period: Some(october()),
+            min_intake_cursor: last,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let compared = commune
+        .compare_report(CompareReportRequest { report_id: submitted.report_id, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(compared.corrections_total > 0, "the submission ran while pushes arrived");
+    assert_eq!(compared.corrections_total as usize, compared.corrections.len());
+    let moved = |measure: &str| -> i64 {
+        compared
+            .corrections
+            .iter()
+            .flat_map(|c| &c.changes)
+            .filter(|m| m.measure == measure)
+            .map(|m| m.after as i64 - m.before as i64)
+            .sum()
+    };
+    let total = |form: &GetForm06Response, column: usize| form.total.as_ref().unwrap().columns[column] as i64;
+    let before = submitted.form06.as_ref().unwrap();
+    // Columns 4 (received online), 9 (on time) and 10 (late).
+    for (column, measure) in [(1, "received_online"), (6, "resolved_on_time"), (7, "resolved_late")] {
+        assert_eq!(total(before, column) + moved(measure), total(&now, column), "{measure}");
+    }
+    system.stack.shutdown().await.unwrap();
+}

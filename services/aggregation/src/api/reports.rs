@@ -149,6 +149,40 @@ struct Standing {
     latest: BTreeMap<(i32, String), (ReportRow, VersionRow, chrono::DateTime<Utc>)>,
 }
 
+/// Those expected to report: a province's communes (districts before 7/2025) on the period's last day, its
+/// departments and itself; or, for the nation, every province then.
+async fn expected_reporters(
+    db: &mut sqlx::PgConnection,
+    province: Option<&str>,
+    last_day: NaiveDate,
+) -> ServiceResult<Vec<(ReporterKind, String, String)>> {
+    let exists_then = "valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)";
+    let Some(province) = province else {
+        let provinces: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT code, name FROM unit WHERE parent_code IS NULL AND level = 1 AND {exists_then}"
+        ))
+        .bind(last_day)
+        .fetch_all(&mut *db)
+        .await?;
+        return Ok(provinces.into_iter().map(|(code, name)| (ReporterKind::Province, code, name)).collect());
+    };
+    let units: Vec<(String, String)> =
+        sqlx::query_as(&format!("SELECT code, name FROM unit WHERE parent_code = $2 AND {exists_then}"))
+            .bind(last_day)
+            .bind(province)
+            .fetch_all(&mut *db)
+            .await?;
+    let agencies: Vec<(String, String)> =
+        sqlx::query_as("SELECT code, name FROM agency WHERE unit_code = $1").bind(province).fetch_all(&mut *db).await?;
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM unit WHERE code = $1").bind(province).fetch_optional(&mut *db).await?;
+    let mut expected: Vec<(ReporterKind, String, String)> =
+        units.into_iter().map(|(code, name)| (ReporterKind::Locality, code, name)).collect();
+    expected.extend(agencies.into_iter().map(|(code, name)| (ReporterKind::Agency, code, name)));
+    expected.push((ReporterKind::Province, province.to_owned(), name.unwrap_or_default()));
+    Ok(expected)
+}
+
 async fn standing(
     db: &mut sqlx::PgConnection,
     province: Option<&str>,
@@ -156,41 +190,7 @@ async fn standing(
     last_day: NaiveDate,
     today: NaiveDate,
 ) -> ServiceResult<Standing> {
-    // Those expected to report: the province's communes (districts before 7/2025) and departments on the
-    // period's last day, or every province.
-    let mut expected: Vec<(ReporterKind, String, String)> = Vec::new();
-    let exists = "valid_from <= $2 AND (valid_to IS NULL OR $2 < valid_to)";
-    match province {
-        Some(province) => {
-            let units: Vec<(String, String)> =
-                sqlx::query_as(&format!("SELECT code, name FROM unit WHERE parent_code = $1 AND {exists}"))
-                    .bind(province)
-                    .bind(last_day)
-                    .fetch_all(&mut *db)
-                    .await?;
-            expected.extend(units.into_iter().map(|(code, name)| (ReporterKind::Locality, code, name)));
-            let agencies: Vec<(String, String)> = sqlx::query_as("SELECT code, name FROM agency WHERE unit_code = $1")
-                .bind(province)
-                .fetch_all(&mut *db)
-                .await?;
-            expected.extend(agencies.into_iter().map(|(code, name)| (ReporterKind::Agency, code, name)));
-            let name: Option<String> = sqlx::query_scalar("SELECT name FROM unit WHERE code = $1")
-                .bind(province)
-                .fetch_optional(&mut *db)
-                .await?;
-            expected.push((ReporterKind::Province, province.to_owned(), name.unwrap_or_default()));
-        }
-        None => {
-            let provinces: Vec<(String, String)> = sqlx::query_as(&format!(
-                "SELECT code, name FROM unit WHERE parent_code IS NULL AND level = 1 AND {exists} AND $1::text IS NULL"
-            ))
-            .bind(province)
-            .bind(last_day)
-            .fetch_all(&mut *db)
-            .await?;
-            expected.extend(provinces.into_iter().map(|(code, name)| (ReporterKind::Province, code, name)));
-        }
-    }
+    let mut expected = expected_reporters(&mut *db, province, last_day).await?;
     let deadlines = Deadlines::load(&mut *db).await?;
     let latest: BTreeMap<(i32, String), _> = reports::latest_of(&mut *db, province, key)
         .await?

@@ -161,6 +161,7 @@ pub async fn report_for_update(tx: &mut sqlx::PgConnection, new: &ReportRow) -> 
     .await
 }
 
+/// Report `id`, locked until the end of the transaction when `for_update` (a review).
 pub async fn report(db: &mut sqlx::PgConnection, id: i64, for_update: bool) -> Result<Option<ReportRow>, sqlx::Error> {
     let lock = if for_update { "FOR UPDATE" } else { "" };
     sqlx::query_as(&format!("SELECT {REPORT_COLUMNS} FROM report WHERE id = $1 {lock}"))
@@ -307,8 +308,8 @@ pub fn version_message(
     })
 }
 
-/// Where each report of a province (`reporter_kind` none) or each province's own report (`reporter_kind`
-/// PROVINCE, every province) stands for a period: (kind, code) → (report, latest version, first submission).
+/// Each report to `province` (its communes', departments' and its own), or with no province every province's own
+/// report, for a period: the report, its latest version and when its first version was submitted.
 pub async fn latest_of(
     db: &mut sqlx::PgConnection,
     province: Option<&str>,
