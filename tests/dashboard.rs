@@ -232,6 +232,49 @@ async fn an_office_reads_its_province_and_only_its_province() {
     let zip = setup.get(&format!("/reports.zip?{MARCH}"), &cookie).await;
     assert_eq!((zip.status, zip.header("content-type")), (200, Some("application/zip")));
     assert!(zip.body.starts_with(b"PK"));
+    // Read-only, the office sees no review form, and a review it posts anyway is refused.
+    assert!(!row(COMMUNE).contains("/reports/review"), "{}", row(COMMUNE));
+    let form = |decision: &str, reason: &str| {
+        format!(
+            "kind=month&year=2026&number=3&cut=calendar&unit={PROVINCE}&report={}&version=1&decision={decision}&reason={reason}",
+            submitted.report_id
+        )
+        .into_bytes()
+    };
+    let post = |cookie: &str, body: Vec<u8>| {
+        let headers = [("cookie", cookie.to_owned()), ("content-type", "application/x-www-form-urlencoded".into())];
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            http::request(setup.dashboard.addr, "POST", "/reports/review", &headers, body).await.unwrap()
+        }
+    };
+    assert_eq!(post(&cookie, form("approve", "")).await.status, 403);
+    // With the report scope it returns the report from the page, a reason required.
+    let reviewer = onestop_auth::Claims {
+        province: Some(PROVINCE.into()),
+        ..claims("office-46", Role::Province, &[SCOPE_READ, onestop_auth::SCOPE_REPORT], 3600)
+    };
+    let reviewer = setup.sign_in(&setup.system.stack.keys().issuer.issue(&reviewer)).await;
+    let html = setup.get(&format!("/reports?{MARCH}"), &reviewer).await.text();
+    assert!(html.contains("action=\"/reports/review\""), "the review form");
+    assert_eq!(post(&reviewer, form("return", "")).await.status, 400, "a return needs a reason");
+    let returned = post(&reviewer, form("return", "Thi%E1%BA%BFu+s%E1%BB%91+li%E1%BB%87u")).await;
+    assert_eq!(returned.status, 303);
+    assert!(returned.header("location").unwrap().starts_with("/reports?"));
+    let html = setup.get(&format!("/reports?{MARCH}"), &reviewer).await.text();
+    let start = html.find(&format!("<tr data-reporter=\"{COMMUNE}\">")).unwrap();
+    let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+    assert!(row.contains("Bị trả lại") && row.contains("Thiếu số liệu"), "{row}");
+    let elsewhere = http::request(
+        setup.dashboard.addr,
+        "POST",
+        "/reports/review",
+        &[("cookie", &reviewer), ("origin", "http://evil.example"), ("host", "127.0.0.1")],
+        form("approve", ""),
+    )
+    .await
+    .unwrap();
+    assert_eq!(elsewhere.status, 403, "a form from another site");
 
     // Another province: refused with a plain page.
     let refused = setup.get(&format!("/?{MARCH}&unit={OTHER_PROVINCE}"), &cookie).await;

@@ -182,12 +182,33 @@ async fn route(app: Arc<App>, request: Request<Incoming>) -> Answer {
                 _ if live => return text(StatusCode::UNAUTHORIZED, "signed out\n"),
                 _ => return redirect("/sign-in"),
             };
-            if method != Method::GET {
-                return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
+            match *method {
+                Method::GET => pages::dispatch(&app, &session, path, query).await,
+                Method::POST if from_elsewhere(&parts.headers) => {
+                    text(StatusCode::FORBIDDEN, "a form of another site\n")
+                }
+                Method::POST => match Limited::new(body, MAX_FORM_BYTES).collect().await {
+                    Ok(collected) => {
+                        let form = Query::parse(&String::from_utf8_lossy(&collected.to_bytes()));
+                        pages::dispatch_form(&app, &session, path, form).await
+                    }
+                    Err(_) => text(StatusCode::PAYLOAD_TOO_LARGE, "form too large\n"),
+                },
+                _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or POST only\n"),
             }
-            pages::dispatch(&app, &session, path, query).await
         }
     }
+}
+
+/// Whether a form was sent from a page of another origin. The session cookie is `SameSite=Lax`, so a browser
+/// does not send it with another site's POST anyway; this refuses one that names its origin, too.
+fn from_elsewhere(headers: &hyper::HeaderMap) -> bool {
+    let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST)) else {
+        return false;
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    origin_host != host.to_str().unwrap_or("")
 }
 
 fn sign_in(app: &App, token: &str, now: i64) -> Answer {
@@ -243,7 +264,14 @@ fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Answer {
 }
 
 pub fn redirect(location: &'static str) -> Answer {
+    redirect_to(location)
+}
+
+/// A redirect to a path of the dashboard's own, built from an answer's parameters.
+pub fn redirect_to(location: &str) -> Answer {
     let mut response = respond(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Bytes::new());
-    response.headers_mut().insert(header::LOCATION, HeaderValue::from_static(location));
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
     response
 }

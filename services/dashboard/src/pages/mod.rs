@@ -127,13 +127,23 @@ impl PageError {
 
 pub type PageResult = Result<Answer, PageError>;
 
-/// Routes a signed-in request.
-pub async fn dispatch(app: &App, session: &Session, path: &str, query: Query) -> Answer {
-    let today = onestop_domain::today_in_vietnam(chrono::Utc::now());
-    let period = match Choice::from_query(&query, today) {
-        Ok(period) => period,
-        Err(message) => return PageError::BadRequest(message).answer(),
+/// Routes a signed-in form: its period and unit ride in hidden fields, as the page that sent it had them.
+pub async fn dispatch_form(app: &App, session: &Session, path: &str, form: Query) -> Answer {
+    let ctx = match context(app, session, form) {
+        Ok(ctx) => ctx,
+        Err(error) => return error.answer(),
     };
+    let result = match path {
+        "/reports/review" => reports::review(&ctx).await,
+        _ => Err(PageError::NotFound("Không có trang này.".into())),
+    };
+    result.unwrap_or_else(PageError::answer)
+}
+
+/// The period and unit a request asks for.
+fn context<'a>(app: &'a App, session: &'a Session, query: Query) -> Result<Ctx<'a>, PageError> {
+    let today = onestop_domain::today_in_vietnam(chrono::Utc::now());
+    let period = Choice::from_query(&query, today).map_err(PageError::BadRequest)?;
     let unit = match query.get("unit") {
         None | Some("") => session.home_unit.clone(),
         Some(code)
@@ -142,9 +152,17 @@ pub async fn dispatch(app: &App, session: &Session, path: &str, query: Query) ->
         {
             code.to_owned()
         }
-        Some(_) => return PageError::BadRequest("Mã đơn vị không hợp lệ.".into()).answer(),
+        Some(_) => return Err(PageError::BadRequest("Mã đơn vị không hợp lệ.".into())),
     };
-    let mut ctx = Ctx { app, session, query, period, unit, extra_query: Vec::new(), today };
+    Ok(Ctx { app, session, query, period, unit, extra_query: Vec::new(), today })
+}
+
+/// Routes a signed-in request.
+pub async fn dispatch(app: &App, session: &Session, path: &str, query: Query) -> Answer {
+    let mut ctx = match context(app, session, query) {
+        Ok(ctx) => ctx,
+        Err(error) => return error.answer(),
+    };
     let result = match path {
         "/" => overview::page(&ctx).await,
         "/units" => units::page(&mut ctx).await,

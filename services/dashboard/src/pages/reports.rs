@@ -4,10 +4,13 @@
 use super::{scrolling_table, streamed_file, Ctx, PageError, PageResult};
 use crate::format::{count, date, escape, timestamp};
 use crate::layout;
-use crate::server::{download as file, html};
+use crate::server::{download as file, html, redirect_to};
+use onestop_auth::{Role, SCOPE_REPORT};
 use onestop_proto::aggregation::v1::{
     ExportReportsRequest, GetReportRequest, ListReportsRequest, ReportStatus, ReporterKind, ReporterStatus,
+    ReviewDecision, ReviewReportRequest,
 };
+use tonic::Code;
 
 fn status_text(status: i32) -> (&'static str, &'static str) {
     match ReportStatus::try_from(status) {
@@ -26,8 +29,41 @@ fn kind_text(kind: i32) -> &'static str {
     }
 }
 
+/// Longest reason for returning a report the form takes (aggregation's own limit).
+const MAX_REASON_CHARS: usize = 2_000;
+
+/// Whether the session reviews `r`'s report now: it awaits review, and the session is its province's office (for a
+/// commune or department) or a national reader (for a province), with the `report` scope.
+fn reviews(ctx: &Ctx, r: &ReporterStatus) -> bool {
+    let principal = &ctx.session.principal;
+    let reviewer = match principal.role {
+        Role::Province => r.reporter_kind != ReporterKind::Province as i32,
+        Role::National => r.reporter_kind == ReporterKind::Province as i32,
+        _ => false,
+    };
+    reviewer && principal.has_scope(SCOPE_REPORT) && r.status == ReportStatus::Submitted as i32
+}
+
+/// Approve, or return with a reason: a form that posts the period and unit on screen with the version reviewed.
+fn review_form(ctx: &Ctx, r: &ReporterStatus) -> String {
+    let hidden: String = ctx
+        .period
+        .query_pairs()
+        .into_iter()
+        .chain([("unit", ctx.unit.clone()), ("report", r.report_id.to_string()), ("version", r.version.to_string())])
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(&value)))
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"/reports/review\" class=\"review\">{hidden}\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Duyệt</button>\
+         <label>Lý do trả lại <input name=\"reason\" maxlength=\"{MAX_REASON_CHARS}\"></label>\
+         <button type=\"submit\" name=\"decision\" value=\"return\">Trả lại</button></form>"
+    )
+}
+
 fn row(ctx: &Ctx, r: &ReporterStatus) -> String {
     let (status, class) = status_text(r.status);
+    let review = if reviews(ctx, r) { review_form(ctx, r) } else { String::new() };
     let files = if r.version == 0 {
         "—".to_owned()
     } else {
@@ -43,7 +79,7 @@ fn row(ctx: &Ctx, r: &ReporterStatus) -> String {
     format!(
         "<tr data-reporter=\"{code}\"><th scope=\"row\">{name} <span class=\"muted\">({code})</span></th><td>{kind}</td>\
          <td class=\"{class}\">{status}</td><td>{version}</td><td>{submitted}</td><td>{due}</td>\
-         <td class=\"{late_class}\">{late}</td><td>{reason}</td><td>{files}</td></tr>",
+         <td class=\"{late_class}\">{late}</td><td>{reason}</td><td>{files}</td><td>{review}</td></tr>",
         code = escape(&r.reporter_code),
         name = escape(if r.reporter_name.is_empty() { &r.reporter_code } else { &r.reporter_name }),
         kind = kind_text(r.reporter_kind),
@@ -88,7 +124,8 @@ pub async fn page(ctx: &Ctx<'_>) -> PageResult {
         .unwrap_or_default();
     let head = "<tr><th scope=\"col\">Đơn vị</th><th scope=\"col\">Loại</th><th scope=\"col\">Trạng thái</th>\
                 <th scope=\"col\">Phiên bản</th><th scope=\"col\">Gửi lần đầu</th><th scope=\"col\">Hạn gửi</th>\
-                <th scope=\"col\">Muộn</th><th scope=\"col\">Lý do trả lại</th><th scope=\"col\">Tệp đã gửi</th></tr>";
+                <th scope=\"col\">Muộn</th><th scope=\"col\">Lý do trả lại</th><th scope=\"col\">Tệp đã gửi</th>\
+                <th scope=\"col\">Duyệt</th></tr>";
     let rows: String = answer.own.iter().chain(reporters).map(|r| row(ctx, r)).collect();
     let body = format!(
         "{own}{summary}<p class=\"downloads\"><a class=\"button\" href=\"{zip}\" download>Tải tất cả báo cáo (ZIP)</a></p>{table}",
@@ -124,4 +161,30 @@ pub async fn download_all(ctx: &Ctx<'_>) -> PageResult {
     let request = ExportReportsRequest { unit_code: ctx.unit.clone(), reporting_period: Some(ctx.period.to_wire()) };
     let stream = ctx.app.backend.aggregation().export_reports(ctx.call(request)).await?.into_inner();
     streamed_file(stream, |piece| (piece.file_name, piece.content_type, piece.chunk)).await
+}
+
+/// Approves or returns a report from the page's form, then shows the page again.
+pub async fn review(ctx: &Ctx<'_>) -> PageResult {
+    let number = |name: &str| ctx.query.get(name).and_then(|v| v.parse::<u64>().ok()).filter(|n| *n > 0);
+    let (Some(report_id), Some(version)) = (number("report"), number("version").and_then(|v| u32::try_from(v).ok()))
+    else {
+        return Err(PageError::BadRequest("Thiếu mã báo cáo hoặc phiên bản.".into()));
+    };
+    let reason = ctx.query.get("reason").unwrap_or("").trim().to_owned();
+    let decision = match ctx.query.get("decision") {
+        Some("approve") => ReviewDecision::Approve,
+        Some("return") if reason.is_empty() => {
+            return Err(PageError::BadRequest("Trả lại báo cáo cần ghi lý do.".into()));
+        }
+        Some("return") => ReviewDecision::Return,
+        _ => return Err(PageError::BadRequest("Chọn duyệt hoặc trả lại.".into())),
+    };
+    let request = ReviewReportRequest { report_id, version, decision: decision as i32, reason };
+    match ctx.app.backend.aggregation().review_report(ctx.call(request)).await {
+        Ok(_) => Ok(redirect_to(&ctx.link("/reports"))),
+        Err(status) if status.code() == Code::PermissionDenied => Err(PageError::Refused(
+            "Tài khoản đang đăng nhập không được duyệt báo cáo này (cần quyền duyệt của cấp trên trực tiếp).".into(),
+        )),
+        Err(status) => Err(status.into()),
+    }
 }
