@@ -220,8 +220,8 @@ async fn an_office_reads_its_province_and_only_its_province() {
     assert!(row(COMMUNE).contains("Đã gửi, chờ duyệt"), "{}", row(COMMUNE));
     assert!(row("STP-46").contains("Chưa gửi") && row("STP-46").contains("Muộn"), "{}", row("STP-46"));
     let link = row(COMMUNE);
-    let link = &link[link.find("href=\"").unwrap() + 6..];
-    let link = link[..link.find('"').unwrap()].replace("&amp;", "&");
+    let link = link.split("href=\"").skip(1).map(|l| &l[..l.find('"').unwrap()]).find(|l| l.contains("format=xlsx"));
+    let link = link.expect("the XLSX link").replace("&amp;", "&");
     let xlsx = setup.get(&link, &cookie).await;
     assert_eq!(xlsx.status, 200, "{link}");
     let digest: String = {
@@ -265,6 +265,36 @@ async fn an_office_reads_its_province_and_only_its_province() {
     let start = html.find(&format!("<tr data-reporter=\"{COMMUNE}\">")).unwrap();
     let row = &html[start..start + html[start..].find("</tr>").unwrap()];
     assert!(row.contains("Bị trả lại") && row.contains("Thiếu số liệu"), "{row}");
+    // The report as submitted, against a correction pushed since.
+    let fix = onestop_proto::intake::v1::DailyCell {
+        center_code: COMMUNE_CENTER.into(),
+        procedure_code: FULL_PROCEDURE.into(),
+        day: "2026-03-10".into(),
+        measures: Some(onestop_proto::intake::v1::Measures { received_online: 1_000, ..Default::default() }),
+        computed_at: None,
+    };
+    let pushed = setup
+        .system
+        .stack
+        .intake_client()
+        .push_cells(PushCellsRequest { sender: "egov-fix".into(), cells: vec![fix], ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let visible = GetIndicatorsRequest {
+        unit_code: PROVINCE.into(),
+        reporting_period: Some(march()),
+        min_intake_cursor: pushed.cursor,
+        ..Default::default()
+    };
+    setup.office_aggregation().get_indicators(visible).await.unwrap();
+    let view = setup.get(&format!("/reports/view?{MARCH}&report={}", submitted.report_id), &reviewer).await;
+    assert_eq!(view.status, 200, "{}", view.text());
+    let html = view.text();
+    assert!(html.contains("Khác biệt giữa số liệu đã gửi và hiện nay"), "the differences");
+    assert!(html.contains("egov-fix") && html.contains("Tiếp nhận trực tuyến"), "the correction behind them");
+    assert!(html.contains(&submitted.csv.as_ref().unwrap().sha256), "the files' hashes");
+
     let elsewhere = http::request(
         setup.dashboard.addr,
         "POST",

@@ -176,6 +176,7 @@ pub async fn dispatch(app: &App, session: &Session, path: &str, query: Query) ->
         "/form06.csv" => form06::download(&ctx, onestop_proto::aggregation::v1::FileFormat::Csv).await,
         "/reports" => reports::page(&ctx).await,
         "/reports/file" => reports::download(&ctx).await,
+        "/reports/view" => reports::view(&ctx).await,
         "/reports.zip" => reports::download_all(&ctx).await,
         _ => Err(PageError::NotFound("Không có trang này.".into())),
     };

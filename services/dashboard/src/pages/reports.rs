@@ -7,8 +7,8 @@ use crate::layout;
 use crate::server::{download as file, html, redirect_to};
 use onestop_auth::{Role, SCOPE_REPORT};
 use onestop_proto::aggregation::v1::{
-    ExportReportsRequest, GetReportRequest, ListReportsRequest, ReportStatus, ReporterKind, ReporterStatus,
-    ReviewDecision, ReviewReportRequest,
+    CompareReportRequest, ExportReportsRequest, GetReportRequest, ListReportsRequest, ReportStatus, ReporterKind,
+    ReporterStatus, ReviewDecision, ReviewReportRequest,
 };
 use tonic::Code;
 
@@ -64,6 +64,12 @@ fn review_form(ctx: &Ctx, r: &ReporterStatus) -> String {
 fn row(ctx: &Ctx, r: &ReporterStatus) -> String {
     let (status, class) = status_text(r.status);
     let review = if reviews(ctx, r) { review_form(ctx, r) } else { String::new() };
+    let view = if r.version == 0 {
+        String::new()
+    } else {
+        let link = ctx.link_with("/reports/view", &[("report", &r.report_id.to_string())]);
+        format!("<br><a href=\"{}\">Xem báo cáo và cập nhật sau khi gửi</a>", escape(&link))
+    };
     let files = if r.version == 0 {
         "—".to_owned()
     } else {
@@ -77,7 +83,7 @@ fn row(ctx: &Ctx, r: &ReporterStatus) -> String {
     };
     let submitted = r.first_submitted_at.as_ref().map(timestamp).unwrap_or_else(|| "—".into());
     format!(
-        "<tr data-reporter=\"{code}\"><th scope=\"row\">{name} <span class=\"muted\">({code})</span></th><td>{kind}</td>\
+        "<tr data-reporter=\"{code}\"><th scope=\"row\">{name} <span class=\"muted\">({code})</span>{view}</th><td>{kind}</td>\
          <td class=\"{class}\">{status}</td><td>{version}</td><td>{submitted}</td><td>{due}</td>\
          <td class=\"{late_class}\">{late}</td><td>{reason}</td><td>{files}</td><td>{review}</td></tr>",
         code = escape(&r.reporter_code),
@@ -187,4 +193,164 @@ pub async fn review(ctx: &Ctx<'_>) -> PageResult {
         )),
         Err(status) => Err(status.into()),
     }
+}
+
+/// A measure of the daily cells as the office reads it.
+fn measure_label(measure: &str) -> &str {
+    match measure {
+        "received_direct" => "Tiếp nhận trực tiếp",
+        "received_online" => "Tiếp nhận trực tuyến",
+        "received_postal" => "Tiếp nhận qua bưu chính",
+        "resolved_early" => "Giải quyết trước hạn",
+        "resolved_on_time" => "Giải quyết đúng hạn",
+        "resolved_late" => "Giải quyết quá hạn",
+        "withdrawn_or_returned" => "Rút hoặc trả lại hồ sơ",
+        "results_returned_by_post" => "Trả kết quả qua bưu chính",
+        "apology_notices_issued" => "Văn bản xin lỗi",
+        "pending_in_time" => "Đang giải quyết trong hạn",
+        "pending_overdue" => "Đang giải quyết quá hạn",
+        other => other,
+    }
+}
+
+/// One report's version as submitted, and what changed since: form 06 cells and indicators that moved, and the
+/// pushes behind them.
+pub async fn view(ctx: &Ctx<'_>) -> PageResult {
+    let number = |name: &str| ctx.query.get(name).and_then(|v| v.parse::<u64>().ok());
+    let Some(report_id) = number("report").filter(|id| *id > 0) else {
+        return Err(PageError::BadRequest("Thiếu mã báo cáo.".into()));
+    };
+    let version = number("version").and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+    let mut aggregation = ctx.app.backend.aggregation();
+    let request = GetReportRequest { report_id, version, include_file_contents: false };
+    let answer = aggregation.get_report(ctx.call(request)).await?.into_inner();
+    let report = answer.report.ok_or_else(|| PageError::NotFound("Không tìm thấy báo cáo.".into()))?;
+    let request = CompareReportRequest { report_id, version: report.version, max_corrections: 200 };
+    let compared = aggregation.compare_report(ctx.call(request)).await?.into_inner();
+
+    let (status, class) = status_text(report.status);
+    let submitted_at = report.submitted_at.as_ref().map(timestamp).unwrap_or_default();
+    let mut head = format!(
+        "<p><strong>{name}</strong> ({code}, {kind}) · phiên bản {version} · <span class=\"{class}\">{status}</span> · \
+         gửi lúc {submitted_at} bởi {by} · hạn gửi {due}{late}</p>",
+        name = escape(&report.reporter_name),
+        code = escape(&report.reporter_code),
+        kind = kind_text(report.reporter_kind),
+        version = report.version,
+        by = escape(&report.submitted_by),
+        due = date(&report.due_day),
+        late = if report.late { " · <span class=\"worse\">gửi muộn</span>" } else { "" },
+    );
+    if !report.return_reason.is_empty() {
+        head += &format!("<p>Lý do trả lại: {}</p>", escape(&report.return_reason));
+    }
+    head += &format!(
+        "<p>Số liệu hồ sơ trễ hạn tính đến ngày {}; tỷ lệ báo cáo đúng hạn tính đến ngày {}.</p>",
+        date(&report.late_cases_as_of_day),
+        date(&report.completeness_through_day)
+    );
+    let versions: Vec<String> = answer
+        .history
+        .iter()
+        .map(|v| {
+            let link = ctx
+                .link_with("/reports/view", &[("report", &report_id.to_string()), ("version", &v.version.to_string())]);
+            format!("<a href=\"{}\">phiên bản {}</a> ({})", escape(&link), v.version, status_text(v.status).0)
+        })
+        .collect();
+    head += &format!("<p>Các phiên bản: {}</p>", versions.join(" · "));
+
+    let labels: std::collections::HashMap<&str, &str> = report
+        .indicators
+        .iter()
+        .flat_map(|i| &i.indicators)
+        .map(|r| (r.indicator_id.as_str(), super::label(r)))
+        .collect();
+    let mut rows = String::new();
+    for d in &compared.form06 {
+        let label = if d.level.is_empty() { "Tổng cộng" } else { d.label.as_str() };
+        rows += &format!(
+            "<tr><th scope=\"row\">{}</th><td>({})</td><td>{}</td><td>{}</td></tr>",
+            escape(label),
+            d.column,
+            count(d.submitted),
+            count(d.current)
+        );
+    }
+    for d in &compared.indicators {
+        rows += &format!(
+            "<tr><th scope=\"row\">{}</th><td>chỉ số</td><td>{} / {}</td><td>{} / {}</td></tr>",
+            escape(labels.get(d.indicator_id.as_str()).copied().unwrap_or(&d.indicator_id)),
+            count(d.submitted_numerator),
+            count(d.submitted_denominator),
+            count(d.current_numerator),
+            count(d.current_denominator)
+        );
+    }
+    let differences = if rows.is_empty() {
+        "<p class=\"better\">Số liệu hiện nay không khác số liệu đã gửi.</p>".to_owned()
+    } else {
+        let head = "<tr><th scope=\"col\">Dòng của Biểu 06 / chỉ số</th><th scope=\"col\">Cột</th>\
+                    <th scope=\"col\">Đã gửi</th><th scope=\"col\">Hiện nay</th></tr>";
+        scrolling_table("Khác biệt giữa số liệu đã gửi và hiện nay", head, &rows, "differences")
+    };
+    let mut rows = String::new();
+    for c in &compared.corrections {
+        let changes: Vec<String> = c
+            .changes
+            .iter()
+            .map(|m| format!("{}: {} → {}", measure_label(&m.measure), count(m.before), count(m.after)))
+            .collect();
+        rows += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            date(&c.day),
+            escape(&c.center_code),
+            escape(&c.procedure_code),
+            escape(&c.sender),
+            c.changed_at.as_ref().map(timestamp).unwrap_or_default(),
+            escape(&changes.join("; "))
+        );
+    }
+    let corrections = format!(
+        "<p>{} lần cập nhật số liệu sau khi gửi{}.</p>{}",
+        count(compared.corrections_total),
+        if compared.corrections_total > compared.corrections.len() as u64 {
+            format!(", hiển thị {} lần đầu", compared.corrections.len())
+        } else {
+            String::new()
+        },
+        if rows.is_empty() {
+            String::new()
+        } else {
+            let head = "<tr><th scope=\"col\">Ngày</th><th scope=\"col\">Trung tâm</th><th scope=\"col\">Thủ tục</th>\
+                        <th scope=\"col\">Hệ thống gửi</th><th scope=\"col\">Lúc</th><th scope=\"col\">Thay đổi</th></tr>";
+            scrolling_table("Các lần cập nhật sau khi gửi", head, &rows, "corrections")
+        }
+    );
+    let files = [&report.xlsx, &report.csv]
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let format = if f.file_name.ends_with(".csv") { "csv" } else { "xlsx" };
+            let link = ctx.link_with(
+                "/reports/file",
+                &[("report", &report_id.to_string()), ("version", &report.version.to_string()), ("format", format)],
+            );
+            format!(
+                "<a class=\"button\" href=\"{}\" download>{}</a> <span class=\"muted\">SHA-256 {}</span>",
+                escape(&link),
+                escape(&f.file_name),
+                escape(&f.sha256)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("<br>");
+    let body = format!(
+        "{head}<p class=\"downloads\">{files}</p><h2>Khác biệt so với số liệu hiện nay</h2>{differences}\
+         <h2>Cập nhật sau khi gửi</h2>{corrections}"
+    );
+    Ok(html(
+        hyper::StatusCode::OK,
+        layout::page(ctx, "/reports", "Báo cáo định kỳ đã gửi", &body, report.freshness.as_ref()),
+    ))
 }
