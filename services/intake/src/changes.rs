@@ -199,7 +199,10 @@ pub async fn read_after(
             i64::MAX
         }
     };
-    let mut tx = pool.begin().await?;
+    // Both reads in one snapshot, so both stop at the same horizon (its oldest running transaction). Read in two
+    // snapshots, a cell change committing between them would be held back by the first while a later case
+    // change passed the second: the page would end after the case, and the cell change would never be sent.
+    let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
     sqlx::query(READ_IN_INDEX_ORDER).execute(&mut *tx).await?;
     let cells: Vec<CellRow> = sqlx::query_as(CELL_CHANGES_AFTER)
         .bind(after.xid.max(0).to_string())
