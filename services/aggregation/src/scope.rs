@@ -170,18 +170,7 @@ impl Scope {
         if self.unit.level == 1 {
             return Ok(Some(self.unit.code.clone()));
         }
-        Ok(sqlx::query_scalar(
-            "WITH RECURSIVE up (code, parent_code, level, depth) AS (
-                 SELECT code, parent_code, level, 0 FROM unit WHERE code = $1
-                 UNION ALL
-                 SELECT u.code, u.parent_code, u.level, up.depth + 1 FROM up JOIN unit u ON u.code = up.parent_code
-                 WHERE up.level <> 1 AND up.depth < 10
-             )
-             SELECT code FROM up WHERE level = 1 LIMIT 1",
-        )
-        .bind(&self.unit.code)
-        .fetch_optional(db)
-        .await?)
+        province_of(db, &self.unit.code).await
     }
 
     /// Whether the scope is every center there is (the nation's).
@@ -322,6 +311,22 @@ pub async fn authorize(
     } else {
         Err(ServiceError::PermissionDenied(format!("{field}: {} may not read it", principal.subject)))
     }
+}
+
+/// The province (level 1) a unit lies in: itself when it is one.
+pub async fn province_of(db: &mut sqlx::PgConnection, unit: &str) -> ServiceResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "WITH RECURSIVE up (code, parent_code, level, depth) AS (
+             SELECT code, parent_code, level, 0 FROM unit WHERE code = $1
+             UNION ALL
+             SELECT u.code, u.parent_code, u.level, up.depth + 1 FROM up JOIN unit u ON u.code = up.parent_code
+             WHERE up.level <> 1 AND up.depth < 10
+         )
+         SELECT code FROM up WHERE level = 1 LIMIT 1",
+    )
+    .bind(unit)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// A unit and every unit above it.

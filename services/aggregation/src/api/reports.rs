@@ -45,15 +45,6 @@ struct Reporter {
     only_agency: Option<String>,
 }
 
-/// The province (level 1) a unit lies in, itself included.
-async fn province_of(db: &mut sqlx::PgConnection, unit: &str) -> ServiceResult<Option<String>> {
-    let ancestors = scope::ancestors(&mut *db, unit).await?;
-    Ok(sqlx::query_scalar("SELECT code FROM unit WHERE code = ANY($1) AND level = 1 LIMIT 1")
-        .bind(ancestors)
-        .fetch_optional(&mut *db)
-        .await?)
-}
-
 async fn reporter(db: &mut sqlx::PgConnection, unit_code: &str, agency_code: &str) -> ServiceResult<Reporter> {
     if !agency_code.is_empty() {
         let agency: Option<(String, String)> = sqlx::query_as("SELECT name, unit_code FROM agency WHERE code = $1")
@@ -62,7 +53,7 @@ async fn reporter(db: &mut sqlx::PgConnection, unit_code: &str, agency_code: &st
             .await?;
         let (name, unit) =
             agency.ok_or_else(|| ServiceError::not_found("agency_code", format!("agency {agency_code}")))?;
-        let province = province_of(db, &unit).await?.ok_or_else(|| {
+        let province = scope::province_of(db, &unit).await?.ok_or_else(|| {
             ServiceError::precondition("agency_code", format!("the unit of agency {agency_code} is in no province"))
         })?;
         return Ok(Reporter {
@@ -77,7 +68,7 @@ async fn reporter(db: &mut sqlx::PgConnection, unit_code: &str, agency_code: &st
     let unit: Option<(String, i16)> =
         sqlx::query_as("SELECT name, level FROM unit WHERE code = $1").bind(unit_code).fetch_optional(&mut *db).await?;
     let (name, level) = unit.ok_or_else(|| ServiceError::not_found("unit_code", format!("unit {unit_code}")))?;
-    let province = province_of(db, unit_code)
+    let province = scope::province_of(db, unit_code)
         .await?
         .ok_or_else(|| ServiceError::precondition("unit_code", format!("unit {unit_code} is in no province")))?;
     Ok(Reporter {
@@ -134,6 +125,26 @@ fn reporting_period(
         return None;
     };
     period::resolve(v, None, Some(period)).map(|days| (*period, days))
+}
+
+/// A version with its figures and its files (their bytes when `with_content`).
+async fn with_files(
+    db: &mut sqlx::PgConnection,
+    report: &ReportRow,
+    version: &VersionRow,
+    due: NaiveDate,
+    first_submitted_at: chrono::DateTime<Utc>,
+    with_content: bool,
+) -> ServiceResult<ReportVersion> {
+    let mut answer = reports::version_message(report, version, true, due, first_submitted_at)
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    for (format, file) in reports::files(&mut *db, report.id, version.version, with_content).await? {
+        match format.as_str() {
+            "csv" => answer.csv = Some(file),
+            _ => answer.xlsx = Some(file),
+        }
+    }
+    Ok(answer)
 }
 
 fn file_name(report: &ReportRow, version: i32, extension: &str) -> String {
@@ -402,17 +413,8 @@ impl AggregationApi {
         first: &VersionRow,
         with_content: bool,
     ) -> ServiceResult<ReportVersion> {
-        let deadlines = Deadlines::load(&mut *db).await?;
-        let due = deadlines.due_day(&report.province_code, report.key().period_kind(), report.kind(), report.last_day);
-        let mut answer = reports::version_message(report, version, true, due, first.submitted_at)
-            .map_err(|e| ServiceError::Internal(e.into()))?;
-        for (format, file) in reports::files(&mut *db, report.id, version.version, with_content).await? {
-            match format.as_str() {
-                "csv" => answer.csv = Some(file),
-                _ => answer.xlsx = Some(file),
-            }
-        }
-        Ok(answer)
+        let due = Deadlines::load(&mut *db).await?.due_day_of(report);
+        with_files(db, report, version, due, first.submitted_at, with_content).await
     }
 
     pub(super) async fn review_report(
@@ -521,13 +523,13 @@ impl AggregationApi {
         let mut snapshot = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         let (report, versions) = self.readable_report(&mut snapshot, &call.principal, request.report_id).await?;
         let version = Self::chosen(&versions, request.version)?;
+        let due = Deadlines::load(&mut snapshot).await?.due_day_of(&report);
+        let first_submitted_at = versions[0].submitted_at;
         let answer =
-            self.version_answer(&mut snapshot, &report, version, &versions[0], request.include_file_contents).await?;
-        let deadlines = Deadlines::load(&mut snapshot).await?;
-        let due = deadlines.due_day(&report.province_code, report.key().period_kind(), report.kind(), report.last_day);
+            with_files(&mut snapshot, &report, version, due, first_submitted_at, request.include_file_contents).await?;
         let history = versions
             .iter()
-            .map(|v| reports::version_message(&report, v, false, due, versions[0].submitted_at))
+            .map(|v| reports::version_message(&report, v, false, due, first_submitted_at))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ServiceError::Internal(e.into()))?;
         snapshot.commit().await?;
@@ -599,12 +601,12 @@ impl AggregationApi {
         call: &Call,
         unit_code: &str,
         period: Option<&ReportingPeriod>,
-    ) -> ServiceResult<(Option<String>, PeriodKey, NaiveDate)> {
+    ) -> ServiceResult<(Option<String>, PeriodKey, (NaiveDate, NaiveDate))> {
         let mut v = Violations::new();
         v.code("unit_code", unit_code);
         let period = reporting_period(&mut v, period);
         v.into_result()?;
-        let (period, (_, last_day, _)) = period.expect("validated");
+        let (period, (first_day, last_day, _)) = period.expect("validated");
         let province = (unit_code != NATION).then(|| unit_code.to_owned());
         let allowed = match (call.principal.role, &province) {
             (Role::National | Role::Service, _) => true,
@@ -617,7 +619,7 @@ impl AggregationApi {
                 call.principal.subject
             )));
         }
-        Ok((province, PeriodKey::of(&period), last_day))
+        Ok((province, PeriodKey::of(&period), (first_day, last_day)))
     }
 
     async fn checked_province(db: &mut sqlx::PgConnection, province: Option<&str>) -> ServiceResult<()> {
@@ -638,7 +640,7 @@ impl AggregationApi {
         call: &Call,
         request: ListReportsRequest,
     ) -> ServiceResult<ListReportsResponse> {
-        let (province, key, last_day) =
+        let (province, key, (first_day, last_day)) =
             Self::list_question(call, &request.unit_code, request.reporting_period.as_ref())?;
         let mut snapshot = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         Self::checked_province(&mut snapshot, province.as_deref()).await?;
@@ -648,25 +650,16 @@ impl AggregationApi {
         if request.include_figures {
             let deadlines = Deadlines::load(&mut snapshot).await?;
             for (report, version, first) in standing.latest.values() {
-                let due = deadlines.due_day(&report.province_code, key.period_kind(), report.kind(), last_day);
-                let mut answer = reports::version_message(report, version, true, due, *first)
-                    .map_err(|e| ServiceError::Internal(e.into()))?;
-                for (format, file) in reports::files(&mut snapshot, report.id, version.version, false).await? {
-                    match format.as_str() {
-                        "csv" => answer.csv = Some(file),
-                        _ => answer.xlsx = Some(file),
-                    }
-                }
-                reports.push(answer);
+                let due = deadlines.due_day_of(report);
+                reports.push(with_files(&mut snapshot, report, version, due, *first, false).await?);
             }
         }
         snapshot.commit().await?;
-        let first_day = period::resolve(&mut Violations::new(), None, Some(&key.wire())).map(|(first, _, _)| first);
         Ok(ListReportsResponse {
             own: standing.own,
             reporters: standing.reporters,
             reports,
-            days: first_day.map(|first| DayRange { from_day: first.to_string(), to_day: last_day.to_string() }),
+            days: Some(DayRange { from_day: first_day.to_string(), to_day: last_day.to_string() }),
         })
     }
 
@@ -675,7 +668,7 @@ impl AggregationApi {
         call: &Call,
         request: ExportReportsRequest,
     ) -> ServiceResult<ResponseStream<ExportReportsResponse>> {
-        let (province, key, last_day) =
+        let (province, key, (_, last_day)) =
             Self::list_question(call, &request.unit_code, request.reporting_period.as_ref())?;
         let mut snapshot = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         Self::checked_province(&mut snapshot, province.as_deref()).await?;

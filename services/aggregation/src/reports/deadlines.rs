@@ -42,6 +42,11 @@ impl Deadlines {
         last_day + chrono::Days::new(u64::from(self.days(province, kind, reporter)))
     }
 
+    /// The day `report` is due: its reviewer's province's deadline for its kinds of period and reporter.
+    pub fn due_day_of(&self, report: &super::ReportRow) -> NaiveDate {
+        self.due_day(&report.province_code, report.key().period_kind(), report.kind(), report.last_day)
+    }
+
     /// Every deadline in force for `province` (the nation's defaults for [`NATION_DEFAULTS`]).
     pub fn in_force(&self, province: &str) -> Vec<ReportDeadline> {
         let mut deadlines = Vec::new();

@@ -141,9 +141,14 @@ pub async fn page(ctx: &Ctx<'_>) -> PageResult {
     Ok(html(hyper::StatusCode::OK, layout::page(ctx, "/reports", "Báo cáo định kỳ", &body, None)))
 }
 
+/// The query's number `name`, when it is one above zero (a report's id, a version).
+fn positive(ctx: &Ctx, name: &str) -> Option<u64> {
+    ctx.query.get(name).and_then(|v| v.parse::<u64>().ok()).filter(|n| *n > 0)
+}
+
 /// One submitted file of one version, byte for byte as it was submitted.
 pub async fn download(ctx: &Ctx<'_>) -> PageResult {
-    let number = |name: &str| ctx.query.get(name).and_then(|v| v.parse::<u64>().ok()).filter(|n| *n > 0);
+    let number = |name: &str| positive(ctx, name);
     let (Some(report_id), Some(version)) = (number("report"), number("version")) else {
         return Err(PageError::BadRequest("Thiếu mã báo cáo hoặc phiên bản.".into()));
     };
@@ -171,7 +176,7 @@ pub async fn download_all(ctx: &Ctx<'_>) -> PageResult {
 
 /// Approves or returns a report from the page's form, then shows the page again.
 pub async fn review(ctx: &Ctx<'_>) -> PageResult {
-    let number = |name: &str| ctx.query.get(name).and_then(|v| v.parse::<u64>().ok()).filter(|n| *n > 0);
+    let number = |name: &str| positive(ctx, name);
     let (Some(report_id), Some(version)) = (number("report"), number("version").and_then(|v| u32::try_from(v).ok()))
     else {
         return Err(PageError::BadRequest("Thiếu mã báo cáo hoặc phiên bản.".into()));
@@ -216,8 +221,8 @@ fn measure_label(measure: &str) -> &str {
 /// One report's version as submitted, and what changed since: form 06 cells and indicators that moved, and the
 /// pushes behind them.
 pub async fn view(ctx: &Ctx<'_>) -> PageResult {
-    let number = |name: &str| ctx.query.get(name).and_then(|v| v.parse::<u64>().ok());
-    let Some(report_id) = number("report").filter(|id| *id > 0) else {
+    let number = |name: &str| positive(ctx, name);
+    let Some(report_id) = number("report") else {
         return Err(PageError::BadRequest("Thiếu mã báo cáo.".into()));
     };
     let version = number("version").and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
