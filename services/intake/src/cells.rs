@@ -238,6 +238,14 @@ struct StoredRow {
     procedure_code: String,
     measures: Vec<i64>,
     computed_at: Option<DateTime<Utc>>,
+    sender: String,
+}
+
+/// The value a correction replaces, as its change-log row keeps it.
+struct Replaced {
+    measures: Measures,
+    sender: String,
+    computed_at: Option<DateTime<Utc>>,
 }
 
 pub fn measures_of(values: &[i64]) -> Measures {
@@ -251,7 +259,8 @@ pub fn measures_of(values: &[i64]) -> Measures {
 /// Locks the stored cells among `keys`, in key order so that concurrent pushes wait rather than deadlock.
 async fn lock_existing(tx: &mut Transaction<'_, Postgres>, keys: &[&CellKey]) -> ServiceResult<Vec<StoredRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT c.center_code, c.day, c.procedure_code, ARRAY[{MEASURE_COLUMNS}] AS measures, c.computed_at
+        "SELECT c.center_code, c.day, c.procedure_code, ARRAY[{MEASURE_COLUMNS}] AS measures, c.computed_at,
+                c.sender
          FROM daily_cell c JOIN UNNEST($1::text[], $2::date[], $3::text[]) AS k(center_code, day, procedure_code)
            USING (center_code, day, procedure_code)
          ORDER BY c.center_code, c.day, c.procedure_code
@@ -266,7 +275,8 @@ async fn lock_existing(tx: &mut Transaction<'_, Postgres>, keys: &[&CellKey]) ->
 
 /// Stores `cells` (distinct keys, already checked) in the transaction: a new cell is inserted, an equal one left
 /// alone, one computed earlier than the stored value kept out, any other replaces the stored value. Every
-/// insert and replacement is recorded with its old and new values.
+/// insert and replacement is logged: an insert by the cell's key alone (the cell holds its value), a replacement
+/// with the value it replaced and the one it wrote.
 pub async fn store(
     tx: &mut Transaction<'_, Postgres>,
     sender: &str,
@@ -278,7 +288,7 @@ pub async fn store(
     let position: HashMap<&CellKey, usize> = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
 
     let mut outcomes: Vec<Option<Stored>> = vec![None; cells.len()];
-    let mut changes: Vec<(usize, Option<Measures>)> = Vec::new(); // (cell, old value)
+    let mut changes: Vec<(usize, Option<Replaced>)> = Vec::new(); // (cell, the value it replaced)
     let mut updates: Vec<usize> = Vec::new();
     let mut touches: Vec<usize> = Vec::new(); // equal values, newer computed_at
 
@@ -306,7 +316,7 @@ pub async fn store(
                 Stored::Unchanged
             } else {
                 updates.push(i);
-                changes.push((i, Some(old)));
+                changes.push((i, Some(Replaced { measures: old, sender: row.sender, computed_at: row.computed_at })));
                 Stored::Accepted
             });
         }
@@ -349,6 +359,7 @@ pub async fn store(
     }
 
     if !updates.is_empty() || !touches.is_empty() {
+        // A touch (the same value computed later) keeps the sender of the value: the change log names it.
         let rows: Vec<usize> = updates.iter().chain(&touches).copied().collect();
         let text = format!(
             "UPDATE daily_cell c SET
@@ -356,19 +367,21 @@ pub async fn store(
                  resolved_early = u.m4, resolved_on_time = u.m5, resolved_late = u.m6,
                  withdrawn_or_returned = u.m7, results_returned_by_post = u.m8,
                  apology_notices_issued = u.m9, pending_in_time = u.m10, pending_overdue = u.m11,
-                 computed_at = u.computed_at, sender = $5, updated_at = now()
-             FROM UNNEST($1::text[], $2::date[], $3::text[], $4::timestamptz[], {parameters})
-                  AS u(center_code, day, procedure_code, computed_at, {names})
+                 computed_at = u.computed_at, sender = CASE WHEN u.changed THEN $5 ELSE c.sender END,
+                 updated_at = now()
+             FROM UNNEST($1::text[], $2::date[], $3::text[], $4::timestamptz[], $6::bool[], {parameters})
+                  AS u(center_code, day, procedure_code, computed_at, changed, {names})
              WHERE c.center_code = u.center_code AND c.day = u.day AND c.procedure_code = u.procedure_code",
             names = measure_names("m"),
-            parameters = measure_parameters(6),
+            parameters = measure_parameters(7),
         );
         let mut update = sqlx::query(&text)
             .bind(rows.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
             .bind(rows.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
-            .bind(sender);
+            .bind(sender)
+            .bind((0..rows.len()).map(|n| n < updates.len()).collect::<Vec<_>>());
         for column in measure_columns(rows.iter().map(|&i| &cells[i].measures)) {
             update = update.bind(column);
         }
@@ -377,36 +390,7 @@ pub async fn store(
 
     if !changes.is_empty() {
         changes.sort_by_key(|(i, _)| keys[*i].clone());
-        // A new cell has no old value: its old columns are bound as zeros and stored as NULL.
-        let none = Measures::default();
-        let text = format!(
-            "INSERT INTO daily_cell_change (center_code, procedure_code, day, old_measures, new_measures, sender,
-                                            computed_at)
-             SELECT center_code, procedure_code, day, CASE WHEN had_old THEN ARRAY[{olds}] END, ARRAY[{news}], $6,
-                    computed_at
-             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::timestamptz[], $5::bool[], {old_parameters},
-                         {new_parameters})
-                  AS t(center_code, procedure_code, day, computed_at, had_old, {olds}, {news})",
-            olds = measure_names("o"),
-            news = measure_names("n"),
-            old_parameters = measure_parameters(7),
-            new_parameters = measure_parameters(18),
-        );
-        let mut insert = sqlx::query(&text)
-            .bind(changes.iter().map(|(i, _)| cells[*i].center_code.as_str()).collect::<Vec<_>>())
-            .bind(changes.iter().map(|(i, _)| cells[*i].procedure_code.as_str()).collect::<Vec<_>>())
-            .bind(changes.iter().map(|(i, _)| cells[*i].day).collect::<Vec<_>>())
-            .bind(changes.iter().map(|(i, _)| cells[*i].computed_at).collect::<Vec<_>>())
-            .bind(changes.iter().map(|(_, old)| old.is_some()).collect::<Vec<_>>())
-            .bind(sender);
-        for column in measure_columns(changes.iter().map(|(_, old)| old.as_ref().unwrap_or(&none))) {
-            insert = insert.bind(column);
-        }
-        for column in measure_columns(changes.iter().map(|(i, _)| &cells[*i].measures)) {
-            insert = insert.bind(column);
-        }
-        insert.execute(&mut **tx).await?;
-
+        log_changes(tx, sender, cells, &changes).await?;
         let mut days: Vec<(&str, NaiveDate)> =
             changes.iter().map(|(i, _)| (cells[*i].center_code.as_str(), cells[*i].day)).collect();
         days.sort();
@@ -422,6 +406,62 @@ pub async fn store(
         onestop_server::notify::notify_on_commit(tx, crate::changes::CHANNEL).await?;
     }
     Ok(outcomes.into_iter().map(|o| o.expect("every cell decided")).collect())
+}
+
+/// Logs `changes` in stream order: first values by their key alone, corrections with what they replaced.
+async fn log_changes(
+    tx: &mut Transaction<'_, Postgres>,
+    sender: &str,
+    cells: &[ValidCell],
+    changes: &[(usize, Option<Replaced>)],
+) -> ServiceResult<()> {
+    let firsts: Vec<usize> = changes.iter().filter(|(_, old)| old.is_none()).map(|(i, _)| *i).collect();
+    if !firsts.is_empty() {
+        sqlx::query(
+            "INSERT INTO daily_cell_change (center_code, procedure_code, day, changed_at)
+             SELECT center_code, procedure_code, day, NULL FROM UNNEST($1::text[], $2::text[], $3::date[])
+                  AS t(center_code, procedure_code, day)",
+        )
+        .bind(firsts.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(firsts.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
+        .bind(firsts.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    let corrections: Vec<(usize, &Replaced)> =
+        changes.iter().filter_map(|(i, old)| old.as_ref().map(|old| (*i, old))).collect();
+    if corrections.is_empty() {
+        return Ok(());
+    }
+    let text = format!(
+        "INSERT INTO daily_cell_change (center_code, procedure_code, day, old_measures, new_measures, sender,
+                                        computed_at, old_sender, old_computed_at)
+         SELECT center_code, procedure_code, day, ARRAY[{olds}], ARRAY[{news}], $4, computed_at, old_sender,
+                old_computed_at
+         FROM UNNEST($1::text[], $2::text[], $3::date[], $5::timestamptz[], $6::text[], $7::timestamptz[],
+                     {old_parameters}, {new_parameters})
+              AS t(center_code, procedure_code, day, computed_at, old_sender, old_computed_at, {olds}, {news})",
+        olds = measure_names("o"),
+        news = measure_names("n"),
+        old_parameters = measure_parameters(8),
+        new_parameters = measure_parameters(19),
+    );
+    let mut insert = sqlx::query(&text)
+        .bind(corrections.iter().map(|(i, _)| cells[*i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(corrections.iter().map(|(i, _)| cells[*i].procedure_code.as_str()).collect::<Vec<_>>())
+        .bind(corrections.iter().map(|(i, _)| cells[*i].day).collect::<Vec<_>>())
+        .bind(sender)
+        .bind(corrections.iter().map(|(i, _)| cells[*i].computed_at).collect::<Vec<_>>())
+        .bind(corrections.iter().map(|(_, old)| old.sender.as_str()).collect::<Vec<_>>())
+        .bind(corrections.iter().map(|(_, old)| old.computed_at).collect::<Vec<_>>());
+    for column in measure_columns(corrections.iter().map(|(_, old)| &old.measures)) {
+        insert = insert.bind(column);
+    }
+    for column in measure_columns(corrections.iter().map(|(i, _)| &cells[*i].measures)) {
+        insert = insert.bind(column);
+    }
+    insert.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Where a page of [`list`] starts: after this (center, day, procedure).
@@ -507,27 +547,67 @@ pub async fn list(
     Ok((cells, next))
 }
 
-/// Every accepted value of one cell, oldest first.
+/// Every accepted value of one cell, oldest first: its first value, then each correction. The first value is
+/// the cell's own, or, once corrected, what the first correction replaced.
 pub async fn history(pool: &PgPool, key: &CellKey) -> ServiceResult<Vec<CellVersion>> {
+    #[derive(sqlx::FromRow)]
+    struct Correction {
+        old_measures: Vec<i64>,
+        new_measures: Vec<i64>,
+        sender: String,
+        changed_at: DateTime<Utc>,
+        computed_at: Option<DateTime<Utc>>,
+        old_sender: String,
+        old_computed_at: Option<DateTime<Utc>>,
+    }
+    let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(Option<Vec<i64>>, Vec<i64>, String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT old_measures, new_measures, sender, changed_at, computed_at FROM daily_cell_change
-         WHERE center_code = $1 AND day = $2 AND procedure_code = $3 ORDER BY id",
+    let cell: Option<(Vec<i64>, String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(&format!(
+        "SELECT ARRAY[{MEASURE_COLUMNS}], sender, first_pushed_at, computed_at FROM daily_cell
+         WHERE center_code = $1 AND day = $2 AND procedure_code = $3"
+    ))
+    .bind(&key.0)
+    .bind(key.1)
+    .bind(&key.2)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let corrections: Vec<Correction> = sqlx::query_as(
+        "SELECT old_measures, new_measures, sender, changed_at, computed_at, coalesce(old_sender, '') AS old_sender,
+                old_computed_at
+         FROM daily_cell_change
+         WHERE center_code = $1 AND day = $2 AND procedure_code = $3 AND old_measures IS NOT NULL ORDER BY id",
     )
     .bind(&key.0)
     .bind(key.1)
     .bind(&key.2)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(old, new, sender, changed_at, computed_at)| CellVersion {
-            old_measures: old.map(|m| (&measures_of(&m)).into()),
-            new_measures: Some((&measures_of(&new)).into()),
+    tx.commit().await?;
+    let Some((measures, sender, first_pushed_at, computed_at)) = cell else { return Ok(Vec::new()) };
+    let first = match corrections.first() {
+        Some(c) => CellVersion {
+            old_measures: None,
+            new_measures: Some((&measures_of(&c.old_measures)).into()),
+            sender: c.old_sender.clone(),
+            changed_at: Some(to_wire(first_pushed_at)),
+            computed_at: c.old_computed_at.map(to_wire),
+        },
+        None => CellVersion {
+            old_measures: None,
+            new_measures: Some((&measures_of(&measures)).into()),
             sender,
-            changed_at: Some(to_wire(changed_at)),
+            changed_at: Some(to_wire(first_pushed_at)),
             computed_at: computed_at.map(to_wire),
-        })
+        },
+    };
+    Ok(std::iter::once(first)
+        .chain(corrections.into_iter().map(|c| CellVersion {
+            old_measures: Some((&measures_of(&c.old_measures)).into()),
+            new_measures: Some((&measures_of(&c.new_measures)).into()),
+            sender: c.sender,
+            changed_at: Some(to_wire(c.changed_at)),
+            computed_at: c.computed_at.map(to_wire),
+        }))
         .collect())
 }
 

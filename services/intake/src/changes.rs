@@ -132,9 +132,10 @@ struct CellRow {
     procedure_code: String,
     day: NaiveDate,
     old_measures: Option<Vec<i64>>,
-    new_measures: Vec<i64>,
-    sender: String,
-    changed_at: DateTime<Utc>,
+    /// Not logged for a first value (see [`FIRST_VALUES`]).
+    new_measures: Option<Vec<i64>>,
+    sender: Option<String>,
+    changed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -157,6 +158,27 @@ pub const CELL_CHANGES_AFTER: &str = "
     FROM daily_cell_change c
     WHERE (c.xid, c.id) > ($1::text::xid8, $2) AND c.xid < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY c.xid, c.id LIMIT $3";
+
+/// What the first values among a page's cell changes wrote (`$1` their ids, `$2`–`$4` their keys), by position
+/// in the arrays: a first value is logged by its key alone. The value is the cell's own unless a correction
+/// followed, whose old value it then is. A later correction always has a larger id (it waited for the first
+/// value's row lock), and the page reads in one snapshot, so the cell and its corrections agree with each other.
+pub const FIRST_VALUES: &str = "
+    SELECT k.position::int4 AS position,
+           coalesce(n.old_measures, ARRAY[d.received_direct, d.received_online, d.received_postal,
+                    d.resolved_early, d.resolved_on_time, d.resolved_late, d.withdrawn_or_returned,
+                    d.results_returned_by_post, d.apology_notices_issued, d.pending_in_time, d.pending_overdue])
+               AS measures,
+           coalesce(n.old_sender, d.sender) AS sender, d.first_pushed_at
+    FROM UNNEST($1::bigint[], $2::text[], $3::date[], $4::text[]) WITH ORDINALITY
+         AS k(id, center_code, day, procedure_code, position)
+    JOIN daily_cell d USING (center_code, day, procedure_code)
+    LEFT JOIN LATERAL (
+        SELECT n.old_measures, n.old_sender FROM daily_cell_change n
+        WHERE n.center_code = k.center_code AND n.day = k.day AND n.procedure_code = k.procedure_code
+          AND n.old_measures IS NOT NULL AND n.id > k.id
+        ORDER BY n.id LIMIT 1
+    ) AS n ON true";
 
 /// Set in the transaction that reads a page: the cell changes are partitioned by year, and PostgreSQL, which
 /// cannot estimate how many rows follow a cursor in each partition, may otherwise plan to sort every change after
@@ -204,12 +226,13 @@ pub async fn read_after(
     // change passed the second: the page would end after the case, and the cell change would never be sent.
     let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
     sqlx::query(READ_IN_INDEX_ORDER).execute(&mut *tx).await?;
-    let cells: Vec<CellRow> = sqlx::query_as(CELL_CHANGES_AFTER)
+    let mut cells: Vec<CellRow> = sqlx::query_as(CELL_CHANGES_AFTER)
         .bind(after.xid.max(0).to_string())
         .bind(if after.xid < 0 { -1 } else { after_in_xid(CELL) })
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
+    fill_first_values(&mut tx, &mut cells).await?;
     let cases: Vec<CaseRow> = sqlx::query_as(CASE_CHANGES_AFTER)
         .bind(after.xid.max(0).to_string())
         .bind(if after.xid < 0 { -1 } else { after_in_xid(CASE) })
@@ -220,16 +243,23 @@ pub async fn read_after(
 
     let mut out: Vec<(Cursor, WatchChangesResponse)> = Vec::with_capacity(cells.len() + cases.len());
     for row in cells {
+        let cursor = Cursor { xid: row.xid, kind: CELL, id: row.id };
+        let (Some(new_measures), Some(sender), Some(changed_at)) = (row.new_measures, row.sender, row.changed_at)
+        else {
+            // A first value whose cell is gone (written around intake): it must not stop the stream either.
+            tracing::error!(id = row.id, "a cell change in the log has no cell to read its value from; sent empty");
+            out.push((cursor, response_at(cursor, Utc::now())));
+            continue;
+        };
         let change = CellChange {
             center_code: row.center_code,
             procedure_code: row.procedure_code,
             day: row.day.to_string(),
             old_measures: row.old_measures.map(|m| (&cells::measures_of(&m)).into()),
-            new_measures: Some((&cells::measures_of(&row.new_measures)).into()),
-            sender: row.sender,
+            new_measures: Some((&cells::measures_of(&new_measures)).into()),
+            sender,
         };
-        let cursor = Cursor { xid: row.xid, kind: CELL, id: row.id };
-        out.push((cursor, response(cursor, row.changed_at, Change::Cell(change))));
+        out.push((cursor, response(cursor, changed_at, Change::Cell(change))));
     }
     for row in cases {
         let cursor = Cursor { xid: row.xid, kind: CASE, id: row.id };
@@ -246,6 +276,28 @@ pub async fn read_after(
     out.sort_by_key(|(cursor, _)| *cursor);
     out.truncate(limit as usize);
     Ok(out)
+}
+
+/// Reads what the first values in `rows` wrote, in the page's snapshot (see [`FIRST_VALUES`]).
+async fn fill_first_values(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, rows: &mut [CellRow]) -> ServiceResult<()> {
+    let firsts: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].new_measures.is_none()).collect();
+    if firsts.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<(i32, Vec<i64>, String, DateTime<Utc>)> = sqlx::query_as(FIRST_VALUES)
+        .bind(firsts.iter().map(|&i| rows[i].id).collect::<Vec<_>>())
+        .bind(firsts.iter().map(|&i| rows[i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(firsts.iter().map(|&i| rows[i].day).collect::<Vec<_>>())
+        .bind(firsts.iter().map(|&i| rows[i].procedure_code.as_str()).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?;
+    for (position, measures, sender, first_pushed_at) in values {
+        let row = &mut rows[firsts[position as usize - 1]];
+        row.new_measures = Some(measures);
+        row.sender = Some(sender);
+        row.changed_at = Some(first_pushed_at);
+    }
+    Ok(())
 }
 
 fn response_at(cursor: Cursor, changed_at: DateTime<Utc>) -> WatchChangesResponse {

@@ -4,7 +4,10 @@
 use chrono::NaiveDate;
 use onestop_domain::{Measure, Measures};
 use onestop_intake::cells::{self, PageKey, Stored, ValidCell};
+use onestop_intake::changes;
 use onestop_intake::{MIGRATOR, SCHEMA};
+use onestop_proto::convert::measures_from_wire;
+use onestop_proto::intake::v1::watch_changes_response::Change;
 use onestop_server::config::ServerArgs;
 use onestop_server::db;
 use sqlx::PgPool;
@@ -36,11 +39,20 @@ async fn store(pool: &PgPool, sender: &str, cells: &[ValidCell]) -> Vec<Stored> 
     stored
 }
 
+/// The cell changes as intake's change stream sends them: (old value, new value, sender).
 async fn changes(pool: &PgPool) -> Vec<(Option<Vec<i64>>, Vec<i64>, String)> {
-    sqlx::query_as("SELECT old_measures, new_measures, sender FROM daily_cell_change ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .unwrap()
+    let values = |m: &onestop_proto::intake::v1::Measures| {
+        measures_from_wire(m).unwrap().values().iter().map(|v| *v as i64).collect::<Vec<_>>()
+    };
+    let page = changes::read_after(pool, changes::Cursor::BEFORE_ANY, 1_000).await.unwrap();
+    page.into_iter()
+        .map(|(_, response)| match response.change {
+            Some(Change::Cell(c)) => {
+                (c.old_measures.as_ref().map(values), values(c.new_measures.as_ref().unwrap()), c.sender)
+            }
+            other => panic!("not a cell change: {other:?}"),
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -62,6 +74,16 @@ async fn a_cell_is_a_snapshot_and_every_change_is_audited() {
     let (old, new, sender) = &audit[2];
     let old_online = old.as_ref().expect("a correction keeps the old value")[1];
     assert_eq!((old_online, new[1], sender.as_str()), (5, 6, "vendor-b"));
+    // A first value is logged by its key alone; once corrected, its value is what the correction replaced.
+    let (old, new, sender) = &audit[0];
+    assert_eq!((old.is_none(), new[1], sender.as_str()), (true, 5, "vendor-a"), "the first value, streamed");
+    let (old, new, sender) = &audit[1];
+    assert_eq!((old.is_none(), new[1], sender.as_str()), (true, 7, "vendor-a"), "an uncorrected first value");
+    let versions = cells::history(&pool, &("C1".into(), day(2), "P1".into())).await.unwrap();
+    let online = |m: &Option<onestop_proto::intake::v1::Measures>| m.as_ref().map(|m| m.received_online);
+    let seen: Vec<_> =
+        versions.iter().map(|v| (online(&v.old_measures), online(&v.new_measures), v.sender.as_str())).collect();
+    assert_eq!(seen, [(None, Some(5), "vendor-a"), (Some(5), Some(6), "vendor-b")], "the cell's history");
 
     let (listed, _) = cells::list(&pool, &["C1".into()], &[], (day(1), day(31)), None, 10).await.unwrap();
     assert_eq!(listed.len(), 2);
