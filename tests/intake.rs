@@ -574,8 +574,8 @@ async fn an_old_year_of_cells_is_detached_and_archived_while_pushes_go_on() {
 
     // docs/operations.md: detach the year concurrently, keep it aside (here, as it stands), pushes go on.
     for statement in [
-        "ALTER TABLE intake.daily_cell DETACH PARTITION intake.daily_cell_y2025 CONCURRENTLY",
         "ALTER TABLE intake.daily_cell_change DETACH PARTITION intake.daily_cell_change_y2025 CONCURRENTLY",
+        "ALTER TABLE intake.daily_cell DETACH PARTITION intake.daily_cell_y2025 CONCURRENTLY",
     ] {
         sqlx::raw_sql(statement).execute(&mut db).await.unwrap();
     }
@@ -590,6 +590,7 @@ async fn an_old_year_of_cells_is_detached_and_archived_while_pushes_go_on() {
     while let Some(batch) = changes.next().await {
         let change = batch.unwrap();
         seen += 1;
+        assert!(change.change.is_some(), "change {} came with its value", change.cursor);
         if change.cursor == cursor {
             break;
         }
