@@ -46,7 +46,7 @@ async fn changes(pool: &PgPool) -> Vec<(Option<Vec<i64>>, Vec<i64>, String)> {
     };
     // The stream hands over a change once every older transaction has ended, in any database of the server (other
     // tests run beside this one): read until the newest change is in.
-    let head = changes::head(&mut *pool.acquire().await.unwrap()).await.unwrap();
+    let head = changes::head(&mut pool.acquire().await.unwrap()).await.unwrap();
     let mut page = Vec::new();
     for _ in 0..200 {
         page = changes::read_after(pool, changes::Cursor::BEFORE_ANY, 1_000).await.unwrap();
