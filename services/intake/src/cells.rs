@@ -408,48 +408,52 @@ pub async fn store(
     Ok(outcomes.into_iter().map(|o| o.expect("every cell decided")).collect())
 }
 
-/// Logs `changes` in stream order: first values by their key alone, corrections with what they replaced.
+/// Logs `changes`, in their order (ids follow it, and so does the stream within a push): first values by their key
+/// alone, corrections with what they replaced. The keys are bound for every change, the values for the
+/// corrections only, each change naming its correction by position (0 for none).
 async fn log_changes(
     tx: &mut Transaction<'_, Postgres>,
     sender: &str,
     cells: &[ValidCell],
     changes: &[(usize, Option<Replaced>)],
 ) -> ServiceResult<()> {
-    let firsts: Vec<usize> = changes.iter().filter(|(_, old)| old.is_none()).map(|(i, _)| *i).collect();
-    if !firsts.is_empty() {
-        sqlx::query(
-            "INSERT INTO daily_cell_change (center_code, procedure_code, day, changed_at)
-             SELECT center_code, procedure_code, day, NULL FROM UNNEST($1::text[], $2::text[], $3::date[])
-                  AS t(center_code, procedure_code, day)",
-        )
-        .bind(firsts.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
-        .bind(firsts.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
-        .bind(firsts.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
     let corrections: Vec<(usize, &Replaced)> =
         changes.iter().filter_map(|(i, old)| old.as_ref().map(|old| (*i, old))).collect();
-    if corrections.is_empty() {
-        return Ok(());
-    }
+    let mut numbered = 0;
+    let correction_of: Vec<i32> = changes
+        .iter()
+        .map(|(_, old)| match old {
+            Some(_) => {
+                numbered += 1;
+                numbered
+            }
+            None => 0,
+        })
+        .collect();
     let text = format!(
         "INSERT INTO daily_cell_change (center_code, procedure_code, day, old_measures, new_measures, sender,
-                                        computed_at, old_sender, old_computed_at)
-         SELECT center_code, procedure_code, day, ARRAY[{olds}], ARRAY[{news}], $4, computed_at, old_sender,
-                old_computed_at
-         FROM UNNEST($1::text[], $2::text[], $3::date[], $5::timestamptz[], $6::text[], $7::timestamptz[],
-                     {old_parameters}, {new_parameters})
-              AS t(center_code, procedure_code, day, computed_at, old_sender, old_computed_at, {olds}, {news})",
+                                        changed_at, computed_at, old_sender, old_computed_at)
+         SELECT k.center_code, k.procedure_code, k.day, c.olds, c.news, c.sender, c.changed_at, c.computed_at,
+                c.old_sender, c.old_computed_at
+         FROM UNNEST($1::text[], $2::text[], $3::date[], $4::int4[]) WITH ORDINALITY
+              AS k(center_code, procedure_code, day, correction, position)
+         LEFT JOIN (
+             SELECT position, ARRAY[{olds}] AS olds, ARRAY[{news}] AS news, $5::text AS sender,
+                    now() AS changed_at, computed_at, old_sender, old_computed_at
+             FROM UNNEST($6::timestamptz[], $7::text[], $8::timestamptz[], {old_parameters}, {new_parameters})
+                  WITH ORDINALITY AS t(computed_at, old_sender, old_computed_at, {olds}, {news}, position)
+         ) AS c ON c.position = k.correction
+         ORDER BY k.position",
         olds = measure_names("o"),
         news = measure_names("n"),
-        old_parameters = measure_parameters(8),
-        new_parameters = measure_parameters(19),
+        old_parameters = measure_parameters(9),
+        new_parameters = measure_parameters(20),
     );
     let mut insert = sqlx::query(&text)
-        .bind(corrections.iter().map(|(i, _)| cells[*i].center_code.as_str()).collect::<Vec<_>>())
-        .bind(corrections.iter().map(|(i, _)| cells[*i].procedure_code.as_str()).collect::<Vec<_>>())
-        .bind(corrections.iter().map(|(i, _)| cells[*i].day).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(i, _)| cells[*i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(i, _)| cells[*i].procedure_code.as_str()).collect::<Vec<_>>())
+        .bind(changes.iter().map(|(i, _)| cells[*i].day).collect::<Vec<_>>())
+        .bind(correction_of)
         .bind(sender)
         .bind(corrections.iter().map(|(i, _)| cells[*i].computed_at).collect::<Vec<_>>())
         .bind(corrections.iter().map(|(_, old)| old.sender.as_str()).collect::<Vec<_>>())

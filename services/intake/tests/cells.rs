@@ -77,11 +77,14 @@ async fn a_cell_is_a_snapshot_and_every_change_is_audited() {
     assert_eq!(store(&pool, "vendor-a", &first).await, [Stored::Unchanged; 2]);
     assert_eq!(changes(&pool).await.len(), 2, "a re-send writes no change");
 
-    let corrected = [cell("C1", "P1", 2, 6)];
-    assert_eq!(store(&pool, "vendor-b", &corrected).await, [Stored::Accepted]);
+    // A correction and a new cell in one push: the stream has them in key order (P0 before P1).
+    let corrected = [cell("C1", "P1", 2, 6), cell("C1", "P0", 2, 1)];
+    assert_eq!(store(&pool, "vendor-b", &corrected).await, [Stored::Accepted; 2]);
     let audit = changes(&pool).await;
-    assert_eq!(audit.len(), 3);
+    assert_eq!(audit.len(), 4);
     let (old, new, sender) = &audit[2];
+    assert_eq!((old.is_none(), new[1], sender.as_str()), (true, 1, "vendor-b"), "the new cell, first");
+    let (old, new, sender) = &audit[3];
     let old_online = old.as_ref().expect("a correction keeps the old value")[1];
     assert_eq!((old_online, new[1], sender.as_str()), (5, 6, "vendor-b"));
     // A first value is logged by its key alone; once corrected, its value is what the correction replaced.
@@ -96,8 +99,8 @@ async fn a_cell_is_a_snapshot_and_every_change_is_audited() {
     assert_eq!(seen, [(None, Some(5), "vendor-a"), (Some(5), Some(6), "vendor-b")], "the cell's history");
 
     let (listed, _) = cells::list(&pool, &["C1".into()], &[], (day(1), day(31)), None, 10).await.unwrap();
-    assert_eq!(listed.len(), 2);
-    assert_eq!(listed[0].measures.as_ref().unwrap().received_online, 6, "the correction replaced the value");
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[1].measures.as_ref().unwrap().received_online, 6, "the correction replaced the value");
 }
 
 #[tokio::test]
@@ -176,4 +179,53 @@ async fn an_older_snapshot_never_replaces_a_newer_one() {
     let (listed, _) = cells::list(&pool, &["C1".into()], &[], (day(5), day(5)), None, 10).await.unwrap();
     assert_eq!(listed[0].measures.as_ref().unwrap().received_online, 6);
     assert_eq!(changes(&pool).await.len(), 2, "stale and unchanged pushes leave no audit");
+}
+
+/// A first value is logged by key and read back from the cell, or from the correction that replaced it: a
+/// follower adding up each change's difference, read in small pages while corrections commit, ends with every
+/// cell's stored value (reading the cell's newest value for a first change would count corrections twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differences_read_while_cells_are_corrected_add_up_to_the_cells() {
+    let Some(db) = onestop_testkit::database().await else {
+        return;
+    };
+    let pool = pool(db.url()).await;
+    let writer = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            // Each round adds a day and corrects every day before it.
+            for round in 1..=28u32 {
+                let batch: Vec<ValidCell> = (1..=round)
+                    .flat_map(|d| ["P1", "P2"].map(|p| cell("C1", p, d, u64::from(round * 100 + d))))
+                    .collect();
+                store(&pool, "writer", &batch).await;
+            }
+        })
+    };
+    let mut totals: std::collections::HashMap<(String, String), i64> = Default::default();
+    let mut cursor = changes::Cursor::BEFORE_ANY;
+    for _ in 0..5_000 {
+        let writer_done = writer.is_finished();
+        let page = changes::read_after(&pool, cursor, 7).await.unwrap();
+        let read_all = page.is_empty();
+        for (at, response) in page {
+            cursor = at;
+            let Some(Change::Cell(c)) = response.change else { panic!("change {at} came without its value") };
+            let online = |m: &Option<onestop_proto::intake::v1::Measures>| m.as_ref().map_or(0, |m| m.received_online);
+            *totals.entry((c.day, c.procedure_code)).or_default() += online(&c.new_measures) - online(&c.old_measures);
+        }
+        if writer_done && read_all && cursor >= changes::head(&mut pool.acquire().await.unwrap()).await.unwrap() {
+            break;
+        }
+        if read_all {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    assert!(writer.is_finished());
+    let (listed, _) = cells::list(&pool, &["C1".into()], &[], (day(1), day(31)), None, 100).await.unwrap();
+    assert_eq!(listed.len(), 56);
+    for stored in listed {
+        let key = (stored.day.clone(), stored.procedure_code.clone());
+        assert_eq!(totals.get(&key).copied(), Some(stored.measures.unwrap().received_online), "{key:?}");
+    }
 }
