@@ -23,6 +23,16 @@ FROM (
 ) AS p
 WHERE c.id = p.id AND c.day = p.day AND c.old_measures IS NOT NULL;
 
+-- A cell's sender now names who pushed its value (a re-send of the same value no longer changes it), since the
+-- log of a first value reads it from the cell: cells re-sent by someone else get their value's sender back.
+UPDATE daily_cell d SET sender = l.sender
+FROM (
+    SELECT DISTINCT ON (center_code, day, procedure_code) center_code, day, procedure_code, sender
+    FROM daily_cell_change ORDER BY center_code, day, procedure_code, id DESC
+) AS l
+WHERE d.center_code = l.center_code AND d.day = l.day AND d.procedure_code = l.procedure_code
+  AND d.sender IS DISTINCT FROM l.sender;
+
 -- Only corrections are looked up by cell (a cell's history, and the value a first change wrote once the cell
 -- was corrected); the stream reads by (xid, id), and ids are unique from their sequence.
 ALTER TABLE daily_cell_change DROP CONSTRAINT daily_cell_change_pkey;

@@ -552,7 +552,8 @@ pub async fn list(
 }
 
 /// Every accepted value of one cell, oldest first: its first value, then each correction. The first value is
-/// the cell's own, or, once corrected, what the first correction replaced.
+/// the cell's own, or, once corrected, what the first correction replaced. A version's `computed_at` is the
+/// newest computation time it was pushed with (an equal value computed later moves it on, as it moves the cell's).
 pub async fn history(pool: &PgPool, key: &CellKey) -> ServiceResult<Vec<CellVersion>> {
     #[derive(sqlx::FromRow)]
     struct Correction {
@@ -560,7 +561,6 @@ pub async fn history(pool: &PgPool, key: &CellKey) -> ServiceResult<Vec<CellVers
         new_measures: Vec<i64>,
         sender: String,
         changed_at: DateTime<Utc>,
-        computed_at: Option<DateTime<Utc>>,
         old_sender: String,
         old_computed_at: Option<DateTime<Utc>>,
     }
@@ -576,7 +576,7 @@ pub async fn history(pool: &PgPool, key: &CellKey) -> ServiceResult<Vec<CellVers
     .fetch_optional(&mut *tx)
     .await?;
     let corrections: Vec<Correction> = sqlx::query_as(
-        "SELECT old_measures, new_measures, sender, changed_at, computed_at, coalesce(old_sender, '') AS old_sender,
+        "SELECT old_measures, new_measures, sender, changed_at, coalesce(old_sender, '') AS old_sender,
                 old_computed_at
          FROM daily_cell_change
          WHERE center_code = $1 AND day = $2 AND procedure_code = $3 AND old_measures IS NOT NULL ORDER BY id",
@@ -588,31 +588,34 @@ pub async fn history(pool: &PgPool, key: &CellKey) -> ServiceResult<Vec<CellVers
     .await?;
     tx.commit().await?;
     let Some((measures, sender, first_pushed_at, computed_at)) = cell else { return Ok(Vec::new()) };
-    let first = match corrections.first() {
-        Some(c) => CellVersion {
-            old_measures: None,
-            new_measures: Some((&measures_of(&c.old_measures)).into()),
-            sender: c.old_sender.clone(),
-            changed_at: Some(to_wire(first_pushed_at)),
-            computed_at: c.old_computed_at.map(to_wire),
-        },
-        None => CellVersion {
-            old_measures: None,
-            new_measures: Some((&measures_of(&measures)).into()),
-            sender,
-            changed_at: Some(to_wire(first_pushed_at)),
-            computed_at: computed_at.map(to_wire),
-        },
+    // Version i is what correction i replaced (the last, the cell itself): its value, sender and computation
+    // time as they stood then, so a version's time is the newest one it was pushed with (a re-send of the same
+    // value computed later moves it on).
+    let replaced = |i: usize| {
+        corrections.get(i).map_or((measures.clone(), sender.clone(), computed_at), |c| {
+            (c.old_measures.clone(), c.old_sender.clone(), c.old_computed_at)
+        })
     };
-    Ok(std::iter::once(first)
-        .chain(corrections.into_iter().map(|c| CellVersion {
+    let mut versions = Vec::with_capacity(corrections.len() + 1);
+    let (first, first_sender, first_computed_at) = replaced(0);
+    versions.push(CellVersion {
+        old_measures: None,
+        new_measures: Some((&measures_of(&first)).into()),
+        sender: first_sender,
+        changed_at: Some(to_wire(first_pushed_at)),
+        computed_at: first_computed_at.map(to_wire),
+    });
+    for (i, c) in corrections.iter().enumerate() {
+        let (_, _, confirmed_at) = replaced(i + 1);
+        versions.push(CellVersion {
             old_measures: Some((&measures_of(&c.old_measures)).into()),
             new_measures: Some((&measures_of(&c.new_measures)).into()),
-            sender: c.sender,
+            sender: c.sender.clone(),
             changed_at: Some(to_wire(c.changed_at)),
-            computed_at: c.computed_at.map(to_wire),
-        }))
-        .collect())
+            computed_at: confirmed_at.map(to_wire),
+        });
+    }
+    Ok(versions)
 }
 
 /// When each (center, day) of `centers` over `[from, to]` was first pushed and last changed, with its cells.

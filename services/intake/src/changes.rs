@@ -177,7 +177,6 @@ pub const FIRST_VALUES: &str = "
         SELECT n.old_measures, n.old_sender FROM daily_cell_change n
         WHERE n.center_code = k.center_code AND n.day = k.day AND n.procedure_code = k.procedure_code
           AND n.old_measures IS NOT NULL AND n.id > k.id
-          AND d.updated_at <> d.first_pushed_at -- never updated: no correction to look for
         ORDER BY n.id LIMIT 1
     ) AS n ON true";
 

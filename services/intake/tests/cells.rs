@@ -1,7 +1,7 @@
 //! Intake's storage of daily cells against a fresh PostgreSQL database: snapshots, the audit of changes,
 //! concurrent pushes of the same cell, and paging.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeZone};
 use onestop_domain::{Measure, Measures};
 use onestop_intake::cells::{self, PageKey, Stored, ValidCell};
 use onestop_intake::changes;
@@ -228,4 +228,32 @@ async fn differences_read_while_cells_are_corrected_add_up_to_the_cells() {
         let key = (stored.day.clone(), stored.procedure_code.clone());
         assert_eq!(totals.get(&key).copied(), Some(stored.measures.unwrap().received_online), "{key:?}");
     }
+}
+
+/// A re-send of the same value computed later keeps the value's sender and moves its computation time on; the
+/// history shows each version with who pushed it and the newest time it was computed.
+#[tokio::test]
+async fn a_history_names_who_pushed_each_value_and_when_it_was_last_computed() {
+    let Some(db) = onestop_testkit::database().await else {
+        return;
+    };
+    let pool = pool(db.url()).await;
+    let at = |hour: u32| Some(chrono::Utc.with_ymd_and_hms(2026, 3, 3, hour, 0, 0).unwrap());
+    let computed = |online: u64, hour: u32| ValidCell { computed_at: at(hour), ..cell("C1", "P1", 2, online) };
+    assert_eq!(store(&pool, "vendor-a", &[computed(5, 1)]).await, [Stored::Accepted]);
+    assert_eq!(store(&pool, "vendor-x", &[computed(5, 2)]).await, [Stored::Unchanged]);
+    assert_eq!(store(&pool, "vendor-b", &[computed(6, 3)]).await, [Stored::Accepted]);
+    assert_eq!(store(&pool, "vendor-y", &[computed(6, 4)]).await, [Stored::Unchanged]);
+
+    let versions = cells::history(&pool, &("C1".into(), day(2), "P1".into())).await.unwrap();
+    let seen: Vec<(i64, &str, Option<chrono::DateTime<chrono::Utc>>)> = versions
+        .iter()
+        .map(|v| {
+            let computed_at = v.computed_at.and_then(onestop_proto::convert::timestamp_from_wire);
+            (v.new_measures.as_ref().unwrap().received_online, v.sender.as_str(), computed_at)
+        })
+        .collect();
+    assert_eq!(seen, [(5, "vendor-a", at(2)), (6, "vendor-b", at(4))]);
+    let (_, new, sender) = &changes(&pool).await[0];
+    assert_eq!((new[1], sender.as_str()), (5, "vendor-a"), "the stream's first value, after the re-send");
 }
