@@ -581,6 +581,23 @@ async fn an_old_year_of_cells_is_detached_and_archived_while_pushes_go_on() {
     }
     assert_eq!(count(&mut db, "intake.daily_cell").await, this_year.len() as i64);
     assert_eq!(count(&mut db, "intake.daily_cell_y2025").await, old_year.len() as i64, "archived whole");
+    // A push for the archived year is refused, naming the cell and why; nothing of it is stored.
+    let mixed: Vec<DailyCell> = [this_year[0].clone(), old_year[0].clone()]
+        .into_iter()
+        .map(|cell| DailyCell { measures: Some(Measures { received_direct: 77, ..cell.measures.unwrap() }), ..cell })
+        .collect();
+    let refused = (system.stack.intake_client())
+        .push_cells(PushCellsRequest { sender: "s".into(), cells: mixed, ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("cells[1].day") && refused.message().contains("archived"), "{refused:?}");
+    assert!(!refused.message().contains("cells[0]"), "{refused:?}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM intake.daily_cell WHERE received_direct = 77")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "the push is stored whole or not at all");
     let corrected: Vec<DailyCell> = model::random_cells(3, &[center], &[old_procedure], "2026-01-05", 10);
     let (cursor, corrections) = push(corrected).await;
     assert!(corrections > 0);

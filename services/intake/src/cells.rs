@@ -468,6 +468,49 @@ async fn log_changes(
     Ok(())
 }
 
+/// Whether storing failed because PostgreSQL found no partition for a row: a day of a year archived out of
+/// intake (docs/operations.md).
+pub fn is_missing_partition(error: &ServiceError) -> bool {
+    matches!(error, ServiceError::Database(sqlx::Error::Database(e))
+        if e.code().as_deref() == Some("23514") && e.message().starts_with("no partition of relation"))
+}
+
+/// Why a push with cells on `days` ((cell index, day)) could not be stored: the cells whose day no partition of
+/// the cells or of their change log holds, each named, since its year was archived.
+pub async fn archived_days(pool: &PgPool, days: &[(usize, NaiveDate)]) -> ServiceError {
+    // A partition's bounds as PostgreSQL writes them: FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'), with
+    // MINVALUE and MAXVALUE for open ends.
+    let archived: Result<Vec<(i32, NaiveDate)>, sqlx::Error> = sqlx::query_as(
+        r"WITH bound AS (
+              SELECT i.inhparent AS parent,
+                     substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([0-9-]+)''\)')::date AS low,
+                     substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''([0-9-]+)''\)')::date AS high
+              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent IN ('daily_cell'::regclass, 'daily_cell_change'::regclass))
+          SELECT k.cell, k.day FROM UNNEST($1::int4[], $2::date[]) AS k(cell, day)
+          CROSS JOIN (VALUES ('daily_cell'::regclass), ('daily_cell_change'::regclass)) AS t(parent)
+          WHERE NOT EXISTS (SELECT 1 FROM bound b WHERE b.parent = t.parent
+                                AND (b.low IS NULL OR k.day >= b.low) AND (b.high IS NULL OR k.day < b.high))
+          GROUP BY k.cell, k.day ORDER BY k.cell",
+    )
+    .bind(days.iter().map(|(i, _)| *i as i32).collect::<Vec<_>>())
+    .bind(days.iter().map(|(_, day)| *day).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await;
+    let reason = |day: NaiveDate| {
+        format!(
+            "{day}: the year {} is archived (intake holds no partition for it); it must be restored to be corrected",
+            day.year()
+        )
+    };
+    match archived {
+        Ok(archived) if !archived.is_empty() => ServiceError::FailedPrecondition(
+            archived.into_iter().map(|(i, day)| FieldViolation::new(format!("cells[{i}].day"), reason(day))).collect(),
+        ),
+        _ => ServiceError::precondition("cells", "a day of the push is in a year archived out of intake"),
+    }
+}
+
 /// Where a page of [`list`] starts: after this (center, day, procedure).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageKey {

@@ -56,7 +56,14 @@ pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCellsReques
             return Ok(earlier);
         }
     }
-    let mut response = store_checked(&mut tx, request, checked).await?;
+    let days: Vec<(usize, chrono::NaiveDate)> = checked.candidates.iter().map(|(i, c)| (*i, c.day)).collect();
+    let mut response = match store_checked(&mut tx, request, checked).await {
+        Err(error) if cells::is_missing_partition(&error) => {
+            drop(tx);
+            return Err(cells::archived_days(pool, &days).await);
+        }
+        stored => stored?,
+    };
     response.cursor = changes::head(&mut tx).await?.to_string();
     if keyed {
         sqlx::query("UPDATE push_batch SET response = $3 WHERE sender = $1 AND idempotency_key = $2")
