@@ -727,3 +727,13 @@ async fn the_demonstration_loader_fills_a_running_system_with_the_token_it_is_gi
     stack.shutdown().await.unwrap();
     drop(database);
 }
+
+#[test]
+fn the_operator_token_compose_issues_holds_every_operator_scope() {
+    let compose = compose();
+    let token = our_containers(&compose).into_iter().find(|c| c.name == "token").expect("a token container");
+    let command = token.command();
+    let scopes: BTreeSet<&str> = command.windows(2).filter(|pair| pair[0] == "--scope").map(|pair| pair[1]).collect();
+    let operator: BTreeSet<&str> = onestop_server::auth::OPERATOR_SCOPES.into_iter().collect();
+    assert_eq!(scopes, operator, "the operator of a compose deployment can do what a local run's operator can");
+}
