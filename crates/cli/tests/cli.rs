@@ -657,7 +657,19 @@ async fn periodic_reports_from_the_command_line() {
         .unwrap();
     let mut catalogue = stack.catalogue_client();
     catalogue.upsert_units(UpsertUnitsRequest { units: units() }).await.unwrap();
-    catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap();
+    let cursor =
+        catalogue.upsert_centers(UpsertCentersRequest { centers: centers() }).await.unwrap().into_inner().cursor;
+    // The command line names no cursor: wait until aggregation's copy of the catalogue holds the units.
+    let knows_units = onestop_proto::aggregation::v1::GetIndicatorsRequest {
+        unit_code: COMMUNE.into(),
+        period: Some(onestop_proto::aggregation::v1::DayRange {
+            from_day: "2026-03-01".into(),
+            to_day: "2026-03-31".into(),
+        }),
+        min_catalogue_cursor: cursor,
+        ..Default::default()
+    };
+    stack.aggregation_client().get_indicators(knows_units).await.unwrap();
     let march = ["--period", "month:2026:3"];
 
     let submitted =
