@@ -227,7 +227,8 @@ fn measure_names(prefix: &str) -> String {
     (1..=11).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>().join(", ")
 }
 
-const MEASURE_COLUMNS: &str = "received_direct, received_online, received_postal, resolved_early, \
+/// The measure columns of `daily_cell`, in storage order.
+pub(crate) const MEASURE_COLUMNS: &str = "received_direct, received_online, received_postal, resolved_early, \
      resolved_on_time, resolved_late, withdrawn_or_returned, results_returned_by_post, apology_notices_issued, \
      pending_in_time, pending_overdue";
 

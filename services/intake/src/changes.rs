@@ -7,6 +7,7 @@
 //! its old and new values, so applying differences gives the right totals in any order.
 
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -163,22 +164,22 @@ pub const CELL_CHANGES_AFTER: &str = "
 /// in the arrays: a first value is logged by its key alone. The value is the cell's own unless a correction
 /// followed, whose old value it then is. A later correction always has a larger id (it waited for the first
 /// value's row lock), and the page reads in one snapshot, so the cell and its corrections agree with each other.
-pub const FIRST_VALUES: &str = "
-    SELECT k.position::int4 AS position,
-           coalesce(n.old_measures, ARRAY[d.received_direct, d.received_online, d.received_postal,
-                    d.resolved_early, d.resolved_on_time, d.resolved_late, d.withdrawn_or_returned,
-                    d.results_returned_by_post, d.apology_notices_issued, d.pending_in_time, d.pending_overdue])
-               AS measures,
-           coalesce(n.old_sender, d.sender) AS sender, d.first_pushed_at
-    FROM UNNEST($1::bigint[], $2::text[], $3::date[], $4::text[]) WITH ORDINALITY
-         AS k(id, center_code, day, procedure_code, position)
-    JOIN daily_cell d USING (center_code, day, procedure_code)
-    LEFT JOIN LATERAL (
-        SELECT n.old_measures, n.old_sender FROM daily_cell_change n
-        WHERE n.center_code = k.center_code AND n.day = k.day AND n.procedure_code = k.procedure_code
-          AND n.old_measures IS NOT NULL AND n.id > k.id
-        ORDER BY n.id LIMIT 1
-    ) AS n ON true";
+pub static FIRST_VALUES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT k.position::int4 AS position, coalesce(n.old_measures, ARRAY[{measures}]) AS measures,
+                coalesce(n.old_sender, d.sender) AS sender, d.first_pushed_at
+         FROM UNNEST($1::bigint[], $2::text[], $3::date[], $4::text[]) WITH ORDINALITY
+              AS k(id, center_code, day, procedure_code, position)
+         JOIN daily_cell d USING (center_code, day, procedure_code)
+         LEFT JOIN LATERAL (
+             SELECT n.old_measures, n.old_sender FROM daily_cell_change n
+             WHERE n.center_code = k.center_code AND n.day = k.day AND n.procedure_code = k.procedure_code
+               AND n.old_measures IS NOT NULL AND n.id > k.id
+             ORDER BY n.id LIMIT 1
+         ) AS n ON true",
+        measures = cells::MEASURE_COLUMNS
+    )
+});
 
 /// Set in the transaction that reads a page: the cell changes are partitioned by year, and PostgreSQL, which
 /// cannot estimate how many rows follow a cursor in each partition, may otherwise plan to sort every change after
@@ -284,7 +285,7 @@ async fn fill_first_values(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, rows:
     if firsts.is_empty() {
         return Ok(());
     }
-    let values: Vec<(i32, Vec<i64>, String, DateTime<Utc>)> = sqlx::query_as(FIRST_VALUES)
+    let values: Vec<(i32, Vec<i64>, String, DateTime<Utc>)> = sqlx::query_as(&FIRST_VALUES)
         .bind(firsts.iter().map(|&i| rows[i].id).collect::<Vec<_>>())
         .bind(firsts.iter().map(|&i| rows[i].center_code.as_str()).collect::<Vec<_>>())
         .bind(firsts.iter().map(|&i| rows[i].day).collect::<Vec<_>>())
