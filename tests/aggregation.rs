@@ -287,3 +287,147 @@ async fn cut_streams_and_a_second_replica_neither_lose_nor_double_count() {
     }
     system.stack.shutdown().await.unwrap();
 }
+
+/// A year's flows are read from the year roll-ups, the rest of a period from its months and days: a province's
+/// answers over whole years, years with months and days at either edge, and no whole year, equal the sums over
+/// every pushed cell (its corrections included), and every breakdown's whole equals the answer by procedure,
+/// which sums the per-procedure copy instead. Again after a decision makes a procedure FULL online from mid-year,
+/// which recomputes the FULL online days, months and years after it.
+#[tokio::test]
+async fn years_months_and_days_of_a_period_add_up_to_every_cell() {
+    use onestop_proto::aggregation::v1::{Breakdown, GetIndicatorsResponse};
+    use onestop_proto::catalogue::v1::{
+        Center, CenterKind, DecisionAction, DecisionItem, OnlineLevel, PublicationDecision, PublishDecisionRequest,
+        SetCenterProceduresRequest, UpsertCentersRequest,
+    };
+    use onestop_system_tests::model::{random_cells, totals};
+    let Some(system) = TestSystem::start_with_province().await else { return };
+    // Procedures in force since before 2025, so a whole calendar year of cells lies before today.
+    let procedures = ["1.900001", "1.900002", "1.900003"];
+    let levels = [OnlineLevel::Full, OnlineLevel::Partial, OnlineLevel::None];
+    let mut catalogue = system.stack.catalogue_client();
+    let decision =
+        |number: &str, effective: &str, action: DecisionAction, levels: &[(usize, OnlineLevel)]| PublicationDecision {
+            number: number.into(),
+            signed_on: "2024-11-20".into(),
+            issuer: "Chủ tịch UBND tỉnh".into(),
+            effective_from: effective.into(),
+            items: levels
+                .iter()
+                .map(|(p, level)| DecisionItem {
+                    action: action as i32,
+                    procedure: Some(procedure(procedures[*p], &format!("Thủ tục {}", procedures[*p]), *level)),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    let announced = decision("150/QĐ-UBND", "2024-12-01", DecisionAction::New, &[0, 1, 2].map(|p| (p, levels[p])));
+    let request = PublishDecisionRequest { decision: Some(announced) };
+    catalogue.publish_decision(request).await.unwrap();
+    // Two centers of their own (the fixture's receive lists from 2026), one in the commune, one in the province.
+    let centers = [("BPMC-YEARS", COMMUNE, CenterKind::Local), ("TTPVHCC-YEARS", PROVINCE, CenterKind::Provincial)];
+    let centers = centers.map(|(code, unit, kind)| Center {
+        code: code.into(),
+        name: format!("Bộ phận Một cửa {code}"),
+        unit_code: unit.into(),
+        kind: kind as i32,
+        parent_center_code: String::new(),
+    });
+    catalogue.upsert_centers(UpsertCentersRequest { centers: centers.to_vec() }).await.unwrap();
+    let centers = centers.map(|c| c.code);
+    let mut catalogue_cursor = 0;
+    for center in &centers {
+        let list = SetCenterProceduresRequest {
+            center_code: center.clone(),
+            effective_from: "2024-12-01".into(),
+            procedure_codes: procedures.map(String::from).to_vec(),
+            source: "Quyết định 151/QĐ-UBND".into(),
+        };
+        catalogue_cursor = catalogue.set_center_procedures(list).await.unwrap().into_inner().cursor;
+    }
+    let first_pushed = random_cells(2026, &centers.each_ref().map(String::as_str), &procedures, "2025-01-01", 365);
+    // Every seventh cell corrected by a later push.
+    let corrections: Vec<DailyCell> = first_pushed
+        .iter()
+        .step_by(7)
+        .map(|c| {
+            let mut m = c.measures.unwrap();
+            m.received_online += 5;
+            m.resolved_late += 1;
+            m.pending_in_time = m.pending_in_time * 2 + 1;
+            DailyCell { measures: Some(m), ..c.clone() }
+        })
+        .collect();
+    let mut cells = first_pushed.clone();
+    for (cell, corrected) in cells.iter_mut().step_by(7).zip(&corrections) {
+        *cell = corrected.clone();
+    }
+    let mut intake = system.stack.intake_client();
+    let mut intake_cursor = String::new();
+    for push in [first_pushed, corrections] {
+        let request = PushCellsRequest { sender: "egov-46".into(), cells: push, ..Default::default() };
+        let pushed = intake.push_cells(request).await.unwrap().into_inner();
+        assert_eq!(pushed.rejected, 0, "{:?}", pushed.results.iter().find(|r| !r.problems.is_empty()));
+        intake_cursor = pushed.cursor;
+    }
+
+    let periods = [
+        ("2025-01-01", "2025-12-31"), // a whole year
+        ("2024-12-25", "2026-01-20"), // a year, with days before and after it
+        ("2025-01-01", "2026-01-31"), // a year and a month
+        ("2025-02-14", "2026-01-31"), // months and days, no whole year
+        ("2025-12-31", "2025-12-31"), // one day
+    ];
+    let aggregation = system.stack.aggregation_client();
+    let check = |catalogue_cursor: u64| {
+        let mut aggregation = aggregation.clone();
+        let (cells, intake_cursor) = (&cells, intake_cursor.clone());
+        async move {
+            let mut full_online_in_the_year = None;
+            for (first, last) in periods {
+                let ask = |breakdown: Breakdown| GetIndicatorsRequest {
+                    unit_code: PROVINCE.into(),
+                    period: Some(DayRange { from_day: first.into(), to_day: last.into() }),
+                    breakdown: breakdown as i32,
+                    min_intake_cursor: intake_cursor.clone(),
+                    min_catalogue_cursor: catalogue_cursor,
+                    ..Default::default()
+                };
+                let whole = |answer: &GetIndicatorsResponse| -> Vec<(String, u64, u64)> {
+                    answer
+                        .indicators
+                        .iter()
+                        .filter(|r| !r.indicator_id.contains("report"))
+                        .map(|r| (r.indicator_id.clone(), r.numerator, r.denominator))
+                        .collect()
+                };
+                let plain = aggregation.get_indicators(ask(Breakdown::Unspecified)).await.unwrap().into_inner();
+                let model = totals(cells, first, last, |_| true);
+                for result in &plain.indicators {
+                    if let Some(expected) = model.indicator(&result.indicator_id) {
+                        let got = (result.numerator, result.denominator);
+                        assert_eq!(got, expected, "{} over {first}..{last}", result.indicator_id);
+                    }
+                }
+                for breakdown in [Breakdown::ChildUnit, Breakdown::Month, Breakdown::Procedure] {
+                    let answer = aggregation.get_indicators(ask(breakdown)).await.unwrap().into_inner();
+                    assert_eq!(whole(&answer), whole(&plain), "{first}..{last} by {breakdown:?}");
+                }
+                if (first, last) == periods[0] {
+                    let share = plain.indicators.iter().find(|r| r.indicator_id == "full_online_case_share");
+                    full_online_in_the_year = share.map(|r| r.numerator);
+                }
+            }
+            full_online_in_the_year.expect("the full-online share is seeded")
+        }
+    };
+    let before = check(catalogue_cursor).await;
+
+    // The partly online procedure becomes FULL online from 1 June 2025, after its cells were applied.
+    let amended = decision("201/QĐ-UBND", "2025-06-01", DecisionAction::Amended, &[(1, OnlineLevel::Full)]);
+    let request = PublishDecisionRequest { decision: Some(amended) };
+    let catalogue_cursor = catalogue.publish_decision(request).await.unwrap().into_inner().cursor;
+    let after = check(catalogue_cursor).await;
+    assert!(after > before, "the year counts the newly FULL online procedure's days: {before} then {after}");
+}

@@ -207,9 +207,11 @@ pub async fn stocks_on(
 }
 
 /// The pending stocks of every center of `centers` on each of `days`, as [`stocks_on`] summed per center and day,
-/// with no procedure: the center's stock changes over the months before the day's and over the days of its month
-/// up to it (a month's last day takes its whole month). Reads a center's months and at most one month of its
-/// days, however many procedures it has.
+/// with no procedure: the center's stock changes over the years before the day's, over the months of its year
+/// before its month and over the days of its month up to it (a month's last day takes its whole month, a year's
+/// its whole year). Reads a center's years, at most eleven months and at most one month of its days, however
+/// many procedures it has. The conditions on the day alone skip a table with nothing to read for it, instead of
+/// probing it for every center.
 pub async fn center_stocks_on(
     db: &mut PgConnection,
     centers: &[String],
@@ -220,11 +222,17 @@ pub async fn center_stocks_on(
                 sum(s.in_time)::bigint AS pending_in_time, sum(s.overdue)::bigint AS pending_overdue
          FROM UNNEST($2::date[]) AS d(day)
          CROSS JOIN LATERAL (
+             SELECT center_code, in_time, overdue FROM center_year_stock_change
+             WHERE center_code = ANY($1) AND year < date_trunc('year', d.day + 1)::date
+             UNION ALL
              SELECT center_code, in_time, overdue FROM center_month_stock_change
-             WHERE center_code = ANY($1) AND month < date_trunc('month', d.day + 1)::date
+             WHERE center_code = ANY($1)
+               AND month BETWEEN date_trunc('year', d.day + 1)::date AND date_trunc('month', d.day + 1)::date - 1
+               AND date_trunc('year', d.day + 1) < date_trunc('month', d.day + 1)
              UNION ALL
              SELECT center_code, in_time, overdue FROM center_stock_change
-             WHERE center_code = ANY($1) AND day BETWEEN date_trunc('month', d.day + 1)::date AND d.day) AS s
+             WHERE center_code = ANY($1) AND day BETWEEN date_trunc('month', d.day + 1)::date AND d.day
+               AND date_trunc('month', d.day + 1)::date <= d.day) AS s
          GROUP BY s.center_code, d.day
          HAVING sum(s.in_time) <> 0 OR sum(s.overdue) <> 0",
     )
@@ -387,10 +395,10 @@ impl Computation<'_> {
         Ok((facts, reporting_unavailable))
     }
 
-    /// Flows from the day and month roll-ups (`center_day` and `center_month`, and their FULL online twins when
-    /// asked for), in one statement: each period a group covers reads its whole calendar months by month and the
-    /// days at its edges by day, so a year is twelve rows per center. Stocks are left to
-    /// [`Self::carried_stocks`], which replaces them.
+    /// Flows from the day, month and year roll-ups (`center_day`, `center_month` and `center_year`, and their
+    /// FULL online twins when asked for), in one statement: each period a group covers reads its whole calendar
+    /// years by year, its other whole months by month and the days at its edges by day, so a year is one row per
+    /// center. Stocks are left to [`Self::carried_stocks`], which replaces them.
     async fn cells_by_center_day(
         &self,
         db: &mut PgConnection,
@@ -402,59 +410,68 @@ impl Computation<'_> {
             Split::Month => self.groups[1..].iter().collect(),
             _ => vec![self.whole()],
         };
-        let (mut months, mut edges) = (Vec::new(), Vec::new());
+        // A month breakdown sums each month apart, so it reads no year.
+        let by_day = matches!(self.split, Split::Month);
+        let (mut years, mut months, mut edges) = (Vec::new(), Vec::new(), Vec::new());
         for group in periods {
             let (whole, partial) = whole_months(group.first_day, group.last_day);
-            months.extend(whole);
+            if by_day {
+                months.extend(whole);
+            } else {
+                let (whole_years, other_months) = whole_years(&whole);
+                years.extend(whole_years);
+                months.extend(other_months);
+            }
             edges.extend(partial);
         }
+        // Consecutive years and months are read as one range of the index each (one probe per center and range,
+        // not per center and month).
+        let (year_runs, month_runs) = (runs(years, 12), runs(months, 1));
         // Summed in the database per group (a nation's year is 35 rows, not 80,000): per group of centers for a
-        // breakdown by center, child unit or level, per month for a month breakdown. The months are read as one
-        // range of the index (one probe per center, not per center and month); a month in the range but not
-        // asked for (only a month breakdown can have one) is left out below.
-        let by_day = matches!(self.split, Split::Month);
+        // breakdown by center, child unit or level, per month for a month breakdown.
         let (group_centers, group_numbers): (Vec<&str>, Vec<i32>) = match &self.split {
             Split::Center(index) => index.iter().map(|(center, g)| (center.as_str(), *g as i32)).unzip(),
             _ => (Vec::new(), Vec::new()),
         };
-        let read = |full_online: bool, (day_table, month_table): (&str, &str)| {
-            format!(
-                "SELECT {full_online} AS full_online, true AS whole_month, center_code, day, {columns}
-                 FROM {month_table} WHERE ($1::text[] IS NULL OR center_code = ANY($1)) AND day BETWEEN $2 AND $3
-                 UNION ALL
-                 SELECT {full_online}, false, c.center_code, e.f, {columns}
-                 FROM {day_table} c, UNNEST($4::date[], $5::date[]) AS e(f, l)
-                 WHERE ($1::text[] IS NULL OR c.center_code = ANY($1)) AND c.day BETWEEN e.f AND e.l",
-                columns = *measure_sql::COLUMNS,
-            )
+        let read = |full_online: bool, (day_table, month_table, year_table): (&str, &str, &str)| {
+            let part = |table: &str, first_day: &str, (firsts, lasts): (u8, u8)| {
+                format!(
+                    "SELECT {full_online} AS full_online, c.center_code, {first_day} AS day, {columns}
+                     FROM {table} c, UNNEST(${firsts}::date[], ${lasts}::date[]) AS r(f, l)
+                     WHERE ($1::text[] IS NULL OR c.center_code = ANY($1)) AND c.day BETWEEN r.f AND r.l",
+                    columns = *measure_sql::COLUMNS,
+                )
+            };
+            [part(year_table, "c.day", (9, 10)), part(month_table, "c.day", (2, 3)), part(day_table, "r.f", (4, 5))]
+                .join(" UNION ALL ")
         };
-        let mut rows = read(false, ("center_day", "center_month"));
+        let mut rows = read(false, ("center_day", "center_month", "center_year"));
         if self.needs.full_online_cells {
-            rows = format!("{rows} UNION ALL {}", read(true, ("center_day_full_online", "center_month_full_online")));
+            let full_online =
+                read(true, ("center_day_full_online", "center_month_full_online", "center_year_full_online"));
+            rows = format!("{rows} UNION ALL {full_online}");
         }
         let query = format!(
-            "SELECT r.full_online, r.whole_month, g.number, CASE WHEN $8 THEN r.day END, {sums}
+            "SELECT r.full_online, g.number, CASE WHEN $8 THEN r.day END, {sums}
              FROM ({rows}) AS r LEFT JOIN UNNEST($6::text[], $7::int[]) AS g(center_code, number) USING (center_code)
-             GROUP BY 1, 2, 3, 4",
+             GROUP BY 1, 2, 3",
             sums = *measure_sql::SUMS_ARRAY
         );
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(bool, bool, Option<i32>, Option<NaiveDate>, Vec<i64>)> = sqlx::query_as(&query)
+        let rows: Vec<(bool, Option<i32>, Option<NaiveDate>, Vec<i64>)> = sqlx::query_as(&query)
             .bind(centers)
-            .bind(months.iter().min().copied())
-            .bind(months.iter().max().copied())
+            .bind(month_runs.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(month_runs.iter().map(|r| r.1).collect::<Vec<_>>())
             .bind(edges.iter().map(|e| e.0).collect::<Vec<_>>())
             .bind(edges.iter().map(|e| e.1).collect::<Vec<_>>())
             .bind(&group_centers)
             .bind(&group_numbers)
             .bind(by_day)
+            .bind(year_runs.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(year_runs.iter().map(|r| r.1).collect::<Vec<_>>())
             .fetch_all(&mut *db)
             .await?;
-        let months: HashSet<NaiveDate> = months.into_iter().collect();
-        for (full_online, whole_month, group, day, values) in rows {
-            if whole_month && day.is_some_and(|day| !months.contains(&day)) {
-                continue;
-            }
+        for (full_online, group, day, values) in rows {
             let m = measures(values);
             // `day` is the first day of what the row sums, which lies within one month of a month breakdown.
             let of_day = day.and_then(|day| group_of(&self.split, &self.groups, Row { day: Some(day), ..NO_ROW }));
@@ -905,6 +922,41 @@ pub fn whole_months(first: NaiveDate, last: NaiveDate) -> (Vec<NaiveDate>, Vec<(
     (months, edges)
 }
 
+/// Splits whole calendar months (by their first day, ascending) into the years they cover whole (by their first
+/// day) and the months left.
+pub fn whole_years(months: &[NaiveDate]) -> (Vec<NaiveDate>, Vec<NaiveDate>) {
+    let mut in_year: BTreeMap<i32, Vec<NaiveDate>> = BTreeMap::new();
+    for month in months {
+        in_year.entry(month.year()).or_default().push(*month);
+    }
+    let (mut years, mut others) = (Vec::new(), Vec::new());
+    for (year, mut months) in in_year {
+        months.sort_unstable();
+        months.dedup();
+        if months.len() == 12 {
+            years.push(NaiveDate::from_ymd_opt(year, 1, 1).expect("1 January exists"));
+        } else {
+            others.extend(months);
+        }
+    }
+    (years, others)
+}
+
+/// `starts` (first days of months or years, `step` months long) as ranges of consecutive ones: (first start,
+/// last start).
+fn runs(mut starts: Vec<NaiveDate>, step: u32) -> Vec<(NaiveDate, NaiveDate)> {
+    starts.sort_unstable();
+    starts.dedup();
+    let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for start in starts {
+        match runs.last_mut() {
+            Some(run) if run.1 + chrono::Months::new(step) == start => run.1 = start,
+            _ => runs.push((start, start)),
+        }
+    }
+    runs
+}
+
 /// The end of the day after `day` in Vietnam (UTC+7), as an instant.
 pub fn deadline(day: NaiveDate) -> chrono::DateTime<Utc> {
     let next_midnight = (day + Days::new(2)).and_time(NaiveTime::MIN) - chrono::Duration::hours(7);
@@ -954,6 +1006,22 @@ mod tests {
         assert_eq!(months.len(), 12);
         assert!(edges.is_empty());
         assert_eq!(whole_months(d("2026-02-03"), d("2026-02-05")), (vec![], vec![(d("2026-02-03"), d("2026-02-05"))]));
+    }
+
+    #[test]
+    fn whole_months_split_into_whole_years_and_runs() {
+        let (months, _) = whole_months(d("2025-07-01"), d("2027-03-31"));
+        let (years, others) = whole_years(&months);
+        assert_eq!(years, [d("2026-01-01")]);
+        assert_eq!(others.len(), 6 + 3);
+        assert_eq!(runs(others, 1), [(d("2025-07-01"), d("2025-12-01")), (d("2027-01-01"), d("2027-03-01"))]);
+        assert_eq!(
+            runs(vec![d("2024-01-01"), d("2026-01-01"), d("2025-01-01")], 12),
+            [(d("2024-01-01"), d("2026-01-01"))]
+        );
+        let (months, _) = whole_months(d("2026-01-02"), d("2026-12-31"));
+        assert_eq!(whole_years(&months), (vec![], months.clone()), "a year less a day is not whole");
+        assert!(runs(Vec::new(), 1).is_empty());
     }
 
     #[test]

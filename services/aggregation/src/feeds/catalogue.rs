@@ -327,7 +327,7 @@ async fn apply_decision(tx: &mut sqlx::PgConnection, decision: &PublicationDecis
 }
 
 /// Recomputes the full-online day totals of every (center, day) from `from_day` on that has cells of
-/// `procedures`, and the month totals of their months. Cheap in the usual case: a decision takes effect today or later, before any of its cells.
+/// `procedures`, and the totals of their months and years. Cheap in the usual case: a decision takes effect today or later, before any of its cells.
 pub async fn recompute_full_online(
     tx: &mut sqlx::PgConnection,
     procedures: &[String],
@@ -388,6 +388,31 @@ pub async fn recompute_full_online(
          JOIN center_day_full_online c ON c.center_code = k.center_code AND c.day >= k.month
                                       AND c.day < k.month + interval '1 month'
          GROUP BY c.center_code, k.month",
+        columns = *measure_sql::COLUMNS,
+        sums = *measure_sql::CELL_SUMS,
+    ))
+    .bind(&centers)
+    .bind(&days)
+    .execute(&mut *tx)
+    .await?;
+    // And their years, from their months.
+    let years = "SELECT DISTINCT center_code, date_trunc('year', day)::date AS year
+                 FROM UNNEST($1::text[], $2::date[]) AS k(center_code, day)";
+    sqlx::query(&format!(
+        "DELETE FROM center_year_full_online f USING ({years}) AS k
+         WHERE f.center_code = k.center_code AND f.day = k.year"
+    ))
+    .bind(&centers)
+    .bind(&days)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO center_year_full_online (center_code, day, {columns})
+         SELECT c.center_code, k.year, {sums}
+         FROM ({years}) AS k
+         JOIN center_month_full_online c ON c.center_code = k.center_code AND c.day >= k.year
+                                        AND c.day < k.year + interval '1 year'
+         GROUP BY c.center_code, k.year",
         columns = *measure_sql::COLUMNS,
         sums = *measure_sql::CELL_SUMS,
     ))

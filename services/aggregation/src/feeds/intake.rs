@@ -268,7 +268,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     let days: Vec<NaiveDate> = cells.deltas.keys().map(|k| k.1).collect();
     let procedures: Vec<&str> = cells.deltas.keys().map(|k| k.2.as_str()).collect();
     let change_ids: Vec<i64> = cells.latest.values().map(|(id, _)| *id).collect();
-    // The roll-ups by day and by month, of every procedure and of those FULL online on the cell's day (a
+    // The roll-ups by day, month and year, of every procedure and of those FULL online on the cell's day (a
     // procedure the copy does not know yet is counted when its decision arrives: the catalogue feed recomputes
     // the days it covers).
     let mut distinct_procedures = procedures.clone();
@@ -276,12 +276,14 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     distinct_procedures.dedup();
     let VersionFacts { full_online, latest_sector: sector_of } = version_facts(&mut *tx, &distinct_procedures).await?;
     let mut by_sector = sectors::SectorRows::new();
-    let (mut by_day, mut by_month, mut full_by_day, mut full_by_month) =
-        (RollupRows::new(), RollupRows::new(), RollupRows::new(), RollupRows::new());
+    let [mut by_day, mut by_month, mut by_year, mut full_by_day, mut full_by_month, mut full_by_year] =
+        std::array::from_fn(|_| RollupRows::new());
     for ((center, day, procedure), delta) in &cells.deltas {
         let month = day.with_day(1).expect("day 1 exists");
+        let year = month.with_month(1).expect("month 1 exists");
         add_into(&mut by_day, (center, *day), delta);
         add_into(&mut by_month, (center, month), delta);
+        add_into(&mut by_year, (center, year), delta);
         let sector = sector_of.get(procedure.as_str()).cloned().unwrap_or_default();
         let sums = &mut by_sector.entry((center.clone(), sector, sectors::half_month_of(*day))).or_default().flows;
         for (sum, d) in sums.iter_mut().zip(delta) {
@@ -293,13 +295,16 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         if is_full_online {
             add_into(&mut full_by_day, (center, *day), delta);
             add_into(&mut full_by_month, (center, month), delta);
+            add_into(&mut full_by_year, (center, year), delta);
         }
     }
     for (table, rows) in [
         ("center_day", &by_day),
         ("center_month", &by_month),
+        ("center_year", &by_year),
         ("center_day_full_online", &full_by_day),
         ("center_month_full_online", &full_by_month),
+        ("center_year_full_online", &full_by_year),
     ] {
         add_to_rollup(&mut *tx, table, rows).await?;
     }

@@ -2,9 +2,10 @@
 //!
 //! A (center, procedure) pair holds the stock of its latest cell until its next, so the stock of a center on a day
 //! is the sum of its pairs' latest cells on or before it. Kept instead as changes: on each day with a cell, the
-//! pair's new stock less its previous cell's, summed per center and day (`center_stock_change`) and per month
-//! (`center_month_stock_change`). A stock on any day then reads a center's months and at most the days of one
-//! month, however many pairs and days lie behind it.
+//! pair's new stock less its previous cell's, summed per center and day (`center_stock_change`), per month
+//! (`center_month_stock_change`) and per year (`center_year_stock_change`). A stock on any day then reads a
+//! center's years, at most eleven months and at most the days of one month, however many pairs and days lie
+//! behind it.
 //!
 //! A batch's effect is the difference between the pairs' changes after it and before it, over the days from the
 //! earliest the batch touches in each pair: the cells are read back from `cell` before and after its upsert, so
@@ -218,15 +219,20 @@ async fn store_changes(
         return Ok(());
     }
     let mut by_month: BTreeMap<(&str, NaiveDate), Stock> = BTreeMap::new();
+    let mut by_year: BTreeMap<(&str, NaiveDate), Stock> = BTreeMap::new();
     for ((center, day), change) in changes {
         let month = day.with_day(1).expect("day 1 exists");
-        let entry = by_month.entry((center.as_str(), month)).or_default();
-        entry.0 += change.0;
-        entry.1 += change.1;
+        let year = month.with_month(1).expect("month 1 exists");
+        for (rows, key) in [(&mut by_month, month), (&mut by_year, year)] {
+            let entry = rows.entry((center.as_str(), key)).or_default();
+            entry.0 += change.0;
+            entry.1 += change.1;
+        }
     }
     for (table, key, rows) in [
         ("center_stock_change", "day", changes.iter().map(|((c, d), s)| (c.as_str(), *d, *s)).collect::<Vec<_>>()),
         ("center_month_stock_change", "month", by_month.iter().map(|((c, m), s)| (*c, *m, *s)).collect()),
+        ("center_year_stock_change", "year", by_year.iter().map(|((c, y), s)| (*c, *y, *s)).collect()),
     ] {
         sqlx::query(&format!(
             "INSERT INTO {table} AS r (center_code, {key}, in_time, overdue)
