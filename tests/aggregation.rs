@@ -382,7 +382,7 @@ async fn years_months_and_days_of_a_period_add_up_to_every_cell() {
     let aggregation = system.stack.aggregation_client();
     let check = |catalogue_cursor: u64| {
         let mut aggregation = aggregation.clone();
-        let (cells, intake_cursor) = (&cells, intake_cursor.clone());
+        let (cells, intake_cursor, commune_center) = (&cells, intake_cursor.clone(), centers[0].clone());
         async move {
             let mut full_online_in_the_year = None;
             for (first, last) in periods {
@@ -414,9 +414,22 @@ async fn years_months_and_days_of_a_period_add_up_to_every_cell() {
                     let answer = aggregation.get_indicators(ask(breakdown)).await.unwrap().into_inner();
                     assert_eq!(whole(&answer), whole(&plain), "{first}..{last} by {breakdown:?}");
                 }
+                // The commune's center offers the procedures: its procedures with online cases, read from yearly
+                // sets for a whole year, equal those of its months.
+                let of_center = |breakdown: Breakdown| GetIndicatorsRequest {
+                    unit_code: String::new(),
+                    center_code: commune_center.clone(),
+                    ..ask(breakdown)
+                };
+                let center = aggregation.get_indicators(of_center(Breakdown::Unspecified)).await.unwrap().into_inner();
+                let by_month = aggregation.get_indicators(of_center(Breakdown::Month)).await.unwrap().into_inner();
+                assert_eq!(whole(&by_month), whole(&center), "the commune's center over {first}..{last} by month");
                 if (first, last) == periods[0] {
                     let share = plain.indicators.iter().find(|r| r.indicator_id == "full_online_case_share");
                     full_online_in_the_year = share.map(|r| r.numerator);
+                    let with_online_cases =
+                        center.indicators.iter().find(|r| r.indicator_id == "procedures_with_online_cases").unwrap();
+                    assert_eq!((with_online_cases.numerator, with_online_cases.denominator), (2, 2));
                 }
             }
             full_online_in_the_year.expect("the full-online share is seeded")

@@ -646,15 +646,25 @@ impl Computation<'_> {
             ranges.sort();
             ranges.dedup();
             for (first, last) in ranges {
-                // Whole calendar months from each center's monthly set, the days at either edge from the cells.
+                // Whole calendar years from each center's yearly set, its other whole months from the monthly one,
+                // the days at either edge from the cells.
                 let (months, edges) = whole_months(first, last);
+                let (years, months) = whole_years(&months);
+                let (year_runs, month_runs) = (runs(years, 12), runs(months, 1));
                 let sets: Vec<(String, Vec<u8>)> = sqlx::query_as(
-                    "SELECT center_code, procedures FROM center_month_online
-                     WHERE ($1::text[] IS NULL OR center_code = ANY($1)) AND month BETWEEN $2 AND $3",
+                    "SELECT o.center_code, o.procedures
+                     FROM center_year_online o, UNNEST($4::date[], $5::date[]) AS r(f, l)
+                     WHERE ($1::text[] IS NULL OR o.center_code = ANY($1)) AND o.year BETWEEN r.f AND r.l
+                     UNION ALL
+                     SELECT o.center_code, o.procedures
+                     FROM center_month_online o, UNNEST($2::date[], $3::date[]) AS r(f, l)
+                     WHERE ($1::text[] IS NULL OR o.center_code = ANY($1)) AND o.month BETWEEN r.f AND r.l",
                 )
                 .bind(filter)
-                .bind(months.first().copied())
-                .bind(months.last().copied())
+                .bind(month_runs.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(month_runs.iter().map(|r| r.1).collect::<Vec<_>>())
+                .bind(year_runs.iter().map(|r| r.0).collect::<Vec<_>>())
+                .bind(year_runs.iter().map(|r| r.1).collect::<Vec<_>>())
                 .fetch_all(&mut *db)
                 .await?;
                 let edge_cells: Vec<(String, String)> = if edges.is_empty() {

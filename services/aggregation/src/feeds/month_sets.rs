@@ -1,6 +1,7 @@
 //! Sets kept per center and calendar month, as cells change: the procedures with a case received online (a
-//! bitmap of procedure numbers) and the days first reported on time (a bitmap of days). Indicators then read one
-//! row per center and month for both, however many procedures or days lie behind it.
+//! bitmap of procedure numbers, also united per year) and the days first reported on time (a bitmap of days).
+//! Indicators then read one row per center and month (or year) for both, however many procedures or days lie
+//! behind it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -8,7 +9,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// Keeps `center_month_online` in step with `center_procedure_month`: `changed` holds, for each (center, month,
 /// procedure) whose count of days with online cases changed by a delta, the delta and the count after it. Only a
-/// count that leaves or reaches zero changes a set: its procedure's bit is set or cleared in the month's bitmap.
+/// count that leaves or reaches zero changes a set: its procedure's bit is set or cleared in the month's bitmap,
+/// and the year's set (`center_year_online`) is united again from its months.
 pub async fn record_online(
     tx: &mut sqlx::PgConnection,
     changed: &[((String, NaiveDate, String), i32, i32)],
@@ -64,6 +66,44 @@ pub async fn record_online(
     .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
     .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
     .bind(keys.iter().map(|k| bitmaps[*k].as_slice()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    unite_years(tx, flips.keys().map(|(center, month)| (*center, *month))).await
+}
+
+/// Sets `center_year_online` of the years of `months` (center, month) to the union of their months' sets.
+async fn unite_years(
+    tx: &mut sqlx::PgConnection,
+    months: impl Iterator<Item = (&str, NaiveDate)>,
+) -> Result<(), sqlx::Error> {
+    let years: BTreeSet<(&str, NaiveDate)> =
+        months.map(|(center, month)| (center, month.with_month(1).expect("month 1 exists"))).collect();
+    let (centers, years): (Vec<&str>, Vec<NaiveDate>) = years.into_iter().unzip();
+    let sets: Vec<(String, NaiveDate, Vec<u8>)> = sqlx::query_as(
+        "SELECT k.center_code, k.year, o.procedures
+         FROM UNNEST($1::text[], $2::date[]) AS k(center_code, year)
+         JOIN center_month_online o ON o.center_code = k.center_code
+                                   AND o.month >= k.year AND o.month < k.year + interval '1 year'",
+    )
+    .bind(&centers)
+    .bind(&years)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut united: BTreeMap<(&str, NaiveDate), Vec<u8>> =
+        centers.iter().zip(&years).map(|(center, year)| ((*center, *year), Vec::new())).collect();
+    for (center, year, bits) in &sets {
+        if let Some(into) = united.get_mut(&(center.as_str(), *year)) {
+            union_into(into, bits);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO center_year_online AS o (center_code, year, procedures)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::bytea[])
+         ON CONFLICT (center_code, year) DO UPDATE SET procedures = EXCLUDED.procedures",
+    )
+    .bind(united.keys().map(|k| k.0).collect::<Vec<_>>())
+    .bind(united.keys().map(|k| k.1).collect::<Vec<_>>())
+    .bind(united.values().map(Vec::as_slice).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
