@@ -150,7 +150,13 @@ pub async fn freshness(
     probe_cells: &[DailyCell],
     pushes: usize,
 ) -> anyhow::Result<Timings> {
-    freshness_while(intake, aggregation, probe_cells, pushes, || true).await
+    Ok(freshness_while(intake, aggregation, probe_cells, pushes, || true).await?.visible)
+}
+
+/// How long probes took: until visible, and of that until intake answered the push.
+pub struct Probes {
+    pub visible: Timings,
+    pub pushed: Timings,
 }
 
 /// [`freshness`], pushing no more once `go_on` says stop (at least one push is timed).
@@ -160,7 +166,7 @@ pub async fn freshness_while(
     probe_cells: &[DailyCell],
     pushes: usize,
     go_on: impl Fn() -> bool,
-) -> anyhow::Result<Timings> {
+) -> anyhow::Result<Probes> {
     let probe = probe_cells.first().ok_or_else(|| anyhow::anyhow!("no cell to probe"))?.clone();
     let base = probe.measures.unwrap_or_default();
     let day = Some(DayRange { from_day: probe.day.clone(), to_day: probe.day.clone() });
@@ -171,12 +177,13 @@ pub async fn freshness_while(
         ..Default::default()
     };
     let others: u64 = probe_cells[1..].iter().map(|c| c.measures.map_or(0, |m| m.received_online as u64)).sum();
-    let mut latencies = Vec::with_capacity(pushes);
+    let (mut latencies, mut pushed) = (Vec::with_capacity(pushes), Vec::with_capacity(pushes));
     for i in 1..=pushes {
         let online = base.received_online + i as i64;
         let cell = DailyCell { measures: Some(Measures { received_online: online, ..base }), ..probe.clone() };
         let started = Instant::now();
         intake.push_cells(PushCellsRequest { sender: "bench".into(), cells: vec![cell], ..Default::default() }).await?;
+        pushed.push(started.elapsed());
         loop {
             let answer = aggregation.get_indicators(request.clone()).await?.into_inner();
             if answer.indicators[0].numerator == others + online as u64 {
@@ -189,5 +196,5 @@ pub async fn freshness_while(
             break;
         }
     }
-    Ok(Timings::new(latencies))
+    Ok(Probes { visible: Timings::new(latencies), pushed: Timings::new(pushed) })
 }

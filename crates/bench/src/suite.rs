@@ -206,7 +206,7 @@ async fn one_size(
     load::other_province(&system, &other, first).await?;
     let bulk = tokio::spawn(load::push_cells(system.intake_client(), other, first, days));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let freshness_under_load = queries::freshness_while(
+    let probes = queries::freshness_while(
         system.intake_client(),
         aggregation.clone(),
         &pushed.probe_cells,
@@ -215,7 +215,9 @@ async fn one_size(
     )
     .await?;
     bulk.abort();
+    let freshness_under_load = probes.visible;
     println!("push-to-visible under another province's bulk stream: {}", freshness_under_load.summary(0.99));
+    println!("  … of which until intake answered the push: {}", probes.pushed.summary(0.99));
     system.stop().await?;
     let figures = Figures {
         scale,

@@ -174,6 +174,12 @@ fn answer<T>(result: ServiceResult<T>) -> Result<Response<T>, Status> {
 
 type PushStream = Pin<Box<dyn Stream<Item = Result<PushCellsStreamResponse, Status>> + Send>>;
 
+/// Whether a push stored changes for the stream (a value stored again, or answered from its idempotency key,
+/// logs none).
+fn logged_changes(pushed: &PushCellsResponse) -> bool {
+    pushed.accepted > 0 && !pushed.replayed
+}
+
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
     async fn push_cells(&self, request: Request<PushCellsRequest>) -> Result<Response<PushCellsResponse>, Status> {
@@ -182,6 +188,9 @@ impl IntakeService for IntakeApi {
         let pushed = push::push(&self.pool, &self.view, request.get_ref()).await;
         if let Ok(pushed) = &pushed {
             self.cells.record(pushed);
+            if logged_changes(pushed) {
+                self.pace.committed();
+            }
         }
         answer(pushed)
     }
@@ -231,6 +240,11 @@ impl IntakeService for IntakeApi {
                             Ok(()) => push::push(&pool, &view, &batch)
                                 .await
                                 .inspect(|answer| cell_metrics.record(answer))
+                                .inspect(|answer| {
+                                    if logged_changes(answer) {
+                                        pace.committed();
+                                    }
+                                })
                                 .map(|answer| PushCellsStreamResponse { batch: Some(answer) })
                                 .map_err(Status::from),
                         }
@@ -275,7 +289,11 @@ impl IntakeService for IntakeApi {
     async fn push_cases(&self, request: Request<PushCasesRequest>) -> Result<Response<PushCasesResponse>, Status> {
         let centers = request.get_ref().cases.iter().map(|c| c.receiving_center_code.as_str());
         access::may_push(principal(&request)?, centers, |i| format!("cases[{i}].receiving_center_code"))?;
-        answer(cases::push(&self.pool, &self.view, request.get_ref()).await)
+        let pushed = cases::push(&self.pool, &self.view, request.get_ref()).await;
+        if pushed.as_ref().is_ok_and(|pushed| pushed.created + pushed.updated > 0) {
+            self.pace.committed();
+        }
+        answer(pushed)
     }
 
     async fn list_cases(&self, request: Request<ListCasesRequest>) -> Result<Response<ListCasesResponse>, Status> {

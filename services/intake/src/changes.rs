@@ -29,6 +29,8 @@ use onestop_proto::convert::timestamp_to_wire as to_wire;
 /// The channel pushes notify when they commit.
 pub const CHANNEL: &str = "intake_changes";
 const BATCH: i64 = 2000;
+/// Changes read but not yet taken by a follower, at most.
+const FOLLOWER_BUFFER: usize = 16;
 /// Changes of a transaction become deliverable once every older transaction has ended, which a notification
 /// does not announce; so a stream with nothing to send looks again this often.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -74,8 +76,8 @@ impl std::fmt::Display for Cursor {
 pub type ChangeStream = Pin<Box<dyn Stream<Item = Result<WatchChangesResponse, tonic::Status>> + Send>>;
 
 /// Every change after `after`, then new ones as they become final, until the caller goes away. The follower is
-/// known to `pace` while it follows: at the head each time it has read every final change, and while it waits
-/// for more.
+/// known to `pace` while it follows: at the head each time a read finds every final change, until a push
+/// commits more.
 pub fn watch(
     pool: PgPool,
     notifier: &Notifier,
@@ -83,13 +85,16 @@ pub fn watch(
     mut stop: StopSignal,
     after: Cursor,
 ) -> ChangeStream {
-    let (sender, receiver) = mpsc::channel(512);
+    // Little between the read and the follower, so that a follower that has taken every change is about to
+    // have applied them (see `pace`).
+    let (sender, receiver) = mpsc::channel(FOLLOWER_BUFFER);
     let mut waiter = notifier.waiter();
     let follower = pace.follower();
     tokio::spawn(async move {
         let mut cursor = after;
         loop {
             waiter.mark_seen();
+            let read = follower.reading();
             let changes = match read_after(&pool, cursor, BATCH).await {
                 Ok(changes) => changes,
                 Err(error) => {
@@ -98,9 +103,6 @@ pub fn watch(
                 }
             };
             let full = changes.len() as i64 == BATCH;
-            if !full {
-                follower.at_head();
-            }
             for (position, change) in changes {
                 cursor = position;
                 if sender.send(Ok(change)).await.is_err() {
@@ -110,10 +112,12 @@ pub fn watch(
             if full {
                 continue;
             }
-            // Everything read has been taken: waiting here, the follower is at the head.
-            follower.at_head();
+            // At the head once the follower has taken what the read found, not when it was read: the changes
+            // in hand are what the follower has yet to apply.
+            follower.at_head(read);
+            // Everything read has been taken: the follower waits at the head for the next commit.
             tokio::select! {
-                _ = waiter.wait(POLL_INTERVAL) => follower.at_head(),
+                _ = waiter.wait(POLL_INTERVAL) => {}
                 _ = sender.closed() => return,
                 _ = stop.stopped() => {
                     let _ = sender.send(Err(tonic::Status::unavailable("intake is shutting down; resume later"))).await;
