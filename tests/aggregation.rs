@@ -384,7 +384,7 @@ async fn years_months_and_days_of_a_period_add_up_to_every_cell() {
         let mut aggregation = aggregation.clone();
         let (cells, intake_cursor, commune_center) = (&cells, intake_cursor.clone(), centers[0].clone());
         async move {
-            let mut full_online_in_the_year = None;
+            let (mut full_online_in_the_year, mut offered_fully_online) = (None, None);
             for (first, last) in periods {
                 let ask = |breakdown: Breakdown| GetIndicatorsRequest {
                     unit_code: PROVINCE.into(),
@@ -430,17 +430,22 @@ async fn years_months_and_days_of_a_period_add_up_to_every_cell() {
                     let with_online_cases =
                         center.indicators.iter().find(|r| r.indicator_id == "procedures_with_online_cases").unwrap();
                     assert_eq!((with_online_cases.numerator, with_online_cases.denominator), (2, 2));
+                    let fully_online =
+                        center.indicators.iter().find(|r| r.indicator_id == "procedures_offered_fully_online").unwrap();
+                    offered_fully_online = Some(fully_online.numerator);
                 }
             }
-            full_online_in_the_year.expect("the full-online share is seeded")
+            (full_online_in_the_year.expect("the full-online share is seeded"), offered_fully_online.expect("asked"))
         }
     };
-    let before = check(catalogue_cursor).await;
+    let (before, offered_before) = check(catalogue_cursor).await;
+    assert_eq!(offered_before, 1, "one of the center's three procedures is FULL online");
 
     // The partly online procedure becomes FULL online from 1 June 2025, after its cells were applied.
     let amended = decision("201/QĐ-UBND", "2025-06-01", DecisionAction::Amended, &[(1, OnlineLevel::Full)]);
     let request = PublishDecisionRequest { decision: Some(amended) };
     let catalogue_cursor = catalogue.publish_decision(request).await.unwrap().into_inner().cursor;
-    let after = check(catalogue_cursor).await;
+    let (after, offered_after) = check(catalogue_cursor).await;
     assert!(after > before, "the year counts the newly FULL online procedure's days: {before} then {after}");
+    assert_eq!(offered_after, 2, "the catalogue's counts follow the copy of the catalogue as it moves on");
 }

@@ -15,6 +15,8 @@ use chrono::NaiveDate;
 use onestop_server::auth::{Principal, Role};
 use onestop_server::{ServiceError, ServiceResult};
 
+use crate::totals::{CatalogueAt, InForceLists};
+
 /// What a request names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -55,6 +57,8 @@ pub struct Scope {
     pub centers: Vec<CenterRow>,
     /// Every unit of the scope by code.
     pub units: HashMap<String, UnitRow>,
+    /// The copy of the catalogue it was resolved in.
+    pub catalogue: CatalogueAt,
 }
 
 /// The name of a unit level, as breakdowns and form 06 key it.
@@ -99,7 +103,13 @@ impl Scope {
                         ServiceError::precondition("center_code", format!("the unit of center {code} is not known yet"))
                     })?;
                 let units = HashMap::from([(unit.code.clone(), unit.clone())]);
-                Ok(Scope { target: target.clone(), unit, centers: vec![center], units })
+                Ok(Scope {
+                    target: target.clone(),
+                    unit,
+                    centers: vec![center],
+                    units,
+                    catalogue: CatalogueAt::default(),
+                })
             }
             Target::Unit(code) if code == NATION => Scope::nation(db, target).await,
             Target::Unit(code) => {
@@ -130,7 +140,7 @@ impl Scope {
                         .bind(codes)
                         .fetch_all(&mut *db)
                         .await?;
-                Ok(Scope { target: target.clone(), unit, centers, units })
+                Ok(Scope { target: target.clone(), unit, centers, units, catalogue: CatalogueAt::default() })
             }
         }
     }
@@ -160,7 +170,7 @@ impl Scope {
         units.insert(NATION.into(), nation.clone());
         let centers: Vec<CenterRow> =
             sqlx::query_as("SELECT code, name, unit_code FROM center ORDER BY code").fetch_all(&mut *db).await?;
-        Ok(Scope { target: target.clone(), unit: nation, centers, units })
+        Ok(Scope { target: target.clone(), unit: nation, centers, units, catalogue: CatalogueAt::default() })
     }
 
     pub async fn province(&self, db: &mut sqlx::PgConnection) -> ServiceResult<Option<String>> {
@@ -243,6 +253,8 @@ impl Scope {
 #[derive(Debug, Clone, Default)]
 pub struct ScopeCache {
     resolved: Arc<Mutex<ResolvedScopes>>,
+    /// What the scopes' answers read of the catalogue's copy besides the scopes themselves.
+    in_force: InForceLists,
 }
 
 /// Each target's scope, with the catalogue cursor it was resolved at.
@@ -268,7 +280,9 @@ impl ScopeCache {
         if let Some((_, scope)) = cached {
             return Ok(scope);
         }
-        let scope = Arc::new(Scope::resolve(db, target).await?);
+        let mut scope = Scope::resolve(db, target).await?;
+        scope.catalogue = CatalogueAt { cursor: catalogue_cursor, lists: self.in_force.clone() };
+        let scope = Arc::new(scope);
         let mut resolved = self.resolved();
         if resolved.len() >= MAX_CACHED_SCOPES {
             resolved.clear();

@@ -13,6 +13,7 @@
 //! - `center_month_report` and the calendar: reporting completeness.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use onestop_domain::calendar::{DayKind, MissingYear, WorkingCalendar};
@@ -243,8 +244,8 @@ pub async fn center_stocks_on(
 }
 
 /// A procedure in force on a day.
-#[derive(sqlx::FromRow)]
-struct InForce {
+#[derive(Debug, sqlx::FromRow)]
+pub struct InForce {
     code: String,
     /// Empty for the nation's procedures, else the province whose own they are.
     issuing_unit_code: String,
@@ -259,6 +260,54 @@ impl InForce {
     /// for none).
     fn issued_for(&self, province: Option<&str>) -> bool {
         self.issuing_unit_code.is_empty() || province == Some(self.issuing_unit_code.as_str())
+    }
+}
+
+/// The copy of the catalogue at the cursor a [`Scope`] was resolved at, with the lists of procedures in force
+/// read from it: the copy changes only as its cursor moves, so a list read once at a cursor is the list at that
+/// cursor, and answers after the first read none (the nation's day lists every procedure of 35 catalogues).
+#[derive(Debug, Clone, Default)]
+pub struct CatalogueAt {
+    pub cursor: u64,
+    /// Shared by every scope of one service, whatever its cursor.
+    pub lists: InForceLists,
+}
+
+/// Lists of procedures in force by (catalogue cursor, day, provinces whose own procedures count).
+pub type InForceLists = Arc<Mutex<HashMap<(u64, NaiveDate, Vec<String>), Arc<Vec<InForce>>>>>;
+
+/// Lists kept at once; past it they are read again (a list is a few thousand procedures).
+const MAX_IN_FORCE_LISTS: usize = 64;
+
+impl CatalogueAt {
+    /// The procedures in force on `day` of the nation's catalogue and of `provinces`' own (sorted).
+    async fn in_force(
+        &self,
+        db: &mut PgConnection,
+        day: NaiveDate,
+        provinces: Vec<String>,
+    ) -> ServiceResult<Arc<Vec<InForce>>> {
+        let key = (self.cursor, day, provinces);
+        let lists = || self.lists.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(rows) = lists().get(&key).cloned() {
+            return Ok(rows);
+        }
+        let rows: Vec<InForce> = sqlx::query_as(
+            "SELECT code, issuing_unit_code, sector_code, online_level, implementing_levels, implementing_agency_code
+             FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)
+               AND (issuing_unit_code = '' OR issuing_unit_code = ANY($2))",
+        )
+        .bind(day)
+        .bind(&key.2)
+        .fetch_all(&mut *db)
+        .await?;
+        let rows = Arc::new(rows);
+        let mut lists = lists();
+        if lists.len() >= MAX_IN_FORCE_LISTS {
+            lists.clear();
+        }
+        lists.insert(key, rows.clone());
+        Ok(rows)
     }
 }
 
@@ -623,17 +672,9 @@ impl Computation<'_> {
         for group in &self.groups {
             provinces_on.entry(group.last_day).or_default().extend(province_of(group));
         }
-        let mut in_force: HashMap<NaiveDate, Vec<InForce>> = HashMap::new();
+        let mut in_force: HashMap<NaiveDate, Arc<Vec<InForce>>> = HashMap::new();
         for (day, provinces) in provinces_on {
-            let rows = sqlx::query_as(
-                "SELECT code, issuing_unit_code, sector_code, online_level, implementing_levels, implementing_agency_code
-                 FROM procedure_version WHERE valid_from <= $1 AND (valid_to IS NULL OR $1 < valid_to)
-                   AND (issuing_unit_code = '' OR issuing_unit_code = ANY($2))",
-            )
-            .bind(day)
-            .bind(provinces.into_iter().collect::<Vec<_>>())
-            .fetch_all(&mut *db)
-            .await?;
+            let rows = self.scope.catalogue.in_force(db, day, provinces.into_iter().collect()).await?;
             in_force.insert(day, rows);
         }
         // Procedures with a case received online, per group: a bitmap of procedure numbers, as the monthly sets
@@ -703,7 +744,7 @@ impl Computation<'_> {
                 let of_procedure: HashMap<&str, &InForce> = in_force
                     .get(&last)
                     .into_iter()
-                    .flatten()
+                    .flat_map(|rows| rows.iter())
                     .filter(|p| p.issued_for(scope_province.as_deref()))
                     .map(|p| (p.code.as_str(), p))
                     .collect();
