@@ -2,13 +2,16 @@
 //! roll-ups and of aggregation's catalogue copy.
 //!
 //! Group 0 is always the whole answer. Sources, each read only when an indicator asked needs it:
-//! - `center_month` for whole months and `center_day` for the days at a period's edges (and their FULL online
-//!   twins): flows of whole, center, child unit, level and month groups;
-//! - `center_month_stock_change` and `center_stock_change`: those groups' carried pending stocks;
+//! - `center_year` for whole years, `center_month` for other whole months and `center_day` for the days at a
+//!   period's edges (and their FULL online twins): flows of whole, center, child unit, level and month groups;
+//! - `center_year_stock_change`, `center_month_stock_change` and `center_stock_change`: those groups' carried
+//!   pending stocks;
 //! - `cell` joined with the procedure versions in force on each cell's day: sector, procedure and agency groups,
 //!   and `cell_pair` with each pair's latest cell for their stocks (and for stocks of FULL online procedures);
-//! - `procedure_version` as of each group's last day: catalogue counts, for the group's level;
-//! - `center_month_online` (and `cell` at the edges): the procedures with at least one case received online;
+//! - `procedure_version` as of each group's last day, read once per catalogue cursor ([`CatalogueAt`]):
+//!   catalogue counts, for the group's level;
+//! - `center_year_online` and `center_month_online` (and `cell` at the edges): the procedures with at least one
+//!   case received online;
 //! - `case_record`: late cases and apology notices, by original due date;
 //! - `center_month_report` and the calendar: reporting completeness.
 
