@@ -239,8 +239,8 @@ impl IntakeService for IntakeApi {
                             Err(denied) => Err(denied),
                             Ok(()) => push::push(&pool, &view, &batch)
                                 .await
-                                .inspect(|answer| cell_metrics.record(answer))
                                 .inspect(|answer| {
+                                    cell_metrics.record(answer);
                                     if logged_changes(answer) {
                                         pace.committed();
                                     }

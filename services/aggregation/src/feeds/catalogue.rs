@@ -370,55 +370,37 @@ pub async fn recompute_full_online(
     .bind(&days)
     .execute(&mut *tx)
     .await?;
-    // The months of those days, summed again from their days.
-    let months = "SELECT DISTINCT center_code, date_trunc('month', day)::date AS month
-                  FROM UNNEST($1::text[], $2::date[]) AS k(center_code, day)";
-    sqlx::query(&format!(
-        "DELETE FROM center_month_full_online f USING ({months}) AS k
-         WHERE f.center_code = k.center_code AND f.day = k.month"
-    ))
-    .bind(&centers)
-    .bind(&days)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "INSERT INTO center_month_full_online (center_code, day, {columns})
-         SELECT c.center_code, k.month, {sums}
-         FROM ({months}) AS k
-         JOIN center_day_full_online c ON c.center_code = k.center_code AND c.day >= k.month
-                                      AND c.day < k.month + interval '1 month'
-         GROUP BY c.center_code, k.month",
-        columns = *measure_sql::COLUMNS,
-        sums = *measure_sql::CELL_SUMS,
-    ))
-    .bind(&centers)
-    .bind(&days)
-    .execute(&mut *tx)
-    .await?;
-    // And their years, from their months.
-    let years = "SELECT DISTINCT center_code, date_trunc('year', day)::date AS year
-                 FROM UNNEST($1::text[], $2::date[]) AS k(center_code, day)";
-    sqlx::query(&format!(
-        "DELETE FROM center_year_full_online f USING ({years}) AS k
-         WHERE f.center_code = k.center_code AND f.day = k.year"
-    ))
-    .bind(&centers)
-    .bind(&days)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "INSERT INTO center_year_full_online (center_code, day, {columns})
-         SELECT c.center_code, k.year, {sums}
-         FROM ({years}) AS k
-         JOIN center_month_full_online c ON c.center_code = k.center_code AND c.day >= k.year
-                                        AND c.day < k.year + interval '1 year'
-         GROUP BY c.center_code, k.year",
-        columns = *measure_sql::COLUMNS,
-        sums = *measure_sql::CELL_SUMS,
-    ))
-    .bind(&centers)
-    .bind(&days)
-    .execute(&mut *tx)
-    .await?;
+    // The months of those days, summed again from their days, then their years from their months.
+    for (period, table, from_table) in [
+        ("month", "center_month_full_online", "center_day_full_online"),
+        ("year", "center_year_full_online", "center_month_full_online"),
+    ] {
+        let periods = format!(
+            "SELECT DISTINCT center_code, date_trunc('{period}', day)::date AS first_day
+             FROM UNNEST($1::text[], $2::date[]) AS k(center_code, day)"
+        );
+        sqlx::query(&format!(
+            "DELETE FROM {table} f USING ({periods}) AS k
+             WHERE f.center_code = k.center_code AND f.day = k.first_day"
+        ))
+        .bind(&centers)
+        .bind(&days)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} (center_code, day, {columns})
+             SELECT c.center_code, k.first_day, {sums}
+             FROM ({periods}) AS k
+             JOIN {from_table} c ON c.center_code = k.center_code AND c.day >= k.first_day
+                                AND c.day < k.first_day + interval '1 {period}'
+             GROUP BY c.center_code, k.first_day",
+            columns = *measure_sql::COLUMNS,
+            sums = *measure_sql::CELL_SUMS,
+        ))
+        .bind(&centers)
+        .bind(&days)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
