@@ -440,6 +440,15 @@ async fn years_months_and_days_of_a_period_add_up_to_every_cell() {
     };
     let (before, offered_before) = check(catalogue_cursor).await;
     assert_eq!(offered_before, 1, "one of the center's three procedures is FULL online");
+    // Centers and procedures are numbered once each, whatever the batches: the numbers stay dense (a set of
+    // procedures is a bitmap as long as its highest number).
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(system.database.url()).await.unwrap();
+    for (table, first) in [("aggregation.procedure_number", 0), ("aggregation.center_number", 1)] {
+        let (count, highest): (i64, i32) =
+            sqlx::query_as(&format!("SELECT count(*), max(number) FROM {table}")).fetch_one(&mut db).await.unwrap();
+        assert_eq!(i64::from(highest) - first + 1, count, "{table} numbers each code once");
+    }
 
     // The partly online procedure becomes FULL online from 1 June 2025, after its cells were applied.
     let amended = decision("201/QĐ-UBND", "2025-06-01", DecisionAction::Amended, &[(1, OnlineLevel::Full)]);
@@ -448,4 +457,49 @@ async fn years_months_and_days_of_a_period_add_up_to_every_cell() {
     let (after, offered_after) = check(catalogue_cursor).await;
     assert!(after > before, "the year counts the newly FULL online procedure's days: {before} then {after}");
     assert_eq!(offered_after, 2, "the catalogue's counts follow the copy of the catalogue as it moves on");
+
+    // Corrections that leave a procedure no online case in March take it out of March's procedures with online
+    // cases, and not out of the year's.
+    let commune_center = centers[0].as_str();
+    let with_online_cases = |cells: &[DailyCell], first: &str, last: &str| {
+        procedures[..2]
+            .iter()
+            .filter(|p| {
+                totals(cells, first, last, |c| c.center_code == commune_center && c.procedure_code == **p)
+                    .flows
+                    .received_online
+                    > 0
+            })
+            .count() as u64
+    };
+    let cleared: Vec<DailyCell> = cells
+        .iter()
+        .filter(|c| {
+            c.center_code == commune_center && c.procedure_code == procedures[1] && c.day.starts_with("2025-03")
+        })
+        .map(|c| DailyCell { measures: Some(Measures { received_online: 0, ..c.measures.unwrap() }), ..c.clone() })
+        .collect();
+    let march_before = with_online_cases(&cells, "2025-03-01", "2025-03-31");
+    for cell in &mut cells {
+        if let Some(corrected) = cleared.iter().find(|c| c.day == cell.day && c.procedure_code == cell.procedure_code) {
+            if cell.center_code == commune_center {
+                *cell = corrected.clone();
+            }
+        }
+    }
+    assert_eq!((march_before, with_online_cases(&cells, "2025-03-01", "2025-03-31")), (2, 1), "the model's March");
+    let request = PushCellsRequest { sender: "egov-46".into(), cells: cleared, ..Default::default() };
+    let intake_cursor = intake.push_cells(request).await.unwrap().into_inner().cursor;
+    for (first, last) in [("2025-03-01", "2025-03-31"), ("2025-01-01", "2025-12-31"), ("2025-03-10", "2025-04-30")] {
+        let request = GetIndicatorsRequest {
+            center_code: commune_center.into(),
+            period: Some(DayRange { from_day: first.into(), to_day: last.into() }),
+            indicator_ids: vec!["procedures_with_online_cases".into()],
+            min_intake_cursor: intake_cursor.clone(),
+            ..Default::default()
+        };
+        let answer = aggregation.clone().get_indicators(request).await.unwrap().into_inner();
+        let got = pair(&answer.indicators, "procedures_with_online_cases");
+        assert_eq!(got, (with_online_cases(&cells, first, last), 2), "{first}..{last} after March's corrections");
+    }
 }

@@ -565,8 +565,10 @@ async fn an_old_year_of_cells_is_detached_and_archived_while_pushes_go_on() {
         let url = url.clone();
         async move {
             let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
-            let copied: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM aggregation.cell_y2026").fetch_one(&mut db).await.unwrap();
+            let copied: i64 = sqlx::query_scalar("SELECT count(*) FROM aggregation.procedure_cell_y2026")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
             (copied == expected).then_some(())
         }
     })

@@ -103,7 +103,7 @@ pub async fn measure(system: &Processes, database_url: &str) -> anyhow::Result<C
     let caught_up = begun.elapsed();
     let peak_memory = replica.peak_memory()?;
     replica.stop().await?;
-    let cells = "SELECT count(*) FROM aggregation.cell";
+    let cells = "SELECT count(*) FROM aggregation.procedure_cell";
     let replica_cells: i64 = sqlx::query_scalar(cells).fetch_one(&pool).await?;
     let primary_cells: i64 = sqlx::query_scalar(cells).fetch_one(&primary).await?;
     anyhow::ensure!(

@@ -36,3 +36,8 @@ pub static SET_EXCLUDED: LazyLock<String> = LazyLock::new(|| each(|c| format!("{
 pub fn bigint_array_parameters(first: usize) -> String {
     (first..first + Measure::ALL.len()).map(|i| format!("${i}::bigint[]")).collect::<Vec<_>>().join(", ")
 }
+
+/// `$first::int[], …`: as [`bigint_array_parameters`], for a table that keeps its measures in 32 bits.
+pub fn int_array_parameters(first: usize) -> String {
+    (first..first + Measure::ALL.len()).map(|i| format!("${i}::int[]")).collect::<Vec<_>>().join(", ")
+}

@@ -1,4 +1,5 @@
-//! Applies intake's changes: cells into `cell`, the day and month roll-ups (`center_day`, `center_month` and their
+//! Applies intake's changes: cells into `procedure_cell` (the per-procedure copy, keyed by numbers), the day, month
+//! and year roll-ups (`center_day`, `center_month` and their
 //! FULL online twins), the carried stocks' changes ([`super::stock_changes`]), the procedures with online cases
 //! and the days reported ([`super::month_sets`]); case records into `case_record`.
 //!
@@ -20,6 +21,7 @@ use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
+use super::numbering::{numbers_of, Numbering};
 use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, next_batch, position, Feed, INTAKE};
 use super::{month_sets, stock_changes};
 use crate::apology_notices;
@@ -105,6 +107,9 @@ fn signed(measures: Option<&Measures>) -> anyhow::Result<[i64; 11]> {
 
 type CellKey = (String, NaiveDate, String);
 
+/// A cell's value, with the id of the change that wrote it.
+type ChangedValue = (i64, [i64; 11]);
+
 /// The position of received_online among the measures.
 const ONLINE: usize = 1;
 
@@ -114,10 +119,11 @@ struct CellChanges {
     /// Summed difference per cell.
     deltas: BTreeMap<CellKey, [i64; 11]>,
     /// The newest value per cell, with the id of the change it came from.
-    latest: BTreeMap<CellKey, (i64, [i64; 11])>,
+    latest: BTreeMap<CellKey, ChangedValue>,
     /// The first push seen per (center, day).
     first_pushed: BTreeMap<(String, NaiveDate), DateTime<Utc>>,
-    /// Change in the number of days with an online case, per (center, month, procedure).
+    /// Change in the number of cells with an online case, per (center, month, procedure): where it is not zero,
+    /// whether the month has one may have changed.
     online_days: BTreeMap<(String, NaiveDate, String), i32>,
 }
 
@@ -260,14 +266,56 @@ async fn version_facts(tx: &mut sqlx::PgConnection, procedures: &[&str]) -> Resu
     Ok(facts)
 }
 
+/// The numbers of a batch's centers and procedures.
+struct Numbers {
+    centers: HashMap<String, i32>,
+    procedures: HashMap<String, i32>,
+}
+
+/// Stores the newest value of each cell of the batch in the per-procedure copy (`procedure_cell`, keyed by
+/// numbers), unless the copy holds a newer one. `centers` and `procedures` hold each of the batch's once.
+async fn upsert_procedure_cells(
+    tx: &mut sqlx::PgConnection,
+    cells: &CellChanges,
+    centers: &[&str],
+    procedures: &[&str],
+) -> Result<Numbers, sqlx::Error> {
+    let center_numbers = numbers_of(&mut *tx, Numbering::Centers, centers).await?;
+    let procedure_numbers = numbers_of(&mut *tx, Numbering::Procedures, procedures).await?;
+    let mut rows: Vec<(i32, i32, NaiveDate, &ChangedValue)> = cells
+        .latest
+        .iter()
+        .map(|((center, day, procedure), latest)| (center_numbers[center], procedure_numbers[procedure], *day, latest))
+        .collect();
+    rows.sort_unstable_by_key(|r| (r.0, r.1, r.2));
+    let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::SET_EXCLUDED);
+    let text = format!(
+        "INSERT INTO procedure_cell AS c (center_number, procedure_number, day, change_id, {columns})
+         SELECT * FROM UNNEST($1::int[], $2::int[], $3::date[], $4::bigint[], {arrays})
+         ON CONFLICT (center_number, procedure_number, day) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
+         WHERE c.change_id <= EXCLUDED.change_id",
+        arrays = measure_sql::int_array_parameters(5),
+    );
+    let mut upsert = sqlx::query(&text)
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.3 .0).collect::<Vec<_>>());
+    for slot in 0..11 {
+        // A measure is at most MAX_COUNT (10^9), which 32 bits hold.
+        upsert = upsert.bind(rows.iter().map(|r| r.3 .1[slot] as i32).collect::<Vec<i32>>());
+    }
+    upsert.execute(&mut *tx).await?;
+    Ok(Numbers { centers: center_numbers, procedures: procedure_numbers })
+}
+
 async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result<(), sqlx::Error> {
     if cells.deltas.is_empty() {
         return Ok(());
     }
-    let centers: Vec<&str> = cells.deltas.keys().map(|k| k.0.as_str()).collect();
-    let days: Vec<NaiveDate> = cells.deltas.keys().map(|k| k.1).collect();
+    let mut centers: Vec<&str> = cells.deltas.keys().map(|k| k.0.as_str()).collect();
+    centers.dedup();
     let procedures: Vec<&str> = cells.deltas.keys().map(|k| k.2.as_str()).collect();
-    let change_ids: Vec<i64> = cells.latest.values().map(|(id, _)| *id).collect();
     // The roll-ups by day, month and year, of every procedure and of those FULL online on the cell's day (a
     // procedure the copy does not know yet is counted when its decision arrives: the catalogue feed recomputes
     // the days it covers).
@@ -309,41 +357,24 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
         add_to_rollup(&mut *tx, table, rows).await?;
     }
     let before = stock_changes::before(&mut *tx, cells.latest.keys()).await?;
-    let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::SET_EXCLUDED);
-    let text = format!(
-        "INSERT INTO cell AS c (center_code, day, procedure_code, change_id, {columns})
-         SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::bigint[], {arrays})
-         ON CONFLICT (center_code, day, procedure_code) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
-         WHERE c.change_id <= EXCLUDED.change_id",
-        arrays = measure_sql::bigint_array_parameters(5),
-    );
-    let mut upsert = sqlx::query(&text).bind(&centers).bind(&days).bind(&procedures).bind(&change_ids);
-    for slot in 0..11 {
-        upsert = upsert.bind(cells.latest.values().map(|(_, m)| m[slot]).collect::<Vec<i64>>());
-    }
-    upsert.execute(&mut *tx).await?;
-    let online_days: Vec<(&(String, NaiveDate, String), &i32)> =
-        cells.online_days.iter().filter(|(_, delta)| **delta != 0).collect();
-    let after: Vec<(String, NaiveDate, String, i32)> = sqlx::query_as(
-        "INSERT INTO center_procedure_month AS m (center_code, month, procedure_code, online_days)
-         SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::int[])
-         ON CONFLICT (center_code, month, procedure_code) DO UPDATE SET online_days = m.online_days + EXCLUDED.online_days
-         RETURNING center_code, month, procedure_code, online_days",
+    let numbers = upsert_procedure_cells(&mut *tx, cells, &centers, &distinct_procedures).await?;
+    // A month's procedures with online cases: looked at again where the batch changed whether some cell has one.
+    let maybe_flipped: Vec<&(String, NaiveDate, String)> =
+        cells.online_days.iter().filter(|(_, delta)| **delta != 0).map(|(key, _)| key).collect();
+    let has_online_cases: Vec<bool> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM procedure_cell c
+                        WHERE c.center_number = k.center_number AND c.procedure_number = k.procedure_number
+                          AND c.day >= k.month AND c.day < (k.month + interval '1 month')::date
+                          AND c.received_online > 0)
+         FROM UNNEST($1::int[], $2::int[], $3::date[]) WITH ORDINALITY AS k(center_number, procedure_number, month, i)
+         ORDER BY k.i",
     )
-    .bind(online_days.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
-    .bind(online_days.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
-    .bind(online_days.iter().map(|(k, _)| k.2.as_str()).collect::<Vec<_>>())
-    .bind(online_days.iter().map(|(_, d)| **d).collect::<Vec<_>>())
+    .bind(maybe_flipped.iter().map(|k| numbers.centers[&k.0]).collect::<Vec<_>>())
+    .bind(maybe_flipped.iter().map(|k| numbers.procedures[&k.2]).collect::<Vec<_>>())
+    .bind(maybe_flipped.iter().map(|k| k.1).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
-    let changed: Vec<_> = after
-        .into_iter()
-        .map(|(center, month, procedure, count)| {
-            let key = (center, month, procedure);
-            let delta = cells.online_days[&key];
-            (key, delta, count)
-        })
-        .collect();
+    let changed: Vec<_> = maybe_flipped.into_iter().cloned().zip(has_online_cases).collect();
     month_sets::record_online(&mut *tx, &changed).await?;
     let stocks = cells.latest.iter().map(|(key, (_, m))| (key.clone(), stock_changes::stock_of(m))).collect();
     stock_changes::record(&mut *tx, before, &stocks, &sector_of, &mut by_sector).await?;

@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod intake;
 pub mod month_sets;
 pub mod notice_backfill;
+pub mod numbering;
 pub mod stock_changes;
 
 use std::future::Future;

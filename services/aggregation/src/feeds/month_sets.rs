@@ -7,38 +7,26 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-/// Keeps `center_month_online` in step with `center_procedure_month`: `changed` holds, for each (center, month,
-/// procedure) whose count of days with online cases changed by a delta, the delta and the count after it. Only a
-/// count that leaves or reaches zero changes a set: its procedure's bit is set or cleared in the month's bitmap,
-/// and the year's set (`center_year_online`) is united again from its months.
+use super::numbering::{numbers_of, Numbering};
+
+/// Keeps `center_month_online` in step with the cells: `now` holds, for each (center, month, procedure) whose days
+/// with online cases may have changed, whether it has any now. A month's bitmap is written only when a bit of it
+/// changed, and then the year's set (`center_year_online`) is united again from its months.
 pub async fn record_online(
     tx: &mut sqlx::PgConnection,
-    changed: &[((String, NaiveDate, String), i32, i32)],
+    now: &[((String, NaiveDate, String), bool)],
 ) -> Result<(), sqlx::Error> {
-    // (center, month) → (procedure, whether it now has online cases), for the counts that crossed zero.
+    // (center, month) → (procedure, whether it has online cases now).
     let mut flips: BTreeMap<(&str, NaiveDate), Vec<(&str, bool)>> = BTreeMap::new();
-    for ((center, month, procedure), delta, after) in changed {
-        let before = after - delta;
-        if (before > 0) != (*after > 0) {
-            flips.entry((center.as_str(), *month)).or_default().push((procedure.as_str(), *after > 0));
-        }
+    for ((center, month, procedure), has_online_cases) in now {
+        flips.entry((center.as_str(), *month)).or_default().push((procedure.as_str(), *has_online_cases));
     }
     if flips.is_empty() {
         return Ok(());
     }
     let codes: BTreeSet<&str> = flips.values().flatten().map(|(code, _)| *code).collect();
     let codes: Vec<&str> = codes.into_iter().collect();
-    sqlx::query(
-        "INSERT INTO procedure_number (code) SELECT * FROM UNNEST($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
-    )
-    .bind(&codes)
-    .execute(&mut *tx)
-    .await?;
-    let numbers: Vec<(String, i32)> = sqlx::query_as("SELECT code, number FROM procedure_number WHERE code = ANY($1)")
-        .bind(&codes)
-        .fetch_all(&mut *tx)
-        .await?;
-    let number_of: HashMap<String, i32> = numbers.into_iter().collect();
+    let number_of = numbers_of(&mut *tx, Numbering::Procedures, &codes).await?;
     let (centers, months): (Vec<&str>, Vec<NaiveDate>) = flips.keys().copied().unzip();
     let stored: Vec<(String, NaiveDate, Vec<u8>)> = sqlx::query_as(
         "SELECT o.center_code, o.month, o.procedures
@@ -49,13 +37,22 @@ pub async fn record_online(
     .bind(&months)
     .fetch_all(&mut *tx)
     .await?;
-    let mut bitmaps: HashMap<(String, NaiveDate), Vec<u8>> =
+    let stored: HashMap<(String, NaiveDate), Vec<u8>> =
         stored.into_iter().map(|(center, month, bits)| ((center, month), bits)).collect();
+    let mut bitmaps: HashMap<(String, NaiveDate), Vec<u8>> = HashMap::new();
     for ((center, month), procedures) in &flips {
-        let bits = bitmaps.entry(((*center).to_owned(), *month)).or_default();
+        let key = ((*center).to_owned(), *month);
+        let before = stored.get(&key).cloned().unwrap_or_default();
+        let mut bits = before.clone();
         for (code, has_online_cases) in procedures {
-            set_procedure(bits, number_of[*code], *has_online_cases);
+            set_procedure(&mut bits, number_of[*code], *has_online_cases);
         }
+        if !same_set(&bits, &before) {
+            bitmaps.insert(key, bits);
+        }
+    }
+    if bitmaps.is_empty() {
+        return Ok(());
     }
     let keys: Vec<&(String, NaiveDate)> = bitmaps.keys().collect();
     sqlx::query(
@@ -68,7 +65,17 @@ pub async fn record_online(
     .bind(keys.iter().map(|k| bitmaps[*k].as_slice()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    unite_years(tx, flips.keys().map(|(center, month)| (*center, *month))).await
+    unite_years(tx, bitmaps.keys().map(|(center, month)| (center.as_str(), *month))).await
+}
+
+/// Whether two bitmaps hold the same procedures (one may have more trailing zero bytes).
+fn same_set(a: &[u8], b: &[u8]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long[..short.len()] == *short && !has_any(&long[short.len()..])
+}
+
+fn has_any(bits: &[u8]) -> bool {
+    bits.iter().any(|byte| *byte != 0)
 }
 
 /// Sets `center_year_online` of the years of `months` (center, month) to the union of their months' sets.
