@@ -1,10 +1,10 @@
 //! Applies intake's changes: cells into `procedure_cell` (the per-procedure copy, keyed by numbers), the day, month
-//! and year roll-ups (`center_day`, `center_month` and their
-//! FULL online twins), the carried stocks' changes ([`super::stock_changes`]), the procedures with online cases
-//! and the days reported ([`super::month_sets`]); case records into `case_record`.
+//! and year roll-ups (`center_day`, `center_month`, `center_year` and their FULL online twins), the carried
+//! stocks' changes ([`super::stock_changes`]), the procedures with online cases and the days reported
+//! ([`super::month_sets`]); case records into `case_record`.
 //!
 //! A cell change carries its old and new values. The day roll-ups add the difference (new − old), so they come
-//! out exact whatever order two writers of one cell committed in; `cell` keeps the newest value.
+//! out exact whatever order two writers of one cell committed in; `procedure_cell` keeps the newest value.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
