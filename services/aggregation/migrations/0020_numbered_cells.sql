@@ -86,6 +86,24 @@ JOIN procedure_number pn ON pn.code = c.procedure_code
 ORDER BY c.day, cn.number, pn.number;
 DROP TABLE cell;
 
+-- Each pair's latest cell, by numbers too.
+ALTER TABLE cell_pair RENAME TO cell_pair_by_code;
+ALTER INDEX cell_pair_pkey RENAME TO cell_pair_by_code_pkey;
+CREATE TABLE cell_pair (
+    center_number    integer NOT NULL,
+    procedure_number integer NOT NULL,
+    last_day         date,
+    last_in_time     integer NOT NULL DEFAULT 0,
+    last_overdue     integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (center_number, procedure_number)
+);
+INSERT INTO cell_pair
+SELECT cn.number, pn.number, p.last_day, p.last_in_time, p.last_overdue
+FROM cell_pair_by_code p
+JOIN center_number cn ON cn.code = p.center_code
+JOIN procedure_number pn ON pn.code = p.procedure_code;
+DROP TABLE cell_pair_by_code;
+
 CREATE VIEW cell AS
 SELECT cn.code AS center_code, c.day, pn.code AS procedure_code,
        c.received_direct::bigint AS received_direct, c.received_online::bigint AS received_online,

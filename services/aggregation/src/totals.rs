@@ -136,14 +136,17 @@ pub static PRESENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
              SELECT center_code, procedure_code, day FROM cell
              WHERE center_code = ANY($1) AND day BETWEEN $2::date - 1 AND $3 AND ({total}) > 0
              UNION ALL
-             SELECT p.center_code, p.procedure_code, d.day
-             FROM cell_pair p
+             SELECT cn.code, pn.code, d.day
+             FROM center_number cn
+             JOIN cell_pair p ON p.center_number = cn.number
+             JOIN procedure_number pn ON pn.number = p.procedure_number
              CROSS JOIN (VALUES ($2::date - 1), ($3::date)) AS d(day)
              CROSS JOIN LATERAL (
-                 SELECT c.pending_in_time, c.pending_overdue FROM cell c
-                 WHERE c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= d.day
+                 SELECT c.pending_in_time, c.pending_overdue FROM procedure_cell c
+                 WHERE c.center_number = p.center_number AND c.procedure_number = p.procedure_number
+                   AND c.day <= d.day
                  ORDER BY c.day DESC LIMIT 1) AS s
-             WHERE p.center_code = ANY($1) AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0))",
+             WHERE cn.code = ANY($1) AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0))",
         total = *measure_sql::TOTAL
     )
 });
@@ -178,7 +181,7 @@ pub struct Stock {
 /// The non-zero pending stocks of every center and procedure of `centers` (of `procedures` only, when given) on
 /// each of `days`: each pair's latest cell on or before the day, so a pair pushed only on days with activity holds
 /// its stock over the days between. A pair whose latest cell of all is on or before the day holds that cell's
-/// stock (`cell_pair` keeps it); only the others are looked up in `cell`, by the `cell_latest_stock` index.
+/// stock (`cell_pair` keeps it); only the others are looked up in `procedure_cell`, by its key.
 pub async fn stocks_on(
     db: &mut PgConnection,
     centers: &[String],
@@ -186,21 +189,25 @@ pub async fn stocks_on(
     days: &[NaiveDate],
 ) -> ServiceResult<Vec<Stock>> {
     Ok(sqlx::query_as(
-        "SELECT p.center_code, p.procedure_code, d.day, coalesce(v.sector_code, '') AS sector_code,
+        "SELECT cn.code AS center_code, pn.code AS procedure_code, d.day, coalesce(v.sector_code, '') AS sector_code,
                 coalesce(v.implementing_agency_code, '') AS agency_code,
-                coalesce(v.online_level = 3, false) AS full_online, s.pending_in_time, s.pending_overdue
-         FROM cell_pair p
+                coalesce(v.online_level = 3, false) AS full_online,
+                s.pending_in_time::bigint AS pending_in_time, s.pending_overdue::bigint AS pending_overdue
+         FROM center_number cn
+         JOIN cell_pair p ON p.center_number = cn.number
+         JOIN procedure_number pn ON pn.number = p.procedure_number
          CROSS JOIN UNNEST($2::date[]) AS d(day)
          CROSS JOIN LATERAL (
              SELECT p.last_in_time AS pending_in_time, p.last_overdue AS pending_overdue WHERE p.last_day <= d.day
              UNION ALL
-             (SELECT c.pending_in_time, c.pending_overdue FROM cell c
+             (SELECT c.pending_in_time, c.pending_overdue FROM procedure_cell c
               WHERE (p.last_day IS NULL OR p.last_day > d.day)
-                AND c.center_code = p.center_code AND c.procedure_code = p.procedure_code AND c.day <= d.day
+                AND c.center_number = p.center_number AND c.procedure_number = p.procedure_number
+                AND c.day <= d.day
               ORDER BY c.day DESC LIMIT 1)) AS s
-         LEFT JOIN procedure_version v ON v.code = p.procedure_code AND v.valid_from <= d.day
+         LEFT JOIN procedure_version v ON v.code = pn.code AND v.valid_from <= d.day
                                       AND (v.valid_to IS NULL OR d.day < v.valid_to)
-         WHERE p.center_code = ANY($1) AND ($3::text[] IS NULL OR p.procedure_code = ANY($3))
+         WHERE cn.code = ANY($1) AND ($3::text[] IS NULL OR pn.code = ANY($3))
            AND (s.pending_in_time <> 0 OR s.pending_overdue <> 0)",
     )
     .bind(centers)

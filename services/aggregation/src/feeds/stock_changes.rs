@@ -80,9 +80,11 @@ pub async fn before<'a>(
     let earliest = earliest_days(touched);
     let (centers, procedures): (Vec<&str>, Vec<&str>) = earliest.keys().map(|(c, p)| (c.as_str(), p.as_str())).unzip();
     let latest: Vec<(String, String, Option<NaiveDate>, i64, i64)> = sqlx::query_as(
-        "SELECT p.center_code, p.procedure_code, p.last_day, p.last_in_time, p.last_overdue
+        "SELECT t.center_code, t.procedure_code, p.last_day, p.last_in_time::bigint, p.last_overdue::bigint
          FROM UNNEST($1::text[], $2::text[]) AS t(center_code, procedure_code)
-         JOIN cell_pair p ON p.center_code = t.center_code AND p.procedure_code = t.procedure_code",
+         JOIN center_number cn ON cn.code = t.center_code
+         JOIN procedure_number pn ON pn.code = t.procedure_code
+         JOIN cell_pair p ON p.center_number = cn.number AND p.procedure_number = pn.number",
     )
     .bind(&centers)
     .bind(&procedures)
@@ -258,9 +260,13 @@ async fn store_latest(tx: &mut sqlx::PgConnection, after: &HashMap<Pair, Window>
         .collect();
     rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     sqlx::query(
-        "INSERT INTO cell_pair AS p (center_code, procedure_code, last_day, last_in_time, last_overdue)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[])
-         ON CONFLICT (center_code, procedure_code) DO UPDATE
+        "INSERT INTO cell_pair AS p (center_number, procedure_number, last_day, last_in_time, last_overdue)
+         SELECT cn.number, pn.number, t.last_day, t.in_time, t.overdue
+         FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[])
+              AS t(center_code, procedure_code, last_day, in_time, overdue)
+         JOIN center_number cn ON cn.code = t.center_code
+         JOIN procedure_number pn ON pn.code = t.procedure_code
+         ON CONFLICT (center_number, procedure_number) DO UPDATE
          SET last_day = EXCLUDED.last_day, last_in_time = EXCLUDED.last_in_time, last_overdue = EXCLUDED.last_overdue
          WHERE p.last_day IS NULL OR p.last_day <= EXCLUDED.last_day",
     )
