@@ -21,7 +21,7 @@ use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
 
-use super::numbering::{numbers_of, Numbering};
+use super::numbering::BatchNumbers;
 use super::{advance, apply_or_set_aside, cursor, keep_following, lock_rollups, next_batch, position, Feed, INTAKE};
 use super::{month_sets, stock_changes};
 use crate::apology_notices;
@@ -266,47 +266,52 @@ async fn version_facts(tx: &mut sqlx::PgConnection, procedures: &[&str]) -> Resu
     Ok(facts)
 }
 
-/// The numbers of a batch's centers and procedures.
-struct Numbers {
-    centers: HashMap<String, i32>,
-    procedures: HashMap<String, i32>,
-}
-
 /// Stores the newest value of each cell of the batch in the per-procedure copy (`procedure_cell`, keyed by
-/// numbers), unless the copy holds a newer one. `centers` and `procedures` hold each of the batch's once.
-async fn upsert_procedure_cells(
+/// numbers), unless the copy holds a newer one. The cells of pairs the batch only appends to are new, and are
+/// inserted without looking for a row to update (as every bulk load's are).
+async fn store_procedure_cells(
     tx: &mut sqlx::PgConnection,
     cells: &CellChanges,
-    centers: &[&str],
-    procedures: &[&str],
-) -> Result<Numbers, sqlx::Error> {
-    let center_numbers = numbers_of(&mut *tx, Numbering::Centers, centers).await?;
-    let procedure_numbers = numbers_of(&mut *tx, Numbering::Procedures, procedures).await?;
-    let mut rows: Vec<(i32, i32, NaiveDate, &ChangedValue)> = cells
+    numbers: &BatchNumbers,
+    before: &stock_changes::Before,
+) -> Result<(), sqlx::Error> {
+    let (mut new, mut others): (Vec<_>, Vec<_>) = cells
         .latest
         .iter()
-        .map(|((center, day, procedure), latest)| (center_numbers[center], procedure_numbers[procedure], *day, latest))
-        .collect();
-    rows.sort_unstable_by_key(|r| (r.0, r.1, r.2));
+        .map(|((center, day, procedure), latest)| {
+            let (center_number, procedure_number) = numbers.pair(center, procedure);
+            (before.only_appends(center, procedure), (center_number, procedure_number, *day, latest))
+        })
+        .partition(|(only_appends, _)| *only_appends);
+    new.sort_unstable_by_key(|(_, r)| (r.0, r.1, r.2));
+    others.sort_unstable_by_key(|(_, r)| (r.0, r.1, r.2));
     let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::SET_EXCLUDED);
-    let text = format!(
+    let insert = format!(
         "INSERT INTO procedure_cell AS c (center_number, procedure_number, day, change_id, {columns})
-         SELECT * FROM UNNEST($1::int[], $2::int[], $3::date[], $4::bigint[], {arrays})
-         ON CONFLICT (center_number, procedure_number, day) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
-         WHERE c.change_id <= EXCLUDED.change_id",
+         SELECT * FROM UNNEST($1::int[], $2::int[], $3::date[], $4::bigint[], {arrays})",
         arrays = measure_sql::int_array_parameters(5),
     );
-    let mut upsert = sqlx::query(&text)
-        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.3 .0).collect::<Vec<_>>());
-    for slot in 0..11 {
-        // A measure is at most MAX_COUNT (10^9), which 32 bits hold.
-        upsert = upsert.bind(rows.iter().map(|r| r.3 .1[slot] as i32).collect::<Vec<i32>>());
+    let upsert = format!(
+        "{insert}
+         ON CONFLICT (center_number, procedure_number, day) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
+         WHERE c.change_id <= EXCLUDED.change_id"
+    );
+    for (text, rows) in [(&insert, &new), (&upsert, &others)] {
+        if rows.is_empty() {
+            continue;
+        }
+        let mut query = sqlx::query(text)
+            .bind(rows.iter().map(|(_, r)| r.0).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.1).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.2).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, r)| r.3 .0).collect::<Vec<_>>());
+        for slot in 0..11 {
+            // A measure is at most MAX_COUNT (10^9), which 32 bits hold.
+            query = query.bind(rows.iter().map(|(_, r)| r.3 .1[slot] as i32).collect::<Vec<i32>>());
+        }
+        query.execute(&mut *tx).await?;
     }
-    upsert.execute(&mut *tx).await?;
-    Ok(Numbers { centers: center_numbers, procedures: procedure_numbers })
+    Ok(())
 }
 
 async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result<(), sqlx::Error> {
@@ -356,8 +361,9 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     ] {
         add_to_rollup(&mut *tx, table, rows).await?;
     }
-    let before = stock_changes::before(&mut *tx, cells.latest.keys()).await?;
-    let numbers = upsert_procedure_cells(&mut *tx, cells, &centers, &distinct_procedures).await?;
+    let numbers = BatchNumbers::of(&mut *tx, &centers, &distinct_procedures).await?;
+    let before = stock_changes::before(&mut *tx, cells.latest.keys(), &numbers).await?;
+    store_procedure_cells(&mut *tx, cells, &numbers, &before).await?;
     // A month's procedures with online cases: looked at again where the batch changed whether some cell has one.
     let maybe_flipped: Vec<&(String, NaiveDate, String)> =
         cells.online_days.iter().filter(|(_, delta)| **delta != 0).map(|(key, _)| key).collect();
@@ -377,7 +383,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     let changed: Vec<_> = maybe_flipped.into_iter().cloned().zip(has_online_cases).collect();
     month_sets::record_online(&mut *tx, &changed).await?;
     let stocks = cells.latest.iter().map(|(key, (_, m))| (key.clone(), stock_changes::stock_of(m))).collect();
-    stock_changes::record(&mut *tx, before, &stocks, &sector_of, &mut by_sector).await?;
+    stock_changes::record(&mut *tx, before, &stocks, &sector_of, &mut by_sector, &numbers).await?;
     sectors::add(&mut *tx, &by_sector).await?;
     sqlx::query(
         "INSERT INTO center_day_report (center_code, day, first_pushed_at)

@@ -45,3 +45,27 @@ pub async fn numbers_of(
     .await?;
     Ok(rows.into_iter().collect())
 }
+
+/// The numbers of a batch's centers and procedures.
+pub struct BatchNumbers {
+    pub centers: HashMap<String, i32>,
+    pub procedures: HashMap<String, i32>,
+}
+
+impl BatchNumbers {
+    /// Numbers `centers` and `procedures` (each listed once), giving new codes their numbers.
+    pub async fn of(
+        tx: &mut sqlx::PgConnection,
+        centers: &[&str],
+        procedures: &[&str],
+    ) -> Result<BatchNumbers, sqlx::Error> {
+        let centers = numbers_of(&mut *tx, Numbering::Centers, centers).await?;
+        let procedures = numbers_of(&mut *tx, Numbering::Procedures, procedures).await?;
+        Ok(BatchNumbers { centers, procedures })
+    }
+
+    /// The numbers of a (center, procedure) pair of the batch.
+    pub fn pair(&self, center: &str, procedure: &str) -> (i32, i32) {
+        (self.centers[center], self.procedures[procedure])
+    }
+}

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate};
 use onestop_domain::Measure;
 
+use super::numbering::BatchNumbers;
 use crate::sectors::SectorRows;
 
 type Pair = (String, String);
@@ -54,6 +55,13 @@ impl Window {
     }
 }
 
+impl Before {
+    /// Whether the batch only adds days after the pair's latest cell, so none of its cells is stored yet.
+    pub fn only_appends(&self, center: &str, procedure: &str) -> bool {
+        self.appended.contains_key(&(center.to_owned(), procedure.to_owned()))
+    }
+}
+
 /// The pairs a batch touches, as they were before it.
 pub struct Before {
     /// Pairs whose touched days all come after their latest cell: what the batch adds is known without a read.
@@ -72,26 +80,28 @@ fn earliest_days<'a>(touched: impl Iterator<Item = &'a (String, NaiveDate, Strin
     earliest
 }
 
-/// Reads the pairs of `touched` before the batch changes `cell`.
+/// Reads the pairs of `touched` before the batch changes the copy of the cells.
 pub async fn before<'a>(
     tx: &mut sqlx::PgConnection,
     touched: impl Iterator<Item = &'a (String, NaiveDate, String)>,
+    numbers: &BatchNumbers,
 ) -> Result<Before, sqlx::Error> {
     let earliest = earliest_days(touched);
-    let (centers, procedures): (Vec<&str>, Vec<&str>) = earliest.keys().map(|(c, p)| (c.as_str(), p.as_str())).unzip();
-    let latest: Vec<(String, String, Option<NaiveDate>, i64, i64)> = sqlx::query_as(
-        "SELECT t.center_code, t.procedure_code, p.last_day, p.last_in_time::bigint, p.last_overdue::bigint
-         FROM UNNEST($1::text[], $2::text[]) AS t(center_code, procedure_code)
-         JOIN center_number cn ON cn.code = t.center_code
-         JOIN procedure_number pn ON pn.code = t.procedure_code
-         JOIN cell_pair p ON p.center_number = cn.number AND p.procedure_number = pn.number",
+    let pairs: Vec<&Pair> = earliest.keys().collect();
+    let (centers, procedures): (Vec<i32>, Vec<i32>) = pairs.iter().map(|(c, p)| numbers.pair(c, p)).unzip();
+    let latest: Vec<(i64, Option<NaiveDate>, i64, i64)> = sqlx::query_as(
+        "SELECT t.i, p.last_day, p.last_in_time::bigint, p.last_overdue::bigint
+         FROM UNNEST($1::int[], $2::int[]) WITH ORDINALITY AS t(center_number, procedure_number, i)
+         JOIN cell_pair p ON p.center_number = t.center_number AND p.procedure_number = t.procedure_number",
     )
     .bind(&centers)
     .bind(&procedures)
     .fetch_all(&mut *tx)
     .await?;
-    let latest: HashMap<Pair, (Option<NaiveDate>, Stock)> =
-        latest.into_iter().map(|(c, p, day, in_time, overdue)| ((c, p), (day, (in_time, overdue)))).collect();
+    let latest: HashMap<Pair, (Option<NaiveDate>, Stock)> = latest
+        .into_iter()
+        .map(|(i, day, in_time, overdue)| (pairs[i as usize - 1].clone(), (day, (in_time, overdue))))
+        .collect();
     let mut before = Before { appended: HashMap::new(), rewritten: HashMap::new() };
     let mut to_read = Vec::new();
     for (pair, from) in earliest {
@@ -165,6 +175,7 @@ pub async fn record(
     appended: &BTreeMap<(String, NaiveDate, String), Stock>,
     sector_of: &HashMap<String, String>,
     by_sector: &mut SectorRows,
+    numbers: &BatchNumbers,
 ) -> Result<(), sqlx::Error> {
     let Before { appended: appended_before, rewritten: rewritten_before } = before;
     let mut after: HashMap<Pair, Window> = HashMap::new();
@@ -210,7 +221,7 @@ pub async fn record(
     }
     changes.retain(|_, change| *change != (0, 0));
     store_changes(tx, &changes).await?;
-    store_latest(tx, &after).await
+    store_latest(tx, &after, numbers).await
 }
 
 async fn store_changes(
@@ -253,19 +264,22 @@ async fn store_changes(
 }
 
 /// Each touched pair's latest cell, as the windows after the batch end.
-async fn store_latest(tx: &mut sqlx::PgConnection, after: &HashMap<Pair, Window>) -> Result<(), sqlx::Error> {
-    let mut rows: Vec<(&str, &str, NaiveDate, Stock)> = after
+async fn store_latest(
+    tx: &mut sqlx::PgConnection,
+    after: &HashMap<Pair, Window>,
+    numbers: &BatchNumbers,
+) -> Result<(), sqlx::Error> {
+    let mut rows: Vec<(i32, i32, NaiveDate, Stock)> = after
         .iter()
-        .filter_map(|((c, p), w)| w.cells.last_key_value().map(|(day, stock)| (c.as_str(), p.as_str(), *day, *stock)))
+        .filter_map(|((c, p), w)| {
+            let (center, procedure) = numbers.pair(c, p);
+            w.cells.last_key_value().map(|(day, stock)| (center, procedure, *day, *stock))
+        })
         .collect();
-    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    rows.sort_unstable_by_key(|r| (r.0, r.1));
     sqlx::query(
         "INSERT INTO cell_pair AS p (center_number, procedure_number, last_day, last_in_time, last_overdue)
-         SELECT cn.number, pn.number, t.last_day, t.in_time, t.overdue
-         FROM UNNEST($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[])
-              AS t(center_code, procedure_code, last_day, in_time, overdue)
-         JOIN center_number cn ON cn.code = t.center_code
-         JOIN procedure_number pn ON pn.code = t.procedure_code
+         SELECT * FROM UNNEST($1::int[], $2::int[], $3::date[], $4::bigint[], $5::bigint[])
          ON CONFLICT (center_number, procedure_number) DO UPDATE
          SET last_day = EXCLUDED.last_day, last_in_time = EXCLUDED.last_in_time, last_overdue = EXCLUDED.last_overdue
          WHERE p.last_day IS NULL OR p.last_day <= EXCLUDED.last_day",
