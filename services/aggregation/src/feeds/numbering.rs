@@ -43,7 +43,18 @@ pub async fn numbers_of(
     .bind(codes)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(rows.into_iter().collect())
+    let mut numbers: HashMap<String, i32> = rows.into_iter().collect();
+    if codes.iter().any(|code| !numbers.contains_key(*code)) {
+        // Numbered by another transaction that committed after this statement's snapshot was taken (its insert
+        // was a conflict here): a new statement sees it.
+        let rows: Vec<(String, i32)> =
+            sqlx::query_as(&format!("SELECT code, number FROM {table} WHERE code = ANY($1)"))
+                .bind(codes)
+                .fetch_all(&mut *tx)
+                .await?;
+        numbers.extend(rows);
+    }
+    Ok(numbers)
 }
 
 /// The numbers of a batch's centers and procedures.
