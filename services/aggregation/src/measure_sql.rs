@@ -31,13 +31,9 @@ pub static ADD_EXCLUDED: LazyLock<String> = LazyLock::new(|| each(|c| format!("{
 /// `received_direct = EXCLUDED.received_direct, …`: an upsert that replaces.
 pub static SET_EXCLUDED: LazyLock<String> = LazyLock::new(|| each(|c| format!("{c} = EXCLUDED.{c}")));
 
-/// `$first::bigint[], …`: eleven array parameters, one per measure in storage order, from `$first` on (for
-/// `UNNEST` of a batch's measures bound as arrays of numbers, with no text to parse).
-pub fn bigint_array_parameters(first: usize) -> String {
-    (first..first + Measure::ALL.len()).map(|i| format!("${i}::bigint[]")).collect::<Vec<_>>().join(", ")
-}
-
-/// `$first::int[], …`: as [`bigint_array_parameters`], for a table that keeps its measures in 32 bits.
-pub fn int_array_parameters(first: usize) -> String {
-    (first..first + Measure::ALL.len()).map(|i| format!("${i}::int[]")).collect::<Vec<_>>().join(", ")
+/// `$first::bigint[], …` (or of another `element` type): eleven array parameters, one per measure in storage
+/// order, from `$first` on (for `UNNEST` of a batch's measures bound as arrays of numbers, with no text to parse).
+/// A table that keeps its measures in 32 bits takes `int`.
+pub fn array_parameters(first: usize, element: &str) -> String {
+    (first..first + Measure::ALL.len()).map(|i| format!("${i}::{element}[]")).collect::<Vec<_>>().join(", ")
 }

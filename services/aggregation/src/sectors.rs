@@ -73,7 +73,7 @@ pub async fn add(db: &mut PgConnection, rows: &SectorRows) -> Result<(), sqlx::E
          ON CONFLICT (center_code, half_month, sector_code) DO UPDATE SET {updates},
              stock_in_time_change = r.stock_in_time_change + EXCLUDED.stock_in_time_change,
              stock_overdue_change = r.stock_overdue_change + EXCLUDED.stock_overdue_change",
-        arrays = measure_sql::bigint_array_parameters(4),
+        arrays = measure_sql::array_parameters(4, "bigint"),
     );
     let mut query = sqlx::query(&text)
         .bind(rows.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())

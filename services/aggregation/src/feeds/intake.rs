@@ -219,7 +219,7 @@ async fn add_to_rollup(tx: &mut sqlx::PgConnection, table: &str, rows: &RollupRo
         "INSERT INTO {table} AS r (center_code, day, {columns})
          SELECT * FROM UNNEST($1::text[], $2::date[], {arrays})
          ON CONFLICT (center_code, day) DO UPDATE SET {updates}",
-        arrays = measure_sql::bigint_array_parameters(3),
+        arrays = measure_sql::array_parameters(3, "bigint"),
     );
     let mut query = sqlx::query(&text)
         .bind(rows.keys().map(|k| k.0).collect::<Vec<_>>())
@@ -275,12 +275,14 @@ async fn store_procedure_cells(
     numbers: &BatchNumbers,
     before: &stock_changes::Before,
 ) -> Result<(), sqlx::Error> {
+    let appended = before.appended_pairs();
     let (mut new, mut others): (Vec<_>, Vec<_>) = cells
         .latest
         .iter()
         .map(|((center, day, procedure), latest)| {
             let (center_number, procedure_number) = numbers.pair(center, procedure);
-            (before.only_appends(center, procedure), (center_number, procedure_number, *day, latest))
+            let only_appends = appended.contains(&(center.as_str(), procedure.as_str()));
+            (only_appends, (center_number, procedure_number, *day, latest))
         })
         .partition(|(only_appends, _)| *only_appends);
     new.sort_unstable_by_key(|(_, r)| (r.0, r.1, r.2));
@@ -289,7 +291,7 @@ async fn store_procedure_cells(
     let insert = format!(
         "INSERT INTO procedure_cell AS c (center_number, procedure_number, day, change_id, {columns})
          SELECT * FROM UNNEST($1::int[], $2::int[], $3::date[], $4::bigint[], {arrays})",
-        arrays = measure_sql::int_array_parameters(5),
+        arrays = measure_sql::array_parameters(5, "int"),
     );
     let upsert = format!(
         "{insert}

@@ -13,7 +13,7 @@
 //! Most batches only add later days to each pair; `cell_pair` keeps each pair's latest cell, so those read nothing
 //! from `cell`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use onestop_domain::Measure;
@@ -56,9 +56,9 @@ impl Window {
 }
 
 impl Before {
-    /// Whether the batch only adds days after the pair's latest cell, so none of its cells is stored yet.
-    pub fn only_appends(&self, center: &str, procedure: &str) -> bool {
-        self.appended.contains_key(&(center.to_owned(), procedure.to_owned()))
+    /// The pairs to which the batch only adds days after their latest cell, so none of its cells is stored yet.
+    pub fn appended_pairs(&self) -> HashSet<(&str, &str)> {
+        self.appended.keys().map(|(center, procedure)| (center.as_str(), procedure.as_str())).collect()
     }
 }
 
