@@ -220,34 +220,47 @@ impl IntakeService for IntakeApi {
                     }
                 };
                 let Some(message) = message else { return };
-                // A bulk load goes at the pace its followers apply it (see `pace`).
-                tokio::select! {
-                    waited = pace.yield_to_followers() => cell_metrics.record_bulk_wait(waited),
-                    _ = stop.stopped() => {
-                        let _ = sender.send(Err(Status::unavailable("intake is shutting down; resume later"))).await;
-                        return;
-                    }
-                }
-                let outcome = match message {
+                let batch = match message {
                     Err(status) => Err(admission::incoming_error(status)),
                     Ok(PushCellsStreamRequest { batch: None }) => {
                         Err(Status::invalid_argument("batch: is required in every stream message"))
                     }
                     Ok(PushCellsStreamRequest { batch: Some(batch) }) => {
                         let centers = batch.cells.iter().map(|c| c.center_code.as_str());
-                        match access::may_push(&principal, centers, |i| format!("batch.cells[{i}].center_code")) {
-                            Err(denied) => Err(denied),
-                            Ok(()) => push::push(&pool, &view, &batch)
-                                .await
-                                .inspect(|answer| {
-                                    cell_metrics.record(answer);
-                                    if logged_changes(answer) {
-                                        pace.committed();
+                        access::may_push(&principal, centers, |i| format!("batch.cells[{i}].center_code"))
+                            .map(|()| batch)
+                    }
+                };
+                let outcome = match batch {
+                    Err(refused) => Err(refused),
+                    Ok(batch) => {
+                        // Read what the batch needs while the followers apply the one before, then store it at
+                        // the pace they apply it (see `pace`).
+                        let stored = match push::prepare(&pool, &view, &batch).await {
+                            Ok(push::Prepared::Answered(earlier)) => Ok(earlier),
+                            Ok(push::Prepared::ToStore(checked)) => {
+                                tokio::select! {
+                                    waited = pace.yield_to_followers() => cell_metrics.record_bulk_wait(waited),
+                                    _ = stop.stopped() => {
+                                        let _ = sender
+                                            .send(Err(Status::unavailable("intake is shutting down; resume later")))
+                                            .await;
+                                        return;
                                     }
-                                })
-                                .map(|answer| PushCellsStreamResponse { batch: Some(answer) })
-                                .map_err(Status::from),
-                        }
+                                }
+                                push::store(&pool, &batch, checked).await
+                            }
+                            Err(error) => Err(error),
+                        };
+                        stored
+                            .inspect(|answer| {
+                                cell_metrics.record(answer);
+                                if logged_changes(answer) {
+                                    pace.committed();
+                                }
+                            })
+                            .map(|answer| PushCellsStreamResponse { batch: Some(answer) })
+                            .map_err(Status::from)
                     }
                 };
                 let failed = outcome.is_err();

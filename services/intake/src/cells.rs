@@ -148,59 +148,102 @@ pub fn check_references(index: usize, cell: &References, known: &Known) -> Vec<F
     wrong
 }
 
-/// Warnings for cells whose pending stock does not follow from the day before:
-/// pending(d) = pending(d−1) + received(d) − resolved(d) − withdrawn_or_returned(d). The day before is taken from
-/// the same push when it is there, else from what is stored; a cell with no known day before is not checked.
-pub async fn pending_warnings(
-    pool: &PgPool,
-    cells: &[(usize, ValidCell)],
-) -> ServiceResult<HashMap<usize, FieldViolation>> {
-    let in_push: HashMap<CellKey, u64> = cells.iter().map(|(_, c)| (c.key(), c.measures.pending())).collect();
-    let previous_keys: Vec<CellKey> = cells
-        .iter()
-        .filter_map(|(_, c)| c.day.pred_opt().map(|d| (c.center_code.clone(), d, c.procedure_code.clone())))
-        .filter(|k| !in_push.contains_key(k))
-        .collect();
-    let stored: Vec<(String, NaiveDate, String, i64)> = sqlx::query_as(
-        "SELECT c.center_code, c.day, c.procedure_code, c.pending_in_time + c.pending_overdue
-         FROM daily_cell c JOIN UNNEST($1::text[], $2::date[], $3::text[]) AS k(center_code, day, procedure_code)
-           USING (center_code, day, procedure_code)",
-    )
-    .bind(previous_keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
-    .bind(previous_keys.iter().map(|k| k.1).collect::<Vec<_>>())
-    .bind(previous_keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
-    .fetch_all(pool)
-    .await?;
-    let stored: HashMap<CellKey, u64> = stored.into_iter().map(|(c, d, p, n)| ((c, d, p), n.max(0) as u64)).collect();
+/// What is stored of a push's cells and of the days before them, read before the push's transaction: each such
+/// cell's pending stock. It gives the pending-stock warnings, and tells which of the push's cells are new, so that
+/// those are inserted without first being looked for (every cell of a bulk load is).
+#[derive(Debug, Default)]
+pub struct StoredAround {
+    pending: HashMap<CellKey, u64>,
+}
 
-    let mut warnings = HashMap::new();
-    for (index, cell) in cells {
-        let Some(before) = cell.day.pred_opt() else { continue };
-        let key = (cell.center_code.clone(), before, cell.procedure_code.clone());
-        let Some(previous) = in_push.get(&key).or(stored.get(&key)) else { continue };
-        let m = &cell.measures;
-        let expected = *previous as i128 + m.received() as i128
-            - m.resolved() as i128
-            - m.get(Measure::WithdrawnOrReturned) as i128;
-        if expected != m.pending() as i128 {
-            warnings.insert(
-                *index,
-                FieldViolation::new(
-                    format!("cells[{index}].measures"),
-                    format!(
-                        "pending at the end of {} is {}, but the day before's {previous} + received {} − resolved {} \
-                         − withdrawn or returned {} gives {expected}",
-                        cell.day,
-                        m.pending(),
-                        m.received(),
-                        m.resolved(),
-                        m.get(Measure::WithdrawnOrReturned)
-                    ),
-                ),
-            );
-        }
+impl StoredAround {
+    /// Reads what is stored of `cells` and of their days before. A push that covers most of the (center, day)
+    /// rectangle it spans (a bulk load's day of every center, a center's week) reads the rectangle with one range
+    /// of the key per center; any other reads its keys one by one.
+    pub async fn read(pool: &PgPool, cells: &[(usize, ValidCell)]) -> ServiceResult<StoredAround> {
+        let (Some(first), Some(last)) =
+            (cells.iter().map(|(_, c)| c.day).min(), cells.iter().map(|(_, c)| c.day).max())
+        else {
+            return Ok(StoredAround::default());
+        };
+        let from = first.pred_opt().unwrap_or(first);
+        let centers: HashSet<&str> = cells.iter().map(|(_, c)| c.center_code.as_str()).collect();
+        let center_days: HashSet<(&str, NaiveDate)> =
+            cells.iter().map(|(_, c)| (c.center_code.as_str(), c.day)).collect();
+        let rectangle = centers.len() as i64 * ((last - from).num_days() + 1);
+        let rows: Vec<(String, NaiveDate, String, i64)> = if rectangle
+            <= 2 * center_days.len() as i64 + centers.len() as i64
+        {
+            sqlx::query_as(
+                "SELECT center_code, day, procedure_code, pending_in_time + pending_overdue FROM daily_cell
+                     WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3",
+            )
+            .bind(centers.into_iter().collect::<Vec<_>>())
+            .bind(from)
+            .bind(last)
+            .fetch_all(pool)
+            .await?
+        } else {
+            let in_push: HashSet<CellKey> = cells.iter().map(|(_, c)| c.key()).collect();
+            let before = cells
+                .iter()
+                .filter_map(|(_, c)| c.day.pred_opt().map(|d| (c.center_code.clone(), d, c.procedure_code.clone())));
+            let keys: Vec<CellKey> = before.filter(|k| !in_push.contains(k)).chain(in_push.iter().cloned()).collect();
+            sqlx::query_as(
+                "SELECT c.center_code, c.day, c.procedure_code, c.pending_in_time + c.pending_overdue
+                     FROM daily_cell c
+                     JOIN UNNEST($1::text[], $2::date[], $3::text[]) AS k(center_code, day, procedure_code)
+                       USING (center_code, day, procedure_code)",
+            )
+            .bind(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+            .fetch_all(pool)
+            .await?
+        };
+        Ok(StoredAround { pending: rows.into_iter().map(|(c, d, p, n)| ((c, d, p), n.max(0) as u64)).collect() })
     }
-    Ok(warnings)
+
+    /// Whether the cell was stored when read.
+    pub fn holds(&self, key: &CellKey) -> bool {
+        self.pending.contains_key(key)
+    }
+
+    /// Warnings for cells whose pending stock does not follow from the day before:
+    /// pending(d) = pending(d−1) + received(d) − resolved(d) − withdrawn_or_returned(d). The day before is taken
+    /// from the same push when it is there, else from what is stored; a cell with no known day before is not
+    /// checked.
+    pub fn pending_warnings(&self, cells: &[(usize, ValidCell)]) -> HashMap<usize, FieldViolation> {
+        let in_push: HashMap<CellKey, u64> = cells.iter().map(|(_, c)| (c.key(), c.measures.pending())).collect();
+        let mut warnings = HashMap::new();
+        for (index, cell) in cells {
+            let Some(before) = cell.day.pred_opt() else { continue };
+            let key = (cell.center_code.clone(), before, cell.procedure_code.clone());
+            let Some(previous) = in_push.get(&key).or(self.pending.get(&key)) else { continue };
+            let m = &cell.measures;
+            let expected = *previous as i128 + m.received() as i128
+                - m.resolved() as i128
+                - m.get(Measure::WithdrawnOrReturned) as i128;
+            if expected != m.pending() as i128 {
+                warnings.insert(
+                    *index,
+                    FieldViolation::new(
+                        format!("cells[{index}].measures"),
+                        format!(
+                            "pending at the end of {} is {}, but the day before's {previous} + received {} − \
+                             resolved {} − withdrawn or returned {} gives {expected}",
+                            cell.day,
+                            m.pending(),
+                            m.received(),
+                            m.resolved(),
+                            m.get(Measure::WithdrawnOrReturned)
+                        ),
+                    ),
+                );
+            }
+        }
+        warnings
+    }
 }
 
 /// What storing did to one cell.
@@ -277,11 +320,13 @@ async fn lock_existing(tx: &mut Transaction<'_, Postgres>, keys: &[&CellKey]) ->
 /// Stores `cells` (distinct keys, already checked) in the transaction: a new cell is inserted, an equal one left
 /// alone, one computed earlier than the stored value kept out, any other replaces the stored value. Every
 /// insert and replacement is logged: an insert by the cell's key alone (the cell holds its value), a replacement
-/// with the value it replaced and the one it wrote.
+/// with the value it replaced and the one it wrote. `stored` (read before the transaction) says which cells to
+/// look for and which to insert straight away; a cell it is wrong about is found on the second round.
 pub async fn store(
     tx: &mut Transaction<'_, Postgres>,
     sender: &str,
     cells: &[ValidCell],
+    stored: &StoredAround,
 ) -> ServiceResult<Vec<Stored>> {
     let mut order: Vec<usize> = (0..cells.len()).collect();
     order.sort_by_key(|&i| cells[i].key());
@@ -293,65 +338,49 @@ pub async fn store(
     let mut updates: Vec<usize> = Vec::new();
     let mut touches: Vec<usize> = Vec::new(); // equal values, newer computed_at
 
-    // Cells already stored are compared; the rest are inserted. A cell another push inserts between the two
-    // statements is found on the second round, locked and compared like any stored cell.
-    let mut pending: Vec<usize> = order;
+    // Cells stored when read are locked and compared; the others are inserted. A cell another push inserts
+    // meanwhile is not inserted, and is locked and compared on the second round; cells are never deleted, so
+    // every cell believed stored is found.
+    let (mut to_lock, mut to_insert): (Vec<usize>, Vec<usize>) =
+        order.into_iter().partition(|&i| stored.holds(&keys[i]));
     for _round in 0..2 {
-        let pending_keys: Vec<&CellKey> = pending.iter().map(|&i| &keys[i]).collect();
-        let existing = lock_existing(tx, &pending_keys).await?;
-        let mut found = HashSet::new();
-        for row in existing {
-            let key = (row.center_code, row.day, row.procedure_code);
-            let i = position[&key];
-            found.insert(i);
-            let cell = &cells[i];
-            let old = measures_of(&row.measures);
-            let newer_stored =
-                matches!((cell.computed_at, row.computed_at), (Some(mine), Some(theirs)) if mine < theirs);
-            outcomes[i] = Some(if newer_stored {
-                Stored::Stale
-            } else if old == cell.measures {
-                if cell.computed_at.is_some() && cell.computed_at > row.computed_at {
-                    touches.push(i);
-                }
-                Stored::Unchanged
-            } else {
-                updates.push(i);
-                changes.push((i, Some(Replaced { measures: old, sender: row.sender, computed_at: row.computed_at })));
-                Stored::Accepted
-            });
+        let mut not_found = Vec::new();
+        if !to_lock.is_empty() {
+            let lock_keys: Vec<&CellKey> = to_lock.iter().map(|&i| &keys[i]).collect();
+            for row in lock_existing(tx, &lock_keys).await? {
+                let key = (row.center_code, row.day, row.procedure_code);
+                let i = position[&key];
+                let cell = &cells[i];
+                let old = measures_of(&row.measures);
+                let newer_stored =
+                    matches!((cell.computed_at, row.computed_at), (Some(mine), Some(theirs)) if mine < theirs);
+                outcomes[i] = Some(if newer_stored {
+                    Stored::Stale
+                } else if old == cell.measures {
+                    if cell.computed_at.is_some() && cell.computed_at > row.computed_at {
+                        touches.push(i);
+                    }
+                    Stored::Unchanged
+                } else {
+                    updates.push(i);
+                    changes
+                        .push((i, Some(Replaced { measures: old, sender: row.sender, computed_at: row.computed_at })));
+                    Stored::Accepted
+                });
+            }
+            not_found = to_lock.into_iter().filter(|&i| outcomes[i].is_none()).collect();
         }
-        let absent: Vec<usize> = pending.iter().copied().filter(|i| !found.contains(i)).collect();
-        if absent.is_empty() {
-            break;
+        let mut not_inserted = Vec::new();
+        if !to_insert.is_empty() {
+            for key in insert_new(tx, sender, cells, &to_insert).await? {
+                let i = position[&key];
+                outcomes[i] = Some(Stored::Accepted);
+                changes.push((i, None));
+            }
+            not_inserted = to_insert.into_iter().filter(|&i| outcomes[i].is_none()).collect();
         }
-        let text = format!(
-            "INSERT INTO daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
-             SELECT center_code, procedure_code, day, {names}, computed_at, $5
-             FROM UNNEST($1::text[], $2::text[], $3::date[], $4::timestamptz[], {parameters})
-                  AS t(center_code, procedure_code, day, computed_at, {names})
-             ON CONFLICT (center_code, day, procedure_code) DO NOTHING
-             RETURNING center_code, day, procedure_code",
-            names = measure_names("m"),
-            parameters = measure_parameters(6),
-        );
-        let mut insert = sqlx::query_as(&text)
-            .bind(absent.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
-            .bind(absent.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
-            .bind(absent.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
-            .bind(absent.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
-            .bind(sender);
-        for column in measure_columns(absent.iter().map(|&i| &cells[i].measures)) {
-            insert = insert.bind(column);
-        }
-        let inserted: Vec<(String, NaiveDate, String)> = insert.fetch_all(&mut **tx).await?;
-        for key in inserted {
-            let i = position[&key];
-            outcomes[i] = Some(Stored::Accepted);
-            changes.push((i, None));
-        }
-        pending = absent.into_iter().filter(|&i| outcomes[i].is_none()).collect();
-        if pending.is_empty() {
+        (to_lock, to_insert) = (not_inserted, not_found);
+        if to_lock.is_empty() && to_insert.is_empty() {
             break;
         }
     }
@@ -407,6 +436,35 @@ pub async fn store(
         onestop_server::notify::notify_on_commit(tx, crate::changes::CHANNEL).await?;
     }
     Ok(outcomes.into_iter().map(|o| o.expect("every cell decided")).collect())
+}
+
+/// Inserts the cells `rows` of `cells` unless stored meanwhile; returns the keys it inserted.
+async fn insert_new(
+    tx: &mut Transaction<'_, Postgres>,
+    sender: &str,
+    cells: &[ValidCell],
+    rows: &[usize],
+) -> ServiceResult<Vec<CellKey>> {
+    let text = format!(
+        "INSERT INTO daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
+         SELECT center_code, procedure_code, day, {names}, computed_at, $5
+         FROM UNNEST($1::text[], $2::text[], $3::date[], $4::timestamptz[], {parameters})
+              AS t(center_code, procedure_code, day, computed_at, {names})
+         ON CONFLICT (center_code, day, procedure_code) DO NOTHING
+         RETURNING center_code, day, procedure_code",
+        names = measure_names("m"),
+        parameters = measure_parameters(6),
+    );
+    let mut insert = sqlx::query_as(&text)
+        .bind(rows.iter().map(|&i| cells[i].center_code.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|&i| cells[i].procedure_code.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|&i| cells[i].day).collect::<Vec<_>>())
+        .bind(rows.iter().map(|&i| cells[i].computed_at).collect::<Vec<_>>())
+        .bind(sender);
+    for column in measure_columns(rows.iter().map(|&i| &cells[i].measures)) {
+        insert = insert.bind(column);
+    }
+    Ok(insert.fetch_all(&mut **tx).await?)
 }
 
 /// Logs `changes`, in their order (ids follow it, and so does the stream within a push): first values by their key

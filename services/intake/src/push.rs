@@ -35,21 +35,48 @@ fn check_request(request: &PushCellsRequest) -> ServiceResult<()> {
 }
 
 /// Pushes one batch. With an idempotency key, the same key and content get the first answer again.
-///
-/// Everything that reads (the key's earlier answer, the catalogue, the days before for the pending-stock
-/// warnings) happens before the transaction opens, each on one pooled connection at a time; the transaction
-/// then only claims the key and stores. So a push never holds a connection while it waits for another, or
-/// for the catalogue.
 pub async fn push(pool: &PgPool, view: &CatalogueView, request: &PushCellsRequest) -> ServiceResult<PushCellsResponse> {
+    match prepare(pool, view, request).await? {
+        Prepared::Answered(earlier) => Ok(earlier),
+        Prepared::ToStore(checked) => store(pool, request, checked).await,
+    }
+}
+
+/// A push once everything it reads has been read.
+pub enum Prepared {
+    /// Its idempotency key was used by a push that committed: that push's answer.
+    Answered(PushCellsResponse),
+    /// Checked, to be stored by [`store`].
+    ToStore(CheckedPush),
+}
+
+/// A push's cells, checked against the catalogue and the days before, with the request's digest.
+pub struct CheckedPush {
+    digest: Vec<u8>,
+    checked: Checked,
+}
+
+/// Everything a push reads before it stores: the key's earlier answer, the catalogue, the days before for the
+/// pending-stock warnings, each on one pooled connection at a time. A bulk stream prepares its next message
+/// while it waits for the change stream's followers (see `pace`).
+pub async fn prepare(pool: &PgPool, view: &CatalogueView, request: &PushCellsRequest) -> ServiceResult<Prepared> {
     check_request(request)?;
     let digest = Sha256::digest(request.encode_to_vec()).to_vec();
-    let keyed = !request.idempotency_key.is_empty();
-    if keyed {
+    if !request.idempotency_key.is_empty() {
         if let Some(earlier) = earlier_answer(pool, request, &digest).await? {
-            return Ok(earlier);
+            return Ok(Prepared::Answered(earlier));
         }
     }
     let checked = check_cells(pool, view, request).await?;
+    Ok(Prepared::ToStore(CheckedPush { digest, checked }))
+}
+
+/// Stores a prepared push in one transaction, which only claims the key and stores: a push never holds a
+/// connection while it waits for another, or for the catalogue. The key is claimed again here, since a push with
+/// the same key may have committed since [`prepare`] looked.
+pub async fn store(pool: &PgPool, request: &PushCellsRequest, push: CheckedPush) -> ServiceResult<PushCellsResponse> {
+    let CheckedPush { digest, checked } = push;
+    let keyed = !request.idempotency_key.is_empty();
     let mut tx = pool.begin().await?;
     if keyed {
         if let Some(earlier) = claim_key(&mut tx, request, &digest).await? {
@@ -150,6 +177,8 @@ struct Checked {
     rejected: HashMap<usize, Vec<FieldViolation>>,
     candidates: Vec<(usize, ValidCell)>,
     warnings: HashMap<usize, FieldViolation>,
+    /// What was stored of the cells and their days before, when checked.
+    stored: cells::StoredAround,
 }
 
 /// Checks every cell's fields and references, and the pending stocks against the days before.
@@ -192,8 +221,9 @@ async fn check_cells(pool: &PgPool, view: &CatalogueView, request: &PushCellsReq
         return Err(ServiceError::InvalidArgument(all.into_iter().flat_map(|(_, v)| v).collect()));
     }
 
-    let warnings = cells::pending_warnings(pool, &candidates).await?;
-    Ok(Checked { rejected, candidates, warnings })
+    let stored = cells::StoredAround::read(pool, &candidates).await?;
+    let warnings = stored.pending_warnings(&candidates);
+    Ok(Checked { rejected, candidates, warnings, stored })
 }
 
 /// Stores the checked cells in the transaction and answers for every cell of the request.
@@ -202,9 +232,9 @@ async fn store_checked(
     request: &PushCellsRequest,
     checked: Checked,
 ) -> ServiceResult<PushCellsResponse> {
-    let Checked { rejected, candidates, warnings } = checked;
+    let Checked { rejected, candidates, warnings, stored } = checked;
     let valid: Vec<ValidCell> = candidates.iter().map(|(_, c)| c.clone()).collect();
-    let stored = cells::store(tx, &request.sender, &valid).await?;
+    let stored = cells::store(tx, &request.sender, &valid, &stored).await?;
 
     let mut results: Vec<CellResult> =
         (0..request.cells.len()).map(|i| CellResult { index: i as u32, ..Default::default() }).collect();

@@ -32,9 +32,12 @@ fn cell(center: &str, procedure: &str, d: u32, online: u64) -> ValidCell {
     }
 }
 
+/// Stores `cells` as a push does: what is stored of them read first, then stored in one transaction.
 async fn store(pool: &PgPool, sender: &str, cells: &[ValidCell]) -> Vec<Stored> {
+    let numbered: Vec<(usize, ValidCell)> = cells.iter().cloned().enumerate().collect();
+    let around = cells::StoredAround::read(pool, &numbered).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
-    let stored = cells::store(&mut tx, sender, cells).await.unwrap();
+    let stored = cells::store(&mut tx, sender, cells, &around).await.unwrap();
     tx.commit().await.unwrap();
     stored
 }
@@ -256,4 +259,43 @@ async fn a_history_names_who_pushed_each_value_and_when_it_was_last_computed() {
     assert_eq!(seen, [(5, "vendor-a", at(2)), (6, "vendor-b", at(4))]);
     let (_, new, sender) = &changes(&pool).await[0];
     assert_eq!((new[1], sender.as_str()), (5, "vendor-a"), "the stream's first value, after the re-send");
+}
+
+/// A push spanning few (center, day)s reads what is stored around it as one rectangle; one spread over many days
+/// reads its keys. Either way the same cells are found stored, the same days before checked, and a cell believed
+/// new but stored meanwhile is compared, not inserted twice.
+#[tokio::test]
+async fn what_is_stored_around_a_push_is_read_alike_dense_or_sparse() {
+    let Some(db) = onestop_testkit::database().await else {
+        return;
+    };
+    let pool = pool(db.url()).await;
+    // C1/P1 holds 2 pending at the end of days 1 to 3.
+    store(&pool, "a", &[cell("C1", "P1", 1, 0), cell("C1", "P1", 2, 0), cell("C1", "P1", 3, 0)]).await;
+
+    // Day 3 again (stored), day 4 with 5 received and still 2 pending (the day before's 2 + 5 ≠ 2: a warning),
+    // C2's day 4 (nothing stored before it: no check).
+    let dense = vec![(0, cell("C1", "P1", 3, 0)), (1, cell("C1", "P1", 4, 5)), (2, cell("C2", "P1", 4, 5))];
+    // The same, and a cell three weeks later: the rectangle would be mostly empty.
+    let mut sparse = dense.clone();
+    sparse.push((3, cell("C1", "P2", 25, 0)));
+    for push in [&dense, &sparse] {
+        let around = cells::StoredAround::read(&pool, push).await.unwrap();
+        let stored: Vec<bool> = push.iter().map(|(_, c)| around.holds(&c.key())).collect();
+        assert_eq!(stored[..3], [true, false, false], "{} cells", push.len());
+        let warnings = around.pending_warnings(push);
+        assert_eq!(warnings.keys().copied().collect::<Vec<_>>(), [1], "{} cells: {warnings:?}", push.len());
+        assert!(warnings[&1].reason.contains("the day before's 2 + received 5"), "{warnings:?}");
+    }
+
+    // Read while C1/P1's day 4 was not yet stored, then stored by another push before this one stores: compared.
+    let around = cells::StoredAround::read(&pool, &dense).await.unwrap();
+    assert_eq!(store(&pool, "b", &[cell("C1", "P1", 4, 5)]).await, [Stored::Accepted]);
+    let cells: Vec<ValidCell> = dense.iter().map(|(_, c)| c.clone()).collect();
+    let mut tx = pool.begin().await.unwrap();
+    let outcomes = cells::store(&mut tx, "c", &cells, &around).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(outcomes, [Stored::Unchanged, Stored::Unchanged, Stored::Accepted]);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_cell").fetch_one(&pool).await.unwrap();
+    assert_eq!(stored, 5);
 }
