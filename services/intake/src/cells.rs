@@ -157,9 +157,10 @@ pub struct StoredAround {
 }
 
 impl StoredAround {
-    /// Reads what is stored of `cells` and of their days before. A push that covers most of the (center, day)
-    /// rectangle it spans (a bulk load's day of every center, a center's week) reads the rectangle with one range
-    /// of the key per center; any other reads its keys one by one.
+    /// Reads what is stored of `cells` and of their days before. A push that covers a good part of the (center,
+    /// day) rectangle it spans (a bulk load's days of every center, weekends and all; a center's week) reads the
+    /// rectangle with one range of the key per center, at most about five times the (center, day)s it names; any
+    /// other reads its keys one by one.
     pub async fn read(pool: &PgPool, cells: &[(usize, ValidCell)]) -> ServiceResult<StoredAround> {
         let (Some(first), Some(last)) =
             (cells.iter().map(|(_, c)| c.day).min(), cells.iter().map(|(_, c)| c.day).max())
@@ -171,9 +172,8 @@ impl StoredAround {
         let center_days: HashSet<(&str, NaiveDate)> =
             cells.iter().map(|(_, c)| (c.center_code.as_str(), c.day)).collect();
         let rectangle = centers.len() as i64 * ((last - from).num_days() + 1);
-        let rows: Vec<(String, NaiveDate, String, i64)> = if rectangle
-            <= 2 * center_days.len() as i64 + centers.len() as i64
-        {
+        let dense = rectangle <= 4 * center_days.len() as i64 + centers.len() as i64;
+        let rows: Vec<(String, NaiveDate, String, i64)> = if dense {
             sqlx::query_as(
                 "SELECT center_code, day, procedure_code, pending_in_time + pending_overdue FROM daily_cell
                      WHERE center_code = ANY($1) AND day BETWEEN $2 AND $3",

@@ -366,10 +366,11 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     let numbers = BatchNumbers::of(&mut *tx, &centers, &distinct_procedures).await?;
     let before = stock_changes::before(&mut *tx, cells.latest.keys(), &numbers).await?;
     store_procedure_cells(&mut *tx, cells, &numbers, &before).await?;
-    // A month's procedures with online cases: looked at again where the batch changed whether some cell has one.
-    let maybe_flipped: Vec<&(String, NaiveDate, String)> =
-        cells.online_days.iter().filter(|(_, delta)| **delta != 0).map(|(key, _)| key).collect();
-    let has_online_cases: Vec<bool> = sqlx::query_scalar(
+    // A month's procedures with online cases, where the batch changed how many of a procedure's cells have one:
+    // more than before, the month has one; fewer, the copy is asked whether one is left.
+    let fewer: Vec<&(String, NaiveDate, String)> =
+        cells.online_days.iter().filter(|(_, delta)| **delta < 0).map(|(key, _)| key).collect();
+    let any_left: Vec<bool> = sqlx::query_scalar(
         "SELECT EXISTS (SELECT FROM procedure_cell c
                         WHERE c.center_number = k.center_number AND c.procedure_number = k.procedure_number
                           AND c.day >= k.month AND c.day < (k.month + interval '1 month')::date
@@ -377,12 +378,13 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
          FROM UNNEST($1::int[], $2::int[], $3::date[]) WITH ORDINALITY AS k(center_number, procedure_number, month, i)
          ORDER BY k.i",
     )
-    .bind(maybe_flipped.iter().map(|k| numbers.centers[&k.0]).collect::<Vec<_>>())
-    .bind(maybe_flipped.iter().map(|k| numbers.procedures[&k.2]).collect::<Vec<_>>())
-    .bind(maybe_flipped.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(fewer.iter().map(|k| numbers.centers[&k.0]).collect::<Vec<_>>())
+    .bind(fewer.iter().map(|k| numbers.procedures[&k.2]).collect::<Vec<_>>())
+    .bind(fewer.iter().map(|k| k.1).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
-    let changed: Vec<_> = maybe_flipped.into_iter().cloned().zip(has_online_cases).collect();
+    let more = cells.online_days.iter().filter(|(_, delta)| **delta > 0).map(|(key, _)| (key.clone(), true));
+    let changed: Vec<_> = fewer.into_iter().cloned().zip(any_left).chain(more).collect();
     month_sets::record_online(&mut *tx, &changed).await?;
     let stocks = cells.latest.iter().map(|(key, (_, m))| (key.clone(), stock_changes::stock_of(m))).collect();
     stock_changes::record(&mut *tx, before, &stocks, &sector_of, &mut by_sector, &numbers).await?;
