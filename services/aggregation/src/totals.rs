@@ -228,29 +228,42 @@ pub async fn center_stocks_on(
     centers: &[String],
     days: &[NaiveDate],
 ) -> ServiceResult<Vec<Stock>> {
-    Ok(sqlx::query_as(
+    // The stock on a day is the changes of the years before the next day's year, of that year's months before
+    // the next day's month, and of that month's days. Months and days are read only when some day needs them: a
+    // year's or a month's last day needs no day, and a year's none of its months (see `cells_by_center_day` on
+    // what planning a part costs).
+    let next_days = days.iter().filter_map(|d| d.succ_opt());
+    let months_needed = next_days.clone().any(|next| next.month() != 1);
+    let days_needed = next_days.clone().any(|next| next.day() != 1);
+    let mut parts = vec![
+        "SELECT center_code, in_time, overdue FROM center_year_stock_change
+         WHERE center_code = ANY($1) AND year < date_trunc('year', d.day + 1)::date",
+    ];
+    if months_needed {
+        parts.push(
+            "SELECT center_code, in_time, overdue FROM center_month_stock_change
+             WHERE center_code = ANY($1)
+               AND month BETWEEN date_trunc('year', d.day + 1)::date AND date_trunc('month', d.day + 1)::date - 1
+               AND date_trunc('year', d.day + 1) < date_trunc('month', d.day + 1)",
+        );
+    }
+    if days_needed {
+        parts.push(
+            "SELECT center_code, in_time, overdue FROM center_stock_change
+             WHERE center_code = ANY($1) AND day BETWEEN date_trunc('month', d.day + 1)::date AND d.day
+               AND date_trunc('month', d.day + 1)::date <= d.day",
+        );
+    }
+    let query = format!(
         "SELECT s.center_code, '' AS procedure_code, d.day, '' AS sector_code, '' AS agency_code, false AS full_online,
                 sum(s.in_time)::bigint AS pending_in_time, sum(s.overdue)::bigint AS pending_overdue
          FROM UNNEST($2::date[]) AS d(day)
-         CROSS JOIN LATERAL (
-             SELECT center_code, in_time, overdue FROM center_year_stock_change
-             WHERE center_code = ANY($1) AND year < date_trunc('year', d.day + 1)::date
-             UNION ALL
-             SELECT center_code, in_time, overdue FROM center_month_stock_change
-             WHERE center_code = ANY($1)
-               AND month BETWEEN date_trunc('year', d.day + 1)::date AND date_trunc('month', d.day + 1)::date - 1
-               AND date_trunc('year', d.day + 1) < date_trunc('month', d.day + 1)
-             UNION ALL
-             SELECT center_code, in_time, overdue FROM center_stock_change
-             WHERE center_code = ANY($1) AND day BETWEEN date_trunc('month', d.day + 1)::date AND d.day
-               AND date_trunc('month', d.day + 1)::date <= d.day) AS s
+         CROSS JOIN LATERAL ({parts}) AS s
          GROUP BY s.center_code, d.day
          HAVING sum(s.in_time) <> 0 OR sum(s.overdue) <> 0",
-    )
-    .bind(centers)
-    .bind(days)
-    .fetch_all(&mut *db)
-    .await?)
+        parts = parts.join(" UNION ALL ")
+    );
+    Ok(sqlx::query_as(&query).bind(centers).bind(days).fetch_all(&mut *db).await?)
 }
 
 /// A procedure in force on a day.
@@ -501,8 +514,14 @@ impl Computation<'_> {
                     columns = *measure_sql::COLUMNS,
                 )
             };
-            [part(year_table, "c.day", (9, 10)), part(month_table, "c.day", (2, 3)), part(day_table, "r.f", (4, 5))]
-                .join(" UNION ALL ")
+            // Only the roll-ups the periods read: planning a part costs about as much as running it (each part
+            // names the scope's centers, which the planner estimates one by one), and a year reads no month or day.
+            let parts = [
+                (!year_runs.is_empty()).then(|| part(year_table, "c.day", (9, 10))),
+                (!month_runs.is_empty()).then(|| part(month_table, "c.day", (2, 3))),
+                (!edges.is_empty()).then(|| part(day_table, "r.f", (4, 5))),
+            ];
+            parts.into_iter().flatten().collect::<Vec<_>>().join(" UNION ALL ")
         };
         let mut rows = read(false, ("center_day", "center_month", "center_year"));
         if self.needs.full_online_cells {
@@ -702,22 +721,32 @@ impl Computation<'_> {
                 let (months, edges) = whole_months(first, last);
                 let (years, months) = whole_years(&months);
                 let (year_runs, month_runs) = (runs(years, 12), runs(months, 1));
-                let sets: Vec<(String, Vec<u8>)> = sqlx::query_as(
-                    "SELECT o.center_code, o.procedures
-                     FROM center_year_online o, UNNEST($4::date[], $5::date[]) AS r(f, l)
-                     WHERE ($1::text[] IS NULL OR o.center_code = ANY($1)) AND o.year BETWEEN r.f AND r.l
-                     UNION ALL
-                     SELECT o.center_code, o.procedures
-                     FROM center_month_online o, UNNEST($2::date[], $3::date[]) AS r(f, l)
-                     WHERE ($1::text[] IS NULL OR o.center_code = ANY($1)) AND o.month BETWEEN r.f AND r.l",
-                )
-                .bind(filter)
-                .bind(month_runs.iter().map(|r| r.0).collect::<Vec<_>>())
-                .bind(month_runs.iter().map(|r| r.1).collect::<Vec<_>>())
-                .bind(year_runs.iter().map(|r| r.0).collect::<Vec<_>>())
-                .bind(year_runs.iter().map(|r| r.1).collect::<Vec<_>>())
-                .fetch_all(&mut *db)
-                .await?;
+                // Only the sets the period reads (see `cells_by_center_day` on what planning a part costs).
+                let parts = [
+                    (!year_runs.is_empty()).then_some(
+                        "SELECT o.center_code, o.procedures
+                         FROM center_year_online o, UNNEST($4::date[], $5::date[]) AS r(f, l)
+                         WHERE ($1::text[] IS NULL OR o.center_code = ANY($1)) AND o.year BETWEEN r.f AND r.l",
+                    ),
+                    (!month_runs.is_empty()).then_some(
+                        "SELECT o.center_code, o.procedures
+                         FROM center_month_online o, UNNEST($2::date[], $3::date[]) AS r(f, l)
+                         WHERE ($1::text[] IS NULL OR o.center_code = ANY($1)) AND o.month BETWEEN r.f AND r.l",
+                    ),
+                ];
+                let parts: Vec<&str> = parts.into_iter().flatten().collect();
+                let sets: Vec<(String, Vec<u8>)> = if parts.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as(&parts.join(" UNION ALL "))
+                        .bind(filter)
+                        .bind(month_runs.iter().map(|r| r.0).collect::<Vec<_>>())
+                        .bind(month_runs.iter().map(|r| r.1).collect::<Vec<_>>())
+                        .bind(year_runs.iter().map(|r| r.0).collect::<Vec<_>>())
+                        .bind(year_runs.iter().map(|r| r.1).collect::<Vec<_>>())
+                        .fetch_all(&mut *db)
+                        .await?
+                };
                 let edge_cells: Vec<(String, String)> = if edges.is_empty() {
                     Vec::new()
                 } else {
