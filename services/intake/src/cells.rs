@@ -348,24 +348,22 @@ pub async fn store(
         if !to_lock.is_empty() {
             let lock_keys: Vec<&CellKey> = to_lock.iter().map(|&i| &keys[i]).collect();
             for row in lock_existing(tx, &lock_keys).await? {
-                let key = (row.center_code, row.day, row.procedure_code);
-                let i = position[&key];
-                let cell = &cells[i];
-                let old = measures_of(&row.measures);
-                let newer_stored =
-                    matches!((cell.computed_at, row.computed_at), (Some(mine), Some(theirs)) if mine < theirs);
-                outcomes[i] = Some(if newer_stored {
-                    Stored::Stale
-                } else if old == cell.measures {
-                    if cell.computed_at.is_some() && cell.computed_at > row.computed_at {
-                        touches.push(i);
+                let i = position[&(row.center_code, row.day, row.procedure_code)];
+                let stored =
+                    Replaced { measures: measures_of(&row.measures), sender: row.sender, computed_at: row.computed_at };
+                outcomes[i] = Some(match compare(&cells[i], stored) {
+                    Comparison::Stale => Stored::Stale,
+                    Comparison::Unchanged { computed_later } => {
+                        if computed_later {
+                            touches.push(i);
+                        }
+                        Stored::Unchanged
                     }
-                    Stored::Unchanged
-                } else {
-                    updates.push(i);
-                    changes
-                        .push((i, Some(Replaced { measures: old, sender: row.sender, computed_at: row.computed_at })));
-                    Stored::Accepted
+                    Comparison::Replaces(old) => {
+                        updates.push(i);
+                        changes.push((i, Some(old)));
+                        Stored::Accepted
+                    }
                 });
             }
             not_found = to_lock.into_iter().filter(|&i| outcomes[i].is_none()).collect();
@@ -436,6 +434,26 @@ pub async fn store(
         onestop_server::notify::notify_on_commit(tx, crate::changes::CHANNEL).await?;
     }
     Ok(outcomes.into_iter().map(|o| o.expect("every cell decided")).collect())
+}
+
+/// What a pushed cell does to the stored one.
+enum Comparison {
+    /// The stored value was computed later: the cell is kept out.
+    Stale,
+    /// The same value, perhaps computed later (which moves the stored computation time on).
+    Unchanged { computed_later: bool },
+    /// A different value, which replaces the stored one.
+    Replaces(Replaced),
+}
+
+fn compare(cell: &ValidCell, stored: Replaced) -> Comparison {
+    if matches!((cell.computed_at, stored.computed_at), (Some(mine), Some(theirs)) if mine < theirs) {
+        Comparison::Stale
+    } else if stored.measures == cell.measures {
+        Comparison::Unchanged { computed_later: cell.computed_at.is_some() && cell.computed_at > stored.computed_at }
+    } else {
+        Comparison::Replaces(stored)
+    }
 }
 
 /// Inserts the cells `rows` of `cells` unless stored meanwhile; returns the keys it inserted.

@@ -55,19 +55,19 @@ impl Window {
     }
 }
 
-impl Before {
-    /// The pairs to which the batch only adds days after their latest cell, so none of its cells is stored yet.
-    pub fn appended_pairs(&self) -> HashSet<(&str, &str)> {
-        self.appended.keys().map(|(center, procedure)| (center.as_str(), procedure.as_str())).collect()
-    }
-}
-
 /// The pairs a batch touches, as they were before it.
 pub struct Before {
     /// Pairs whose touched days all come after their latest cell: what the batch adds is known without a read.
     appended: HashMap<Pair, Window>,
     /// The other pairs, read from `cell` over the days from the earliest touched.
     rewritten: HashMap<Pair, Window>,
+}
+
+impl Before {
+    /// The pairs to which the batch only adds days after their latest cell, so none of its cells is stored yet.
+    pub fn appended_pairs(&self) -> HashSet<(&str, &str)> {
+        self.appended.keys().map(|(center, procedure)| (center.as_str(), procedure.as_str())).collect()
+    }
 }
 
 /// The earliest day the batch touches in each pair; `touched` holds every (center, day, procedure) it changes.
