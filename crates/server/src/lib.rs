@@ -8,6 +8,7 @@
 //! - [`error`]: the one mapping from service errors to `tonic::Status`;
 //! - [`freshness`]: reads that wait, up to their deadline, for the changes their client has seen;
 //! - [`paging`]: opaque page tokens for keyset paging;
+//! - [`copy_in`]: rows encoded for a binary `COPY`, the fastest way to add many;
 //! - [`db`]: a connection pool on the service's own schema, its migrations, and the health watcher;
 //! - [`notify`]: waking change streams when a change commits;
 //! - [`metrics`]: Prometheus metrics (calls, the pool, followed change streams) and their HTTP endpoint;
@@ -18,6 +19,7 @@ pub mod admission;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod copy_in;
 pub mod db;
 pub mod error;
 pub mod freshness;

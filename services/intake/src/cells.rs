@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use onestop_domain::{FieldViolation, Measure, Measures, Violations};
 use onestop_proto::convert::measures_from_wire;
 use onestop_proto::intake::v1::{CellVersion, CenterDayReport, DailyCell};
+use onestop_server::copy_in::{copy_in, BinaryRows};
 use onestop_server::{paging, ServiceError, ServiceResult};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -456,13 +457,27 @@ fn compare(cell: &ValidCell, stored: Replaced) -> Comparison {
     }
 }
 
-/// Inserts the cells `rows` of `cells` unless stored meanwhile; returns the keys it inserted.
+/// Inserts the cells `rows` of `cells` unless stored meanwhile; returns the keys it inserted. They are copied in
+/// (`COPY`, which stores a bulk message's cells in about half the time of an `INSERT`), under a savepoint: when
+/// another push stored one of them meanwhile, the copy fails as a whole, and they are inserted by a statement that
+/// skips the cells stored.
 async fn insert_new(
     tx: &mut Transaction<'_, Postgres>,
     sender: &str,
     cells: &[ValidCell],
     rows: &[usize],
 ) -> ServiceResult<Vec<CellKey>> {
+    sqlx::query("SAVEPOINT insert_new").execute(&mut **tx).await?;
+    match copy_new(tx, sender, cells, rows).await {
+        Ok(_) => {
+            sqlx::query("RELEASE SAVEPOINT insert_new").execute(&mut **tx).await?;
+            return Ok(rows.iter().map(|&i| cells[i].key()).collect());
+        }
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            sqlx::query("ROLLBACK TO SAVEPOINT insert_new").execute(&mut **tx).await?;
+        }
+        Err(other) => return Err(other.into()),
+    }
     let text = format!(
         "INSERT INTO daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
          SELECT center_code, procedure_code, day, {names}, computed_at, $5
@@ -485,6 +500,29 @@ async fn insert_new(
     Ok(insert.fetch_all(&mut **tx).await?)
 }
 
+/// Copies the cells `rows` of `cells` into `daily_cell`: all of them, or none if one is stored already.
+async fn copy_new(
+    tx: &mut Transaction<'_, Postgres>,
+    sender: &str,
+    cells: &[ValidCell],
+    rows: &[usize],
+) -> Result<u64, sqlx::Error> {
+    let mut copied = BinaryRows::new(16, rows.len());
+    for &i in rows {
+        let cell = &cells[i];
+        copied.row().text(&cell.center_code).text(&cell.procedure_code).date(cell.day);
+        for value in cell.measures.values() {
+            copied.bigint(value as i64);
+        }
+        copied.timestamptz(cell.computed_at).text(sender);
+    }
+    let statement = format!(
+        "COPY daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
+         FROM STDIN (FORMAT binary)"
+    );
+    copy_in(&mut **tx, &statement, copied).await
+}
+
 /// Logs `changes`, in their order (ids follow it, and so does the stream within a push): first values by their key
 /// alone, corrections with what they replaced. The keys are bound for every change, the values for the
 /// corrections only, each change naming its correction by position (0 for none).
@@ -494,6 +532,18 @@ async fn log_changes(
     cells: &[ValidCell],
     changes: &[(usize, Option<Replaced>)],
 ) -> ServiceResult<()> {
+    if changes.iter().all(|(_, old)| old.is_none()) {
+        // Only first values (a bulk message): copied in, keys alone, in order.
+        let mut copied = BinaryRows::new(4, changes.len());
+        for (i, _) in changes {
+            let cell = &cells[*i];
+            copied.row().text(&cell.center_code).text(&cell.procedure_code).date(cell.day).null();
+        }
+        let statement =
+            "COPY daily_cell_change (center_code, procedure_code, day, changed_at) FROM STDIN (FORMAT binary)";
+        copy_in(&mut **tx, statement, copied).await?;
+        return Ok(());
+    }
     let corrections: Vec<(usize, &Replaced)> =
         changes.iter().filter_map(|(i, old)| old.as_ref().map(|old| (*i, old))).collect();
     let mut numbered = 0;

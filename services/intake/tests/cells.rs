@@ -299,3 +299,58 @@ async fn what_is_stored_around_a_push_is_read_alike_dense_or_sparse() {
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_cell").fetch_one(&pool).await.unwrap();
     assert_eq!(stored, 5);
 }
+
+#[tokio::test]
+async fn new_cells_copied_in_keep_every_field_as_pushed() {
+    let Some(db) = onestop_testkit::database().await else {
+        return;
+    };
+    let pool = pool(db.url()).await;
+    let computed_at =
+        chrono::Utc.with_ymd_and_hms(2026, 3, 1, 23, 59, 58).unwrap() + chrono::Duration::microseconds(123_456);
+    let leap_day = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+    let before_2000 = NaiveDate::from_ymd_opt(1999, 12, 31).unwrap();
+    let mut measures = Measures::default();
+    for (n, measure) in Measure::ALL.into_iter().enumerate() {
+        measures = measures.with(measure, 1_000_000_000 - n as u64);
+    }
+    let pushed = [
+        ValidCell {
+            day: leap_day, measures, computed_at: Some(computed_at), ..cell("TTHC Đà Nẵng", "1.001234", 1, 0)
+        },
+        ValidCell { day: before_2000, ..cell("C\\1", "P\t2", 1, 3) },
+    ];
+    let sender = "Phần mềm một cửa \"điện tử\"\n\\";
+    assert_eq!(store(&pool, sender, &pushed).await, [Stored::Accepted; 2]);
+
+    let rows: Vec<(String, String, NaiveDate, Vec<i64>, Option<chrono::DateTime<chrono::Utc>>, String)> =
+        sqlx::query_as(
+            "SELECT center_code, procedure_code, day,
+                    ARRAY[received_direct, received_online, received_postal, resolved_early, resolved_on_time,
+                          resolved_late, withdrawn_or_returned, results_returned_by_post, apology_notices_issued,
+                          pending_in_time, pending_overdue],
+                    computed_at, sender
+             FROM daily_cell ORDER BY day DESC",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for (row, cell) in rows.iter().zip(&pushed) {
+        let values: Vec<i64> = cell.measures.values().iter().map(|v| *v as i64).collect();
+        assert_eq!(
+            row,
+            &(cell.center_code.clone(), cell.procedure_code.clone(), cell.day, values, cell.computed_at, sender.into())
+        );
+    }
+    assert_eq!(rows.len(), 2);
+    // Logged by their keys alone, in key order, streamed with the cells' values and sender.
+    let logged: Vec<(String, Option<Vec<i64>>, Option<String>, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT center_code, new_measures, sender, changed_at FROM daily_cell_change ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(logged, [("C\\1".into(), None, None, None), ("TTHC Đà Nẵng".into(), None, None, None)]);
+    let streamed = changes(&pool).await;
+    assert_eq!(streamed[1].1[0], 1_000_000_000, "the first value read from the cell");
+    assert_eq!(streamed[1].2, sender);
+}
