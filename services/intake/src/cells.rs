@@ -520,7 +520,7 @@ async fn copy_new(
         "COPY daily_cell (center_code, procedure_code, day, {MEASURE_COLUMNS}, computed_at, sender)
          FROM STDIN (FORMAT binary)"
     );
-    copy_in(&mut **tx, &statement, copied).await
+    copy_in(tx, &statement, copied).await
 }
 
 /// Logs `changes`, in their order (ids follow it, and so does the stream within a push): first values by their key
@@ -541,7 +541,7 @@ async fn log_changes(
         }
         let statement =
             "COPY daily_cell_change (center_code, procedure_code, day, changed_at) FROM STDIN (FORMAT binary)";
-        copy_in(&mut **tx, statement, copied).await?;
+        copy_in(tx, statement, copied).await?;
         return Ok(());
     }
     let corrections: Vec<(usize, &Replaced)> =

@@ -323,18 +323,18 @@ async fn new_cells_copied_in_keep_every_field_as_pushed() {
     let sender = "Phần mềm một cửa \"điện tử\"\n\\";
     assert_eq!(store(&pool, sender, &pushed).await, [Stored::Accepted; 2]);
 
-    let rows: Vec<(String, String, NaiveDate, Vec<i64>, Option<chrono::DateTime<chrono::Utc>>, String)> =
-        sqlx::query_as(
-            "SELECT center_code, procedure_code, day,
+    type Time = Option<chrono::DateTime<chrono::Utc>>;
+    let rows: Vec<(String, String, NaiveDate, Vec<i64>, Time, String)> = sqlx::query_as(
+        "SELECT center_code, procedure_code, day,
                     ARRAY[received_direct, received_online, received_postal, resolved_early, resolved_on_time,
                           resolved_late, withdrawn_or_returned, results_returned_by_post, apology_notices_issued,
                           pending_in_time, pending_overdue],
                     computed_at, sender
              FROM daily_cell ORDER BY day DESC",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     for (row, cell) in rows.iter().zip(&pushed) {
         let values: Vec<i64> = cell.measures.values().iter().map(|v| *v as i64).collect();
         assert_eq!(
@@ -344,7 +344,8 @@ async fn new_cells_copied_in_keep_every_field_as_pushed() {
     }
     assert_eq!(rows.len(), 2);
     // Logged by their keys alone, in key order, streamed with the cells' values and sender.
-    let logged: Vec<(String, Option<Vec<i64>>, Option<String>, Option<chrono::DateTime<chrono::Utc>>)> =
+    type Logged = (String, Option<Vec<i64>>, Option<String>, Time);
+    let logged: Vec<Logged> =
         sqlx::query_as("SELECT center_code, new_measures, sender, changed_at FROM daily_cell_change ORDER BY id")
             .fetch_all(&pool)
             .await

@@ -17,6 +17,7 @@ use onestop_proto::convert::{measures_from_wire, timestamp_from_wire};
 use onestop_proto::intake::v1::watch_changes_response::Change;
 use onestop_proto::intake::v1::{Measures, WatchChangesRequest, WatchChangesResponse};
 use onestop_server::client::IntakeClient;
+use onestop_server::copy_in::{copy_in, BinaryRows};
 use onestop_server::metrics::StreamLag;
 use onestop_server::serve::StopSignal;
 use sqlx::PgPool;
@@ -268,7 +269,7 @@ async fn version_facts(tx: &mut sqlx::PgConnection, procedures: &[&str]) -> Resu
 
 /// Stores the newest value of each cell of the batch in the per-procedure copy (`procedure_cell`, keyed by
 /// numbers), unless the copy holds a newer one. The cells of pairs the batch only appends to are new, and are
-/// inserted without looking for a row to update (as every bulk load's are).
+/// copied in (`COPY`) without looking for a row to update (as every bulk load's are).
 async fn store_procedure_cells(
     tx: &mut sqlx::PgConnection,
     cells: &CellChanges,
@@ -287,33 +288,68 @@ async fn store_procedure_cells(
         .partition(|(only_appends, _)| *only_appends);
     new.sort_unstable_by_key(|(_, r)| (r.0, r.1, r.2));
     others.sort_unstable_by_key(|(_, r)| (r.0, r.1, r.2));
+    if !new.is_empty() {
+        let mut copied = BinaryRows::new(15, new.len());
+        for (_, (center_number, procedure_number, day, (change_id, measures))) in &new {
+            copied.row().int(*center_number).int(*procedure_number).date(*day).bigint(*change_id);
+            for value in measures {
+                // A measure is at most MAX_COUNT (10^9), which 32 bits hold.
+                copied.int(*value as i32);
+            }
+        }
+        let statement = format!(
+            "COPY procedure_cell (center_number, procedure_number, day, change_id, {})
+             FROM STDIN (FORMAT binary)",
+            *measure_sql::COLUMNS
+        );
+        copy_in(&mut *tx, &statement, copied).await?;
+    }
+    if others.is_empty() {
+        return Ok(());
+    }
     let (columns, updates) = (&*measure_sql::COLUMNS, &*measure_sql::SET_EXCLUDED);
-    let insert = format!(
+    let upsert = format!(
         "INSERT INTO procedure_cell AS c (center_number, procedure_number, day, change_id, {columns})
-         SELECT * FROM UNNEST($1::int[], $2::int[], $3::date[], $4::bigint[], {arrays})",
+         SELECT * FROM UNNEST($1::int[], $2::int[], $3::date[], $4::bigint[], {arrays})
+         ON CONFLICT (center_number, procedure_number, day) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
+         WHERE c.change_id <= EXCLUDED.change_id",
         arrays = measure_sql::array_parameters(5, "int"),
     );
-    let upsert = format!(
-        "{insert}
-         ON CONFLICT (center_number, procedure_number, day) DO UPDATE SET {updates}, change_id = EXCLUDED.change_id
-         WHERE c.change_id <= EXCLUDED.change_id"
-    );
-    for (text, rows) in [(&insert, &new), (&upsert, &others)] {
-        if rows.is_empty() {
-            continue;
-        }
-        let mut query = sqlx::query(text)
-            .bind(rows.iter().map(|(_, r)| r.0).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.1).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.2).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(_, r)| r.3 .0).collect::<Vec<_>>());
-        for slot in 0..11 {
-            // A measure is at most MAX_COUNT (10^9), which 32 bits hold.
-            query = query.bind(rows.iter().map(|(_, r)| r.3 .1[slot] as i32).collect::<Vec<i32>>());
-        }
-        query.execute(&mut *tx).await?;
+    let mut query = sqlx::query(&upsert)
+        .bind(others.iter().map(|(_, r)| r.0).collect::<Vec<_>>())
+        .bind(others.iter().map(|(_, r)| r.1).collect::<Vec<_>>())
+        .bind(others.iter().map(|(_, r)| r.2).collect::<Vec<_>>())
+        .bind(others.iter().map(|(_, r)| r.3 .0).collect::<Vec<_>>());
+    for slot in 0..11 {
+        query = query.bind(others.iter().map(|(_, r)| r.3 .1[slot] as i32).collect::<Vec<i32>>());
     }
+    query.execute(&mut *tx).await?;
     Ok(())
+}
+
+/// Whether each of `months` ((center, month, procedure)) still has a cell with an online case in the copy. Most
+/// batches (every bulk load's) take no online case away, and ask nothing.
+async fn online_left(
+    tx: &mut sqlx::PgConnection,
+    months: &[&(String, NaiveDate, String)],
+    numbers: &BatchNumbers,
+) -> Result<Vec<bool>, sqlx::Error> {
+    if months.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM procedure_cell c
+                        WHERE c.center_number = k.center_number AND c.procedure_number = k.procedure_number
+                          AND c.day >= k.month AND c.day < (k.month + interval '1 month')::date
+                          AND c.received_online > 0)
+         FROM UNNEST($1::int[], $2::int[], $3::date[]) WITH ORDINALITY AS k(center_number, procedure_number, month, i)
+         ORDER BY k.i",
+    )
+    .bind(months.iter().map(|k| numbers.centers[&k.0]).collect::<Vec<_>>())
+    .bind(months.iter().map(|k| numbers.procedures[&k.2]).collect::<Vec<_>>())
+    .bind(months.iter().map(|k| k.1).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await
 }
 
 async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result<(), sqlx::Error> {
@@ -370,19 +406,7 @@ async fn store_cells(tx: &mut sqlx::PgConnection, cells: &CellChanges) -> Result
     // more than before, the month has one; fewer, the copy is asked whether one is left.
     let fewer: Vec<&(String, NaiveDate, String)> =
         cells.online_days.iter().filter(|(_, delta)| **delta < 0).map(|(key, _)| key).collect();
-    let any_left: Vec<bool> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT FROM procedure_cell c
-                        WHERE c.center_number = k.center_number AND c.procedure_number = k.procedure_number
-                          AND c.day >= k.month AND c.day < (k.month + interval '1 month')::date
-                          AND c.received_online > 0)
-         FROM UNNEST($1::int[], $2::int[], $3::date[]) WITH ORDINALITY AS k(center_number, procedure_number, month, i)
-         ORDER BY k.i",
-    )
-    .bind(fewer.iter().map(|k| numbers.centers[&k.0]).collect::<Vec<_>>())
-    .bind(fewer.iter().map(|k| numbers.procedures[&k.2]).collect::<Vec<_>>())
-    .bind(fewer.iter().map(|k| k.1).collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
-    .await?;
+    let any_left = online_left(&mut *tx, &fewer, &numbers).await?;
     let more = cells.online_days.iter().filter(|(_, delta)| **delta > 0).map(|(key, _)| (key.clone(), true));
     let changed: Vec<_> = fewer.into_iter().cloned().zip(any_left).chain(more).collect();
     month_sets::record_online(&mut *tx, &changed).await?;
