@@ -13,7 +13,7 @@ use onestop_server::db;
 use sqlx::PgPool;
 
 async fn pool(url: &str) -> PgPool {
-    db::connect_and_migrate(&ServerArgs::for_database(url), SCHEMA, &MIGRATOR, db::Plans::Cached)
+    db::connect_and_migrate(&ServerArgs::for_database(url), SCHEMA, &MIGRATOR, onestop_intake::PLANS)
         .await
         .expect("migrating intake")
 }
@@ -354,4 +354,46 @@ async fn new_cells_copied_in_keep_every_field_as_pushed() {
     let streamed = changes(&pool).await;
     assert_eq!(streamed[1].1[0], 1_000_000_000, "the first value read from the cell");
     assert_eq!(streamed[1].2, sender);
+}
+
+/// Full scans of intake's cells so far, as PostgreSQL counts them. `pool` has one connection, which reports what
+/// it read when next idle (at most once a second, unless told to at once).
+async fn cell_scans(pool: &PgPool) -> i64 {
+    sqlx::query("SELECT pg_stat_force_next_flush()").execute(pool).await.unwrap();
+    sqlx::query("SELECT pg_stat_clear_snapshot()").execute(pool).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_user_tables
+         WHERE schemaname = current_schema() AND relname LIKE 'daily\\_cell\\_%' AND relname NOT LIKE '%change%'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_page_of_the_stream_finds_its_cells_by_key_after_the_cells_grew_from_nothing() {
+    let Some(db) = onestop_testkit::database().await else {
+        return;
+    };
+    // One connection, so that every read below runs on the plans it keeps.
+    let args = ServerArgs { database_max_connections: 1, ..ServerArgs::for_database(db.url()) };
+    let pool = db::connect_and_migrate(&args, SCHEMA, &MIGRATOR, onestop_intake::PLANS).await.unwrap();
+    // The stream read page by page while intake holds a handful of cells, as when a system's first load begins.
+    for d in 1..=10 {
+        store(&pool, "vendor", &[cell("C1", "P1", d, 1)]).await;
+        changes::read_after(&pool, changes::Cursor::BEFORE_ANY, 1_000).await.unwrap();
+    }
+    let before_load = changes::head(&mut pool.acquire().await.unwrap()).await.unwrap();
+    // Then a load: 40,000 cells.
+    let load: Vec<ValidCell> = (0..400)
+        .flat_map(|c| {
+            (11..=30).flat_map(move |d| (0..5).map(move |p| cell(&format!("L{c:03}"), &format!("P{p}"), d, 1)))
+        })
+        .collect();
+    store(&pool, "vendor", &load).await;
+
+    let scans = cell_scans(&pool).await;
+    let page = changes::read_after(&pool, before_load, 10).await.unwrap();
+    assert_eq!(page.len(), 10);
+    assert_eq!(cell_scans(&pool).await, scans, "a page of 10 changes read every cell to find its 10");
 }
