@@ -21,7 +21,6 @@ const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
 pub struct BinaryRows {
     buffer: Vec<u8>,
     columns: i16,
-    rows: u64,
 }
 
 impl BinaryRows {
@@ -31,13 +30,12 @@ impl BinaryRows {
         buffer.extend_from_slice(SIGNATURE);
         buffer.extend_from_slice(&0i32.to_be_bytes()); // flags: no OIDs
         buffer.extend_from_slice(&0i32.to_be_bytes()); // no header extension
-        BinaryRows { buffer, columns, rows: 0 }
+        BinaryRows { buffer, columns }
     }
 
     /// Starts a row: its fields follow.
     pub fn row(&mut self) -> &mut Self {
         self.buffer.extend_from_slice(&self.columns.to_be_bytes());
-        self.rows += 1;
         self
     }
 
@@ -83,14 +81,6 @@ impl BinaryRows {
         }
     }
 
-    pub fn len(&self) -> u64 {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
     /// The whole payload, ended by its trailer.
     fn finish(mut self) -> Vec<u8> {
         self.buffer.extend_from_slice(&(-1i16).to_be_bytes());
@@ -105,4 +95,25 @@ pub async fn copy_in(conn: &mut PgConnection, statement: &str, rows: BinaryRows)
     let mut copy = conn.copy_in_raw(statement).await?;
     copy.send(rows.finish()).await?;
     copy.finish().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_laid_out_as_postgresql_reads_them() {
+        let mut rows = BinaryRows::new(3, 1);
+        let at = DateTime::parse_from_rfc3339("2000-01-01T00:00:01.000002Z").unwrap().with_timezone(&Utc);
+        rows.row().date(NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()).timestamptz(Some(at)).null();
+        let bytes = rows.finish();
+        let mut expected = b"PGCOPY\n\xff\r\n\0".to_vec();
+        expected.extend([0, 0, 0, 0, 0, 0, 0, 0]); // flags, header extension
+        expected.extend([0, 3]); // three fields
+        expected.extend([0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]); // the day before the epoch: -1
+        expected.extend([0, 0, 0, 8, 0, 0, 0, 0, 0, 0x0f, 0x42, 0x42]); // 1,000,002 µs
+        expected.extend([0xff, 0xff, 0xff, 0xff]); // NULL
+        expected.extend([0xff, 0xff]); // the end
+        assert_eq!(bytes, expected);
+    }
 }
